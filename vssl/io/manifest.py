@@ -1,0 +1,76 @@
+"""Cache manifests: one JSON file at the root of a cache (and of each precompute)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vssl import __version__
+from vssl.errors import CacheError
+from vssl.io import schema
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader never sees a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=False).encode("utf-8"))
+
+
+def new_manifest(kind: str, options: dict, records: list[dict], **extra: Any) -> dict:
+    """A manifest dict: format, schema and vssl version, options, one record per input."""
+    records = sorted(records, key=lambda r: r["id"])
+    return {
+        "format": schema.FORMAT,
+        "kind": kind,
+        "schema_version": schema.SCHEMA_VERSION,
+        "vssl_version": __version__,
+        "options": options,
+        **extra,
+        "videos": records,
+    }
+
+
+def write_manifest(root: Path, manifest: dict) -> None:
+    atomic_write_json(Path(root) / schema.MANIFEST, manifest)
+
+
+def load_manifest(root: Path, kind: str = "extract") -> dict:
+    """Load and check the manifest of a cache directory (raises CacheError with one line)."""
+    root = Path(root)
+    path = root / schema.MANIFEST
+    if not root.exists():
+        raise CacheError(f"cache not found: {root}")
+    if not path.is_file():
+        hint = "run `vssl extract` first" if kind == "extract" else f"run `vssl precompute {kind}` first"
+        raise CacheError(f"no {schema.MANIFEST} in {root}: not a vssl cache or unfinished ({hint})")
+    try:
+        m = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise CacheError(f"cannot read {path}: {e}") from None
+    if m.get("format") != schema.FORMAT:
+        raise CacheError(f"{path} is not a vssl cache manifest")
+    if m.get("schema_version") != schema.SCHEMA_VERSION:
+        raise CacheError(
+            f"{path} has cache schema {m.get('schema_version')} (vssl {m.get('vssl_version')}); "
+            f"this vssl {__version__} reads schema {schema.SCHEMA_VERSION}: re-run the command with --force"
+        )
+    if m.get("kind") != kind:
+        raise CacheError(f"{path} is a '{m.get('kind')}' manifest, expected '{kind}'")
+    return m
+
+
+def manifest_checksum(root: Path) -> str:
+    """blake2b of the manifest file: recorded by pretrain/eval runs to tie them to a cache."""
+    return hashlib.blake2b((Path(root) / schema.MANIFEST).read_bytes(), digest_size=16).hexdigest()

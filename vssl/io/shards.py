@@ -1,0 +1,376 @@
+"""Parallel, resumable writing of per-video results into HDF5 shards.
+
+Used by ``vssl extract`` and ``vssl precompute``. Each worker process owns its
+shard files (no HDF5 handle crosses a process). A shard is written as
+``NAME.h5.partial``, renamed to ``NAME.h5`` when closed, and committed by
+writing ``NAME.json`` (the records of every video in it, ok or failed). On a
+rerun, committed videos are skipped and anything uncommitted is deleted, so a
+run killed at any point ends, when rerun, with every video exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import secrets
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vssl.errors import VsslError
+from vssl.io import schema
+from vssl.io.manifest import atomic_write_json
+
+
+@dataclass
+class Job:
+    """One unit of work: a video. ``payload`` must be picklable."""
+
+    id: str
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    records: list[dict]  # every record, old (resumed) and new
+    new: int  # videos processed in this run
+    skipped: int  # videos already committed before this run
+    failed_new: int
+    interrupted: bool = False
+    stopped_strict: str | None = None
+
+
+# work_fn(job, group, ctx) -> record dict (without id/status/shard/group; added here).
+# It writes its arrays into ``group`` (an open h5py.Group), calls ctx.progress(n)
+# with frames done, and raises VsslError for an expected per-video failure.
+WorkFn = Callable[[Job, Any, "WorkerContext"], dict]
+
+
+class WorkerContext:
+    """Handed to the work function: progress reporting and worker-local state."""
+
+    def __init__(self, report: Callable[[tuple], None], state: dict):
+        self._report = report
+        self.state = state
+
+    def progress(self, frames: int) -> None:
+        if frames:
+            self._report(("frames", frames))
+
+
+def _shard_files(shard_dir: Path, prefix: str):
+    return sorted(p for p in shard_dir.glob(prefix + "*") if p.is_file())
+
+
+def scan_committed(shard_dir: Path, prefix: str = "") -> list[dict]:
+    """Records of every committed shard under ``shard_dir`` whose name starts with ``prefix``."""
+    records = []
+    if not shard_dir.is_dir():
+        return records
+    for side in sorted(shard_dir.glob(prefix + "*.json")):
+        if not side.with_suffix(".h5").exists():
+            continue
+        try:
+            data = json.loads(side.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue  # a torn sidecar cannot exist (atomic write); ignore foreign files
+        records.extend(data.get("videos", []))
+    return records
+
+
+def clean_uncommitted(shard_dir: Path, prefix: str) -> list[Path]:
+    """Delete partial shards and shards without a sidecar; return what was removed."""
+    removed = []
+    if not shard_dir.is_dir():
+        return removed
+    for p in _shard_files(shard_dir, prefix):
+        name = p.name
+        stale = (
+            name.endswith(schema.PARTIAL_SUFFIX)
+            or ".tmp" in name
+            or (name.endswith(".h5") and not p.with_suffix(".json").exists())
+        )
+        if stale:
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+class _ShardWriter:
+    """The shard files of one worker: open lazily, roll over at ``max_bytes``."""
+
+    def __init__(self, shard_dir: Path, stem: str, max_bytes: int, attrs: dict, max_age_s: float = 600.0):
+        self.shard_dir = shard_dir
+        self.max_age_s = max_age_s  # commit at least this often, so a kill loses little work
+        self.opened_at = 0.0
+        self.stem = stem
+        self.max_bytes = max_bytes
+        self.attrs = attrs
+        self.seq = 0
+        self.h5 = None
+        self.path: Path | None = None
+        self.records: list[dict] = []
+
+    @property
+    def name(self) -> str:
+        return f"{self.stem}-{self.seq:04d}"
+
+    def open(self):
+        import h5py
+
+        if self.h5 is None:
+            self.path = self.shard_dir / (self.name + ".h5" + schema.PARTIAL_SUFFIX)
+            self.h5 = h5py.File(self.path, "w", libver="latest")
+            for k, v in self.attrs.items():
+                self.h5.attrs[k] = v
+            self.h5.require_group(schema.VIDEO_GROUP)
+            self.records = []
+            self.opened_at = time.monotonic()
+        return self.h5
+
+    def add(self, record: dict) -> None:
+        self.open()
+        record["shard"] = f"{schema.SHARD_DIR}/{self.name}.h5"
+        self.records.append(record)
+
+    def maybe_roll(self) -> str | None:
+        if self.h5 is not None and self.path is not None:
+            self.h5.flush()
+            too_old = time.monotonic() - self.opened_at >= self.max_age_s
+            if too_old or self.path.stat().st_size >= self.max_bytes:
+                return self.commit()
+        return None
+
+    def commit(self) -> str | None:
+        if self.h5 is None:
+            return None
+        self.h5.close()
+        final = self.shard_dir / (self.name + ".h5")
+        os.replace(self.path, final)
+        atomic_write_json(final.with_suffix(".json"), {"shard": final.name, "videos": self.records})
+        name = final.name
+        self.h5, self.path, self.records = None, None, []
+        self.seq += 1
+        return name
+
+
+def _process_one(job: Job, writer: _ShardWriter, work_fn: WorkFn, ctx: WorkerContext) -> dict:
+    key = schema.video_key(job.id)
+    record: dict[str, Any] = {"id": job.id, **{k: v for k, v in job.payload.items() if k in ("label", "class_name", "splits", "path")}}
+    h5 = writer.open()
+    vg = h5[schema.VIDEO_GROUP]
+    if key in vg:  # same id twice in one run: keep the first
+        del vg[key]
+    group = vg.create_group(key)
+    group.attrs["video_id"] = job.id
+    try:
+        out = work_fn(job, group, ctx)
+        record.update(out)
+        record["status"] = schema.OK
+        record["group"] = f"{schema.VIDEO_GROUP}/{key}"
+    except VsslError as e:
+        record.update(status=schema.FAILED, reason=str(e))
+    except MemoryError:
+        record.update(status=schema.FAILED, reason="out of memory while processing")
+    except Exception as e:  # a bug or an unforeseen decoder error: keep the run going, say where
+        frames = traceback.extract_tb(e.__traceback__)
+        ours = [f for f in frames if "vssl" in f.filename]
+        tb = (ours or frames)[-1]
+        record.update(
+            status=schema.FAILED,
+            reason=f"internal error {type(e).__name__}: {e} ({Path(tb.filename).name}:{tb.lineno})",
+        )
+    if record["status"] != schema.OK and key in vg:
+        del vg[key]
+    writer.add(record)
+    return record
+
+
+def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_args, jobs_q, results_q):
+    """Body of a worker process (and of the in-process path when workers == 1)."""
+    state: dict = {}
+    if init_fn is not None:
+        init_fn(state, *init_args)
+
+    def report(msg):
+        results_q.put((wid, *msg))
+
+    ctx = WorkerContext(report, state)
+    writer = _ShardWriter(Path(shard_dir), f"{stem}-w{wid:02d}", max_bytes, attrs)
+    while True:
+        job = jobs_q.get()
+        if job is None:
+            break
+        rec = _process_one(job, writer, work_fn, ctx)
+        report(("done", rec))
+        name = writer.maybe_roll()
+        if name:
+            report(("shard", name))
+    name = writer.commit()
+    if name:
+        report(("shard", name))
+    report(("exit", None))
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_sharded(
+    jobs: list[Job],
+    *,
+    out_dir: Path,
+    prefix: str,
+    work_fn: WorkFn,
+    workers: int = 0,
+    shard_bytes: int = 1 << 30,
+    attrs: dict | None = None,
+    init_fn: Callable | None = None,
+    init_args: tuple = (),
+    strict: bool = False,
+    retry_failed: bool = False,
+    label: str = "videos",
+    quiet: bool = False,
+) -> RunResult:
+    """Process ``jobs`` into shards under ``out_dir/shards``, resuming committed work.
+
+    Args:
+        prefix: name prefix of this run's shards (e.g. ``extract-p000of001``); only
+            files with this prefix are cleaned on resume, so parts of a multi-machine
+            split can share a directory.
+        work_fn / init_fn: module-level functions (they are sent to worker processes).
+    """
+    shard_dir = Path(out_dir) / schema.SHARD_DIR
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    clean_uncommitted(shard_dir, prefix)
+    old = scan_committed(shard_dir, prefix)
+    done = {}
+    for r in old:
+        if r["status"] == schema.OK or not retry_failed:
+            done[r["id"]] = r
+    todo = [j for j in jobs if j.id not in done]
+    wanted = {j.id for j in jobs}
+    kept = [r for r in done.values() if r["id"] in wanted]
+    # failed records that will be retried must not linger in the result
+    result = RunResult(records=list(kept), new=0, skipped=len(kept), failed_new=0)
+    if not todo:
+        return result
+
+    workers = max(1, min(workers or default_workers(), len(todo)))
+    stem = f"{prefix}-{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
+    attrs = dict(attrs or {})
+    attrs.update(vssl_schema=schema.SCHEMA_VERSION)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:>7.0f} frames/s"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=quiet,
+        transient=False,
+    )
+    frames = 0
+    t0 = time.perf_counter()
+    procs: list = []
+    if workers == 1:
+        jobs_q: Any = queue_mod.SimpleQueue()
+        results_q: Any = queue_mod.SimpleQueue()
+    else:
+        mpctx = mp.get_context("spawn")
+        jobs_q = mpctx.Queue()
+        results_q = mpctx.Queue()
+    for j in todo:
+        jobs_q.put(j)
+    for _ in range(workers):
+        jobs_q.put(None)
+
+    def handle(msg) -> bool:
+        nonlocal frames
+        _wid, kind, val = msg
+        if kind == "frames":
+            frames += val
+            el = max(time.perf_counter() - t0, 1e-6)
+            progress.update(task, fps=frames / el)
+        elif kind == "done":
+            result.records.append(val)
+            result.new += 1
+            if val["status"] != schema.OK:
+                result.failed_new += 1
+                if not quiet:
+                    progress.console.print(f"[red]failed[/red] {val['id']}: {val.get('reason')}")
+                if strict and result.stopped_strict is None:
+                    result.stopped_strict = f"{val['id']}: {val.get('reason')}"
+            progress.update(task, advance=1, failed=result.failed_new)
+        elif kind == "exit":
+            return True
+        return False
+
+    with progress:
+        task = progress.add_task(label, total=len(todo), fps=0.0, failed=0)
+        try:
+            if workers == 1:
+                # In-process: simpler to debug, no start-up cost. Messages are handled as
+                # they come by draining after each job through a tiny queue adapter.
+                class _Q:
+                    def put(self, msg):
+                        handle(msg)
+                        if result.stopped_strict:
+                            raise _StrictStop()
+
+                try:
+                    _worker_main(0, stem, str(shard_dir), shard_bytes, attrs, work_fn, init_fn, init_args, jobs_q, _Q())
+                except _StrictStop:
+                    pass
+            else:
+                for wid in range(workers):
+                    p = mpctx.Process(
+                        target=_worker_main,
+                        args=(wid, stem, str(shard_dir), shard_bytes, attrs, work_fn, init_fn, init_args, jobs_q, results_q),
+                        daemon=True,
+                    )
+                    p.start()
+                    procs.append(p)
+                alive = workers
+                while alive:
+                    try:
+                        msg = results_q.get(timeout=1.0)
+                    except queue_mod.Empty:
+                        dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+                        if dead:
+                            raise VsslError(
+                                f"a worker process died (exit code {dead[0].exitcode}); "
+                                "committed shards are kept: rerun the same command to resume"
+                            )
+                        continue
+                    if handle(msg):
+                        alive -= 1
+                    if result.stopped_strict:
+                        break
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=5)
+    if result.interrupted or result.stopped_strict:
+        # records of uncommitted shards are not on disk: report only what is committed
+        result.records = kept + [r for r in scan_committed(shard_dir, prefix) if r["id"] in wanted and r["id"] not in done]
+    return result
+
+
+class _StrictStop(Exception):
+    pass

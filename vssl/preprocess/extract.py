@@ -1,0 +1,550 @@
+"""`vssl extract`: keyframes, motion vectors, frame types and frames into HDF5 shards.
+
+One pass of the decoder per video (two when it must be re-encoded first): every
+frame's type and pts, every keyframe as JPEG, the motion vectors of every frame
+rasterised to the 4x4 grid, and (``frames=True``) every k-th frame as JPEG.
+Memory is bounded per worker: frames are streamed and written in small blocks.
+Layout and units: :mod:`vssl.io.schema`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from fractions import Fraction
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vssl.errors import CacheError, InputError, VideoError
+from vssl.io import h264, schema
+from vssl.io.manifest import new_manifest, write_manifest
+from vssl.io.shards import Job, RunResult, run_sharded
+
+MV_BLOCK_FRAMES = 32  # frames of motion vectors buffered before a write
+JPEG_FLUSH_BYTES = 4 << 20
+
+# Options that change what is stored: a cache made with other values is not resumed.
+CONTENT_OPTIONS = ("size", "frames", "frame_stride", "jpeg_quality", "reencode", "max_gop", "min_frames")
+
+
+@dataclass
+class ExtractOptions:
+    size: int = 128  # short side of stored JPEGs (never upscaled)
+    frames: bool = True  # store every frame_stride-th frame as JPEG (RGB methods)
+    frame_stride: int = 1
+    jpeg_quality: int = 90
+    reencode: str = "auto"  # auto | always | never
+    max_gop: int = 12
+    min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
+    shard_size: int = 1 << 30  # bytes
+    workers: int = 0  # 0 = all cores
+    threads: int = 1  # decoder threads per worker
+    num_shards: int = 1
+    shard_index: int = 0
+    strict: bool = False
+    retry_failed: bool = False
+    checksum_source: bool = True
+
+    def validate(self) -> None:
+        if self.reencode not in ("auto", "always", "never"):
+            raise InputError(f"--reencode must be auto, always or never, not '{self.reencode}'")
+        if self.size < 16:
+            raise InputError(f"--size must be >= 16 (got {self.size})")
+        if self.frame_stride < 1:
+            raise InputError(f"--frame-stride must be >= 1 (got {self.frame_stride})")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise InputError(f"--jpeg-quality must be in 1..100 (got {self.jpeg_quality})")
+        if self.max_gop < 1:
+            raise InputError(f"--max-gop must be >= 1 (got {self.max_gop})")
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise InputError(
+                f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards} "
+                f"(got {self.shard_index})"
+            )
+        if self.shard_size < (1 << 20):
+            raise InputError(f"--shard-size must be at least 1 MB (got {self.shard_size} bytes)")
+
+    def content(self) -> dict:
+        return {k: getattr(self, k) for k in CONTENT_OPTIONS}
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class _JpegStream:
+    """JPEG byte strings appended to one uint8 dataset plus an offsets table."""
+
+    def __init__(self, group, name: str, offsets_name: str, hasher):
+        self.ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 18,))
+        self.group = group
+        self.offsets_name = offsets_name
+        self.offsets = [0]
+        self.buf = bytearray()
+        self.hasher = hasher
+
+    def add(self, data: bytes) -> None:
+        self.buf += data
+        self.offsets.append(self.offsets[-1] + len(data))
+        if len(self.buf) >= JPEG_FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            n0 = self.ds.shape[0]
+            self.ds.resize((n0 + len(self.buf),))
+            self.ds[n0:] = np.frombuffer(self.buf, np.uint8)
+            self.hasher.update(self.buf)
+            self.buf = bytearray()
+
+    def close(self) -> None:
+        self.flush()
+        self.group.create_dataset(self.offsets_name, data=np.asarray(self.offsets, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+class _MvStream:
+    def __init__(self, group, grid_hw: tuple[int, int], hasher):
+        gh, gw = grid_hw
+        self.ds = group.create_dataset(
+            "mv", shape=(0, gh, gw, 2), maxshape=(None, gh, gw, 2), dtype=np.int16,
+            chunks=(1, gh, gw, 2), compression="lzf", shuffle=True,
+        )
+        self.rows: list[np.ndarray] = []
+        self.hasher = hasher
+
+    def add(self, row: np.ndarray) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= MV_BLOCK_FRAMES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            block = np.stack(self.rows)
+            n0 = self.ds.shape[0]
+            self.ds.resize((n0 + len(block),) + self.ds.shape[1:])
+            self.ds[n0:] = block
+            self.hasher.update(block.tobytes())
+            self.rows = []
+
+
+def _to_int16(field_q: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(field_q), -32767, 32767).astype(np.int16)
+
+
+def file_checksum(path: str | Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def combine_checksums(parts: dict[str, str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for k in sorted(parts):
+        h.update(k.encode() + b"=" + parts[k].encode() + b";")
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- re-encoding
+
+
+def reencode_h264(src: str, dst: str, gop: int, threads: int = 1) -> None:
+    """Re-encode ``src`` to a canonical H.264 stream: GOP ``gop``, one reference, no B-frames.
+
+    With one reference frame and no B-frames every motion vector is exactly the
+    one-frame displacement (RECIPES, "Motion vectors in H.264").
+    """
+    av = h264._av()
+    container, stream = h264.open_video(src)
+    out = av.open(dst, "w", format="mp4")
+    try:
+        stream.thread_count = threads
+        rate = stream.average_rate or stream.guessed_rate or 25
+        w = max(2, (stream.width // 2) * 2)
+        h = max(2, (stream.height // 2) * 2)
+        ost = out.add_stream("libx264", rate=rate)
+        tb = Fraction(1) / Fraction(rate).limit_denominator(100000)
+        ost.width, ost.height, ost.pix_fmt = w, h, "yuv420p"
+        ost.thread_count = threads
+        ost.options = {
+            "preset": "veryfast",
+            "crf": "18",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:threads={threads}",
+        }
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                f2 = frame.reformat(width=w, height=h, format="yuv420p")
+                f2.pts = n
+                f2.time_base = tb
+                for pkt in ost.encode(f2):
+                    out.mux(pkt)
+                n += 1
+        except av.FFmpegError:
+            if n == 0:
+                raise VideoError("cannot decode any frame for re-encoding") from None
+        for pkt in ost.encode(None):
+            out.mux(pkt)
+        if n == 0:
+            raise VideoError("no decodable frames")
+    except av.FFmpegError as e:
+        raise VideoError(f"re-encoding failed ({h264._ff_reason(e)})") from None
+    finally:
+        out.close()
+        container.close()
+
+
+# ----------------------------------------------------------------------------- one video
+
+
+@dataclass
+class _Decoded:
+    n: int = 0
+    frame_types: list[int] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)
+    keyframes: list[int] = field(default_factory=list)
+    decode_errors: int = 0
+    corrupt_frames: int = 0
+    x264: dict = field(default_factory=dict)
+
+
+def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, hashers) -> _Decoded:
+    """Decode ``src`` once, writing keyframes, frames and motion vectors into ``group``."""
+    import cv2
+
+    av = h264._av()
+    container, stream = h264.open_video(src)
+    d = _Decoded()
+    try:
+        cc = stream.codec_context
+        cc.options = {"flags2": "+export_mvs"}
+        stream.thread_count = opts.threads
+        rot = pr.rotation
+        W, H = pr.width, pr.height
+        sw, sh = h264.stored_size(W, H, opts.size)  # coded orientation
+        grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
+        grid_rot = grid if rot in (0, 180) else grid[::-1]
+        mvs = _MvStream(group, grid_rot, hashers["mv"])
+        keys = _JpegStream(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"])
+        frames = _JpegStream(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"]) if opts.frames else None
+        frame_index: list[int] = []
+        enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
+        valid: list[int] = []
+        # motion rows are final only once the distance to both anchors is known (B-frames
+        # wait for the next I/P frame in display order): rows[t] pending until then
+        pending_b: list[tuple[int, np.ndarray, int]] = []
+        ready: dict[int, np.ndarray] = {}
+        next_row = 0
+        last_anchor = -1
+
+        def emit():
+            nonlocal next_row
+            while next_row in ready:
+                mvs.add(_to_int16(h264.rotate_field(ready.pop(next_row), rot)))
+                next_row += 1
+
+        def jpeg(frame) -> bytes:
+            img = frame.to_ndarray(format="bgr24", width=sw, height=sh)
+            img = h264.rotate_image(img, rot)
+            ok, buf = cv2.imencode(".jpg", img, enc)
+            if not ok:  # pragma: no cover - OpenCV failure
+                raise VideoError("JPEG encoding failed")
+            return buf.tobytes()
+
+        def on_frame(frame) -> None:
+            nonlocal last_anchor
+            t = d.n
+            ptype = h264.PICT_TYPES.get(int(frame.pict_type), None)
+            code = schema.FRAME_TYPE_CODES.get(ptype, schema.FRAME_TYPE_OTHER) if ptype else schema.FRAME_TYPE_OTHER
+            if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
+                code = schema.FRAME_TYPE_CODES["I"]
+            if t == 0:
+                sei = frame.side_data.get("SEI_UNREGISTERED")
+                if sei is not None:
+                    d.x264 = h264.parse_x264_options(bytes(sei))
+            if getattr(frame, "is_corrupt", False):
+                d.corrupt_frames += 1
+            d.frame_types.append(code)
+            d.pts.append(frame.pts if frame.pts is not None else t)
+            if code == 0:
+                d.keyframes.append(t)
+                keys.add(jpeg(frame))
+            if frames is not None and t % opts.frame_stride == 0:
+                frame_index.append(t)
+                frames.add(jpeg(frame))
+            sd = frame.side_data.get("MOTION_VECTORS")
+            arr = sd.to_ndarray() if sd is not None else None
+            valid.append(0 if arr is None or code == 0 else 1)
+            past = t - last_anchor if last_anchor >= 0 else 1
+            if code == 2:  # B: wait for the next anchor
+                pending_b.append((t, arr, past))
+            else:
+                ready[t] = (
+                    h264.rasterise_mvs(arr, grid, past, 1) if arr is not None and code != 0
+                    else np.zeros(grid + (2,), np.float32)
+                )
+                for tb, a, p in pending_b:
+                    ready[tb] = h264.rasterise_mvs(a, grid, p, t - tb) if a is not None else np.zeros(grid + (2,), np.float32)
+                pending_b.clear()
+                last_anchor = t
+            emit()
+            d.n += 1
+            if d.n % 64 == 0:
+                ctx.progress(64)
+
+        for pkt in container.demux(stream):
+            try:
+                out = pkt.decode()
+            except av.FFmpegError:
+                d.decode_errors += 1
+                continue
+            for frame in out:
+                on_frame(frame)
+        for tb, a, p in pending_b:  # stream ended before the next anchor: distance unknown, use 1
+            ready[tb] = h264.rasterise_mvs(a, grid, p, 1) if a is not None else np.zeros(grid + (2,), np.float32)
+        emit()
+        ctx.progress(d.n % 64)
+        mvs.flush()
+        keys.close()
+        if frames is not None:
+            frames.close()
+            group.create_dataset("frame_index", data=np.asarray(frame_index, np.int32))
+        group.create_dataset("mv_valid", data=np.asarray(valid, np.uint8))
+        hashers["mv_valid"].update(np.asarray(valid, np.uint8).tobytes())
+        group.attrs["grid_height"], group.attrs["grid_width"] = grid_rot
+        group.attrs["time_base"] = str(stream.time_base) if stream.time_base else ""
+    except av.FFmpegError as e:
+        raise VideoError(f"decoding failed after {d.n} frames ({h264._ff_reason(e)})") from None
+    finally:
+        container.close()
+    return d
+
+
+def extract_one(job: Job, group, ctx) -> dict:
+    """Work function of the shard runner: one video into ``group``; returns its manifest record."""
+    opts: ExtractOptions = ctx.state["opts"]
+    src = job.payload["path"]
+    pr = h264.probe(src)
+    reason = None
+    if opts.reencode == "always":
+        reason = "--reencode always"
+    elif opts.reencode == "auto":
+        if pr.codec != "h264":
+            reason = f"codec {pr.codec} is not H.264"
+        elif pr.max_gop > opts.max_gop:
+            reason = f"GOP {pr.max_gop} > --max-gop {opts.max_gop}"
+    tmpdir = None
+    decode_src = src
+    if reason:
+        tmpdir = tempfile.mkdtemp(prefix="vssl-reenc-")
+        decode_src = os.path.join(tmpdir, "v.mp4")
+        reencode_h264(src, decode_src, opts.max_gop, opts.threads)
+        rotation = pr.rotation
+        pr = h264.probe(decode_src)
+        pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
+    hashers = {k: hashlib.blake2b(digest_size=16) for k in ("mv", "mv_valid", "keyframe_jpeg", "frame_jpeg", "frame_types")}
+    try:
+        d = _decode_into(decode_src, group, pr, opts, ctx, hashers)
+    finally:
+        if tmpdir:
+            for p in Path(tmpdir).glob("*"):
+                p.unlink(missing_ok=True)
+            os.rmdir(tmpdir)
+    if d.n == 0:
+        raise VideoError(f"no decodable frames ({d.decode_errors} packets failed)")
+    if d.n < opts.min_frames:
+        raise VideoError(f"too short: {d.n} frames < --min-frames {opts.min_frames}")
+    ft = np.asarray(d.frame_types, np.uint8)
+    group.create_dataset("frame_types", data=ft)
+    hashers["frame_types"].update(ft.tobytes())
+    group.create_dataset("pts", data=np.asarray(d.pts, np.int64))
+    group.create_dataset("keyframes", data=np.asarray(d.keyframes, np.int32))
+    rot = pr.rotation
+    width, height = (pr.width, pr.height) if rot in (0, 180) else (pr.height, pr.width)
+    sw, sh = h264.stored_size(pr.width, pr.height, opts.size)
+    if rot in (90, 270):
+        sw, sh = sh, sw
+    has_b = bool((ft == 2).any())
+    if reason:
+        mv_exact = True
+    else:
+        x = d.x264
+        mv_exact = bool(x) and x.get("ref") == "1" and (x.get("bframes", "0") == "0" or x.get("b_pyramid", "0") == "0")
+    checks = {k: h.hexdigest() for k, h in hashers.items()}
+    checksum = combine_checksums(checks)
+    attrs = {
+        "width": width, "height": height, "stored_width": sw, "stored_height": sh,
+        "n_frames": d.n, "fps": pr.fps, "rotation": rot, "codec": pr.codec,
+        "mv_exact": mv_exact, "reencoded": bool(reason), "frame_stride": opts.frame_stride if opts.frames else 0,
+        "checksum": checksum,
+    }
+    for k, v in attrs.items():
+        group.attrs[k] = v
+    keys = d.keyframes
+    gaps = np.diff(np.asarray(keys + [d.n])) if keys else np.asarray([d.n])
+    rec = {
+        "n_frames": d.n,
+        "n_keyframes": len(keys),
+        "n_stored_frames": (len(range(0, d.n, opts.frame_stride)) if opts.frames else 0),
+        "gop_mean": round(float(gaps.mean()), 3),
+        "gop_max": int(gaps.max()),
+        "has_bframes": has_b,
+        "fps": round(pr.fps, 4),
+        "width": width,
+        "height": height,
+        "stored_width": sw,
+        "stored_height": sh,
+        "rotation": rot,
+        "codec": pr.codec,
+        "reencoded": bool(reason),
+        "reencode_reason": reason,
+        "mv_exact": mv_exact,
+        "decode_errors": d.decode_errors,
+        "corrupt_frames": d.corrupt_frames,
+        "checksum": checksum,
+        "checksums": checks,
+    }
+    if opts.checksum_source:
+        rec["source_checksum"] = file_checksum(src)
+    if d.n and (d.decode_errors or d.corrupt_frames):
+        rec["warning"] = f"{d.decode_errors} packets failed to decode, {d.corrupt_frames} frames flagged corrupt"
+    return rec
+
+
+def _init_worker(state: dict, opts_dict: dict) -> None:
+    state["opts"] = ExtractOptions(**opts_dict)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class ExtractSummary:
+    result: RunResult
+    manifest_path: Path
+    total: int
+    failed: int
+    ok: int
+    frames: int
+    seconds: float
+    warnings: list[str]
+
+
+def part_prefix(opts: ExtractOptions) -> str:
+    return f"extract-p{opts.shard_index:03d}of{opts.num_shards:03d}"
+
+
+def manifest_name(opts: ExtractOptions) -> str:
+    if opts.num_shards == 1:
+        return schema.MANIFEST
+    return f"manifest.part{opts.shard_index:03d}of{opts.num_shards:03d}.json"
+
+
+def _check_existing(out: Path, opts: ExtractOptions, force: bool) -> None:
+    import json
+
+    for m in sorted(out.glob("manifest*.json")):
+        try:
+            old = json.loads(m.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if old.get("kind") != "extract":
+            continue
+        if old.get("schema_version") != schema.SCHEMA_VERSION and not force:
+            raise CacheError(
+                f"{out} holds a cache of schema {old.get('schema_version')}; this vssl writes "
+                f"{schema.SCHEMA_VERSION}: use another --out, or --force to start over"
+            )
+        prev = old.get("options", {})
+        diff = [k for k in CONTENT_OPTIONS if k in prev and prev[k] != getattr(opts, k)]
+        if diff and not force:
+            k = diff[0]
+            raise CacheError(
+                f"{out} was extracted with {k}={prev[k]!r}, now {getattr(opts, k)!r}: "
+                "use another --out, or --force to start over"
+            )
+
+
+def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | None = None,
+            force: bool = False, quiet: bool = False) -> ExtractSummary:
+    """Extract every video under ``input`` into the cache ``out`` (resuming committed work)."""
+    import shutil
+    import time
+
+    from vssl.io.splits import discover_inputs
+
+    opts.validate()
+    t0 = time.perf_counter()
+    found = discover_inputs(Path(input), splits_dir=splits_dir)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    if force and out.exists():
+        for p in [out / schema.SHARD_DIR, *out.glob("manifest*.json")]:
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    _check_existing(out, opts, force)
+    jobs = []
+    for e in found.entries:
+        if opts.num_shards > 1 and schema.shard_of(e.id, opts.num_shards) != opts.shard_index:
+            continue
+        jobs.append(Job(e.id, {"path": str(e.path), "label": e.label, "class_name": e.class_name, "splits": e.splits}))
+    opts_dict = asdict(opts)
+    res = run_sharded(
+        jobs,
+        out_dir=out,
+        prefix=part_prefix(opts),
+        work_fn=extract_one,
+        workers=opts.workers,
+        shard_bytes=opts.shard_size,
+        attrs={"kind": "extract"},
+        init_fn=_init_worker,
+        init_args=(opts_dict,),
+        strict=opts.strict,
+        retry_failed=opts.retry_failed,
+        label="extract",
+        quiet=quiet,
+    )
+    classes = _class_names(found.entries)
+    manifest = new_manifest(
+        "extract",
+        {**opts.content(), "num_shards": opts.num_shards, "shard_index": opts.shard_index},
+        res.records,
+        input=str(Path(input).resolve()),
+        dataset_format=found.format,
+        classes=classes,
+        part=None if opts.num_shards == 1 else [opts.shard_index, opts.num_shards],
+    )
+    mpath = out / manifest_name(opts)
+    if not res.interrupted:
+        from vssl.io.manifest import atomic_write_json
+
+        atomic_write_json(mpath, manifest) if opts.num_shards > 1 else write_manifest(out, manifest)
+    ok = [r for r in res.records if r["status"] == schema.OK]
+    return ExtractSummary(
+        result=res,
+        manifest_path=mpath,
+        total=len(jobs),
+        failed=len(res.records) - len(ok),
+        ok=len(ok),
+        frames=sum(r.get("n_frames", 0) for r in ok),
+        seconds=time.perf_counter() - t0,
+        warnings=list(found.warnings),
+    )
+
+
+def _class_names(entries) -> list[str]:
+    names: dict[int, str] = {}
+    for e in entries:
+        if e.label is not None and e.class_name is not None:
+            names[e.label] = e.class_name
+    return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
