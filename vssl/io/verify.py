@@ -1,0 +1,215 @@
+"""`vssl verify` and `vssl info`: re-read a cache and describe it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vssl.errors import CacheError
+from vssl.io import schema
+from vssl.io.manifest import load_manifest
+
+READ_BLOCK = 256
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    subcaches: list[str] = field(default_factory=list)
+
+
+def _hash_dataset(ds, hasher, rows=READ_BLOCK):
+    n = ds.shape[0]
+    step = rows if ds.ndim > 1 else (1 << 24)
+    for i in range(0, n, step):
+        hasher.update(np.ascontiguousarray(ds[i : i + step]).tobytes())
+
+
+def _check_jpegs(g, data: str, offs: str, expect_hw: tuple[int, int] | None, where: str, problems: list[str]) -> int:
+    import cv2
+
+    if data not in g or offs not in g:
+        problems.append(f"{where}: missing {data}/{offs}")
+        return 0
+    o = g[offs][:]
+    blob = g[data][:]
+    if len(o) == 0 or o[0] != 0 or o[-1] != blob.shape[0] or np.any(np.diff(o) <= 0):
+        problems.append(f"{where}: {offs} do not match {data} ({len(o) - 1} entries, {blob.shape[0]} bytes)")
+        return 0
+    for i in range(len(o) - 1):
+        img = cv2.imdecode(blob[o[i] : o[i + 1]], cv2.IMREAD_COLOR)
+        if img is None:
+            problems.append(f"{where}: {data}[{i}] does not decode")
+            return i
+        if expect_hw and img.shape[:2] != expect_hw:
+            problems.append(f"{where}: {data}[{i}] is {img.shape[1]}x{img.shape[0]}, expected {expect_hw[1]}x{expect_hw[0]}")
+            return i
+    return len(o) - 1
+
+
+def verify_extract_video(g, rec: dict, where: str) -> list[str]:
+    """Problems found in one extracted video group (empty list = fine)."""
+    from vssl.preprocess.extract import combine_checksums
+
+    problems: list[str] = []
+    T = int(rec["n_frames"])
+    for name in ("frame_types", "pts", "keyframes", "mv", "mv_valid", "keyframe_jpeg", "keyframe_offsets"):
+        if name not in g:
+            problems.append(f"{where}: dataset '{name}' missing")
+    if problems:
+        return problems
+    if g["frame_types"].shape != (T,) or g["mv"].shape[0] != T or g["mv_valid"].shape != (T,):
+        problems.append(f"{where}: array lengths disagree with n_frames={T} (mv {g['mv'].shape}, types {g['frame_types'].shape})")
+    gh, gw = int(g.attrs.get("grid_height", -1)), int(g.attrs.get("grid_width", -1))
+    if g["mv"].shape[1:] != (gh, gw, 2) or g["mv"].dtype != np.int16:
+        problems.append(f"{where}: mv has shape {g['mv'].shape} {g['mv'].dtype}, expected (T, {gh}, {gw}, 2) int16")
+    kf = g["keyframes"][:]
+    ft = g["frame_types"][:]
+    if len(kf) != len(g["keyframe_offsets"]) - 1:
+        problems.append(f"{where}: {len(kf)} keyframes but {len(g['keyframe_offsets']) - 1} keyframe JPEGs")
+    elif len(kf) and (kf.max() >= T or np.any(ft[kf] != 0)):
+        problems.append(f"{where}: keyframe indices do not point at I-frames")
+    hw = (int(rec.get("stored_height", 0)), int(rec.get("stored_width", 0)))
+    _check_jpegs(g, "keyframe_jpeg", "keyframe_offsets", hw, where, problems)
+    if "frame_jpeg" in g:
+        n = _check_jpegs(g, "frame_jpeg", "frame_offsets", hw, where, problems)
+        if "frame_index" not in g or g["frame_index"].shape[0] != n:
+            problems.append(f"{where}: frame_index does not match the stored frames")
+    sums = {}
+    for name, dsname in (("mv", "mv"), ("mv_valid", "mv_valid"), ("keyframe_jpeg", "keyframe_jpeg"),
+                         ("frame_jpeg", "frame_jpeg"), ("frame_types", "frame_types")):
+        h = hashlib.blake2b(digest_size=16)
+        if dsname in g:
+            _hash_dataset(g[dsname], h)
+        sums[name] = h.hexdigest()
+    if combine_checksums(sums) != rec.get("checksum"):
+        bad = [k for k, v in sums.items() if rec.get("checksums", {}).get(k) != v]
+        problems.append(f"{where}: checksum mismatch ({', '.join(bad) or 'combined'}): data changed since extraction")
+    return problems
+
+
+# Checkers of precompute sub-caches register here: kind -> fn(group, record, where) -> problems
+SUBCACHE_CHECKERS: dict = {}
+
+
+def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -> None:
+    import h5py
+
+    m = load_manifest(root, kind)
+    recs = [r for r in m["videos"] if r.get("status") == schema.OK]
+    task = progress.add_task(f"verify {kind}", total=len(recs))
+    listed = set()
+    by_shard: dict[str, list[dict]] = {}
+    for r in recs:
+        by_shard.setdefault(r["shard"], []).append(r)
+    for shard, rs in sorted(by_shard.items()):
+        path = root / shard
+        listed.add(path.name)
+        if not path.is_file():
+            report.problems.append(f"{path}: shard missing ({len(rs)} videos)")
+            progress.update(task, advance=len(rs))
+            continue
+        if not path.with_suffix(".json").is_file():
+            report.problems.append(f"{path}: shard has no sidecar (.json): not committed")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            report.problems.append(f"{path}: cannot open HDF5 ({str(e).splitlines()[0]})")
+            progress.update(task, advance=len(rs))
+            continue
+        with f:
+            for r in rs:
+                where = f"{path.name}:{r['id']}"
+                try:
+                    if r["group"] not in f:
+                        report.problems.append(f"{where}: group {r['group']} missing")
+                    else:
+                        report.problems.extend(check(f[r["group"]], r, where))
+                except (OSError, KeyError, ValueError) as e:
+                    report.problems.append(f"{where}: unreadable ({str(e).splitlines()[0]})")
+                report.checked += 1
+                progress.update(task, advance=1)
+    shard_dir = root / schema.SHARD_DIR
+    for p in sorted(shard_dir.glob("*")) if shard_dir.is_dir() else []:
+        if p.suffix == ".h5" and p.name not in listed and p.with_suffix(".json").exists():
+            side = json.loads(p.with_suffix(".json").read_text("utf-8"))
+            if any(v.get("status") == schema.OK for v in side.get("videos", [])):
+                report.problems.append(f"{p}: committed shard not listed in the manifest (rerun the command to rebuild it)")
+        elif p.name.endswith(schema.PARTIAL_SUFFIX):
+            report.problems.append(f"{p}: unfinished shard left by a killed run (rerun the same command to resume)")
+
+
+def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
+    """Re-read every shard of a cache and its precomputes: checksums, JPEGs, shapes."""
+    from rich.progress import Progress
+
+    root = Path(root)
+    report = VerifyReport()
+    with Progress(disable=quiet, transient=True) as progress:
+        _verify_tree(root, "extract", verify_extract_video, report, progress)
+        for kind, check in SUBCACHE_CHECKERS.items():
+            sub = root / kind
+            if (sub / schema.MANIFEST).exists():
+                report.subcaches.append(kind)
+                _verify_tree(sub, kind, check, report, progress)
+    return report
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def cache_info(root: Path) -> dict:
+    """Summary numbers of a cache for `vssl info`."""
+    root = Path(root)
+    m = load_manifest(root, "extract")
+    recs = m["videos"]
+    ok = [r for r in recs if r.get("status") == schema.OK]
+    failed = [r for r in recs if r.get("status") != schema.OK]
+    classes = m.get("classes") or []
+    per_class: dict[str, int] = {}
+    per_split: dict[str, int] = {}
+    for r in ok:
+        name = r.get("class_name") or (classes[r["label"]] if r.get("label") is not None and r["label"] < len(classes) else "-")
+        per_class[name] = per_class.get(name, 0) + 1
+        for s, sub in (r.get("splits") or {}).items():
+            per_split[f"split {s} {sub}"] = per_split.get(f"split {s} {sub}", 0) + 1
+    gops = np.asarray([r["gop_max"] for r in ok]) if ok else np.zeros(0)
+    info = {
+        "root": str(root),
+        "vssl_version": m.get("vssl_version"),
+        "options": m.get("options"),
+        "videos_ok": len(ok),
+        "videos_failed": len(failed),
+        "frames": int(sum(r["n_frames"] for r in ok)),
+        "keyframes": int(sum(r["n_keyframes"] for r in ok)),
+        "stored_frames": int(sum(r.get("n_stored_frames", 0) for r in ok)),
+        "reencoded": int(sum(bool(r.get("reencoded")) for r in ok)),
+        "mv_exact": int(sum(bool(r.get("mv_exact")) for r in ok)),
+        "gop_mean": float(np.mean([r["gop_mean"] for r in ok])) if ok else 0.0,
+        "gop_max": int(gops.max()) if len(gops) else 0,
+        "per_class": dict(sorted(per_class.items())),
+        "per_split": dict(sorted(per_split.items())),
+        "failures": [(r["id"], r.get("reason", "")) for r in failed],
+        "bytes": dir_size(root),
+        "subcaches": {},
+    }
+    for kind in ("fame", "be"):
+        sub = root / kind
+        if (sub / schema.MANIFEST).exists():
+            try:
+                sm = load_manifest(sub, kind)
+                info["subcaches"][kind] = {
+                    "videos_ok": sum(r.get("status") == schema.OK for r in sm["videos"]),
+                    "videos_failed": sum(r.get("status") != schema.OK for r in sm["videos"]),
+                    "bytes": dir_size(sub),
+                    "options": sm.get("options"),
+                }
+            except CacheError as e:
+                info["subcaches"][kind] = {"error": str(e)}
+    return info
