@@ -11,7 +11,7 @@ import numpy as np
 def texture(h: int, w: int, seed: int) -> np.ndarray:
     """A high-contrast random texture (uint8 (h, w, 3)) that encoders track well."""
     rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(max(1, h // 4), max(1, w // 4), 3), dtype=np.uint8)
+    small = rng.integers(0, 256, size=(-(-h // 4), -(-w // 4), 3), dtype=np.uint8)
     return np.repeat(np.repeat(small, 4, 0), 4, 1)[:h, :w]
 
 

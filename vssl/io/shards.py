@@ -200,7 +200,8 @@ def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_
         results_q.put((wid, *msg))
 
     ctx = WorkerContext(report, state)
-    writer = _ShardWriter(Path(shard_dir), f"{stem}-w{wid:02d}", max_bytes, attrs)
+    max_age = float(os.environ.get("VSSL_SHARD_MAX_AGE_S", "600"))
+    writer = _ShardWriter(Path(shard_dir), f"{stem}-w{wid:02d}", max_bytes, attrs, max_age)
     while True:
         job = jobs_q.get()
         if job is None:
