@@ -45,6 +45,9 @@ class Probe:
     rotation: int = 0  # degrees to rotate the decoded frame counter-clockwise for display
     has_bframes: bool = False
     n_video_streams: int = 1
+    pts: list[int] = field(default_factory=list)  # presentation timestamps, display order
+    x264: dict = field(default_factory=dict)  # encoder settings found in the stream, if x264
+    time_base: str = ""
 
     def as_dict(self) -> dict:
         return {
@@ -89,14 +92,17 @@ def _ff_reason(e: Exception) -> str:
     return str(msg).split(":")[0].strip() or type(e).__name__
 
 
-def _rotation_of(stream, container) -> int:
-    """Display rotation (degrees counter-clockwise, multiple of 90) from the display matrix."""
+def _first_frame_info(stream, container) -> tuple[int, dict]:
+    """Display rotation (degrees counter-clockwise, multiple of 90, from the display
+    matrix) and x264's settings (from its SEI message) of the first decodable frame."""
     try:
         for frame in container.decode(stream):
-            return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
+            rot = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
+            sei = frame.side_data.get("SEI_UNREGISTERED")
+            return rot, (parse_x264_options(bytes(sei)) if sei is not None else {})
     except Exception:
-        return 0
-    return 0
+        pass
+    return 0, {}
 
 
 def probe(path: str | Path) -> Probe:
@@ -116,6 +122,7 @@ def probe(path: str | Path) -> Probe:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         keys: list[int] = []
+        pts: list[int] = []
         n = 0
         try:
             for pkt in container.demux(stream):
@@ -123,6 +130,7 @@ def probe(path: str | Path) -> Probe:
                     continue
                 if pkt.is_keyframe:
                     keys.append(n)
+                pts.append(pkt.pts if pkt.pts is not None else n)
                 n += 1
         except av.FFmpegError:
             pass  # truncated: decoding tells how much is usable
@@ -134,7 +142,7 @@ def probe(path: str | Path) -> Probe:
             gops.append(keys[0])
         dur = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
         container.seek(0)
-        rot = _rotation_of(stream, container)
+        rot, x264 = _first_frame_info(stream, container)
         has_b = bool(getattr(cc, "has_b_frames", 0))
         return Probe(
             path=str(path),
@@ -149,6 +157,9 @@ def probe(path: str | Path) -> Probe:
             rotation=rot,
             has_bframes=has_b,
             n_video_streams=len(container.streams.video),
+            pts=sorted(pts),
+            x264=x264,
+            time_base=str(stream.time_base) if stream.time_base else "",
         )
     finally:
         container.close()
@@ -167,6 +178,19 @@ def parse_x264_options(sei: bytes) -> dict[str, str]:
     return out
 
 
+# Column order of mvextractor's (N, 10) vector arrays.
+MVX_COLUMNS = ("source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
+
+
+def mv_columns(mvs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(source, w, h, dst_x, dst_y, motion_x, motion_y, motion_scale) from either a PyAV
+    structured ``AVMotionVector`` array or an mvextractor ``(N, 10)`` integer array."""
+    if mvs.dtype.names:
+        return tuple(mvs[k] for k in ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale"))
+    m = mvs.T
+    return m[0], m[1], m[2], m[5], m[6], m[7], m[8], m[9]
+
+
 def rasterise_mvs(
     mvs: np.ndarray,
     grid_hw: tuple[int, int],
@@ -176,8 +200,8 @@ def rasterise_mvs(
     """Dense forward motion per frame from FFmpeg's exported vectors.
 
     Args:
-        mvs: structured array of ``AVMotionVector`` (fields source, w, h, dst_x, dst_y,
-            motion_x, motion_y, motion_scale).
+        mvs: vectors of one frame, as PyAV's structured array or mvextractor's (N, 10)
+            array (see :func:`mv_columns`).
         grid_hw: (Hg, Wg) = ceil(H/4), ceil(W/4) of the coded frame.
         past_dist / future_dist: display-order distance (frames) to the past / future
             reference anchor; vectors are divided by it so that the result is per frame.
@@ -185,51 +209,67 @@ def rasterise_mvs(
     Returns:
         float32 (Hg, Wg, 2): (dx, dy) in quarter-pel per frame; where a block has a
         past and a future vector (B-frames) the two per-frame estimates are averaged;
-        cells no vector covers (intra blocks) are 0.
+        cells no vector covers (intra blocks) are 0. Blocks reaching past the frame
+        edge (coded size is a multiple of 16) keep their inside cells.
     """
     gh, gw = grid_hw
-    if len(mvs) == 0:
+    n = len(mvs)
+    if n == 0:
         return np.zeros((gh, gw, 2), np.float32)
-    src = mvs["source"].astype(np.int32)
-    scale = mvs["motion_scale"].astype(np.float32)
+    src, w, h, dst_x, dst_y, motion_x, motion_y, scale = mv_columns(mvs)
+    scale = scale.astype(np.float32)
     scale[scale == 0] = 1.0
+    past = src < 0
     # content displacement reference -> current is (dst - src) = -motion / scale pixels.
     # For a past reference that is forward motion over `past_dist` frames; for a future
     # reference it points backwards in time over `future_dist` frames: turn it round.
-    dist = np.where(src < 0, max(past_dist, 1), max(future_dist, 1)).astype(np.float32)
-    sign = np.where(src < 0, -1.0, 1.0).astype(np.float32)
-    k = sign * schema.MV_SCALE / (scale * dist)
-    fx = mvs["motion_x"].astype(np.float32) * k
-    fy = mvs["motion_y"].astype(np.float32) * k
-    bw = np.maximum(mvs["w"].astype(np.int32) // schema.MV_BLOCK, 1)
-    bh = np.maximum(mvs["h"].astype(np.int32) // schema.MV_BLOCK, 1)
-    x0 = (mvs["dst_x"].astype(np.int32) - mvs["w"].astype(np.int32) // 2) // schema.MV_BLOCK
-    y0 = (mvs["dst_y"].astype(np.int32) - mvs["h"].astype(np.int32) // 2) // schema.MV_BLOCK
-    cells_idx, cells_w = [], []
-    # group blocks by size: a handful of shapes, each expanded with one broadcast
-    shapes = bh * 64 + bw
-    for s in np.unique(shapes):
-        sel = np.nonzero(shapes == s)[0]
-        nh, nw = int(s // 64), int(s % 64)
-        rows = y0[sel, None, None] + np.arange(nh)[None, :, None]
-        cols = x0[sel, None, None] + np.arange(nw)[None, None, :]
-        rows, cols = np.broadcast_arrays(rows, cols)
-        inside = (rows >= 0) & (rows < gh) & (cols >= 0) & (cols < gw)
-        flat = (rows * gw + cols)[inside]
-        owner = np.broadcast_to(sel[:, None, None], inside.shape)[inside]
-        cells_idx.append(flat)
-        cells_w.append(owner)
-    flat = np.concatenate(cells_idx)
-    owner = np.concatenate(cells_w)
-    n = gh * gw
-    cnt = np.bincount(flat, minlength=n).astype(np.float32)
-    sx = np.bincount(flat, weights=fx[owner], minlength=n)
-    sy = np.bincount(flat, weights=fy[owner], minlength=n)
-    out = np.zeros((n, 2), np.float32)
-    nz = cnt > 0
-    out[nz, 0] = sx[nz] / cnt[nz]
-    out[nz, 1] = sy[nz] / cnt[nz]
-    return out.reshape(gh, gw, 2)
+    k = np.where(past, -schema.MV_SCALE / max(past_dist, 1), schema.MV_SCALE / max(future_dist, 1)).astype(np.float32)
+    k /= scale
+    vx = motion_x * k
+    vy = motion_y * k
+    w = w.astype(np.int64)
+    h = h.astype(np.int64)
+    left = dst_x - (w >> 1)
+    top = dst_y - (h >> 1)
+    # Paint on the coarsest grid every block is aligned to (H.264 exports 8x8 and up,
+    # often 16x16), then repeat cells down to the 4x4 grid: same result, fewer cells.
+    bits = int(np.bitwise_or.reduce(w | h | left | top)) | 16
+    unit = max(bits & -bits, schema.MV_BLOCK)
+    sh = unit.bit_length() - 1
+    uh, uw = -(-gh * schema.MV_BLOCK // unit), -(-gw * schema.MV_BLOCK // unit)
+    nw = np.maximum(w >> sh, 1)
+    nh = np.maximum(h >> sh, 1)
+    x0 = left >> sh
+    y0 = top >> sh
+    counts = nw * nh
+    owner = np.repeat(np.arange(n), counts)
+    first = np.cumsum(counts) - counts
+    j = np.arange(owner.shape[0]) - first[owner]
+    nwo = nw[owner]
+    rows = y0[owner] + j // nwo
+    cols = x0[owner] + j % nwo
+    inside = (rows >= 0) & (rows < uh) & (cols >= 0) & (cols < uw)
+    if not inside.all():
+        rows, cols, owner = rows[inside], cols[inside], owner[inside]
+    flat = rows * uw + cols
+    m = uh * uw
+    grid = np.zeros((m, 2), np.float32)
+    if past.all() or not past.any():
+        # one list (P-frames): blocks do not overlap, plain assignment suffices
+        grid[flat, 0] = vx[owner]
+        grid[flat, 1] = vy[owner]
+    else:
+        cnt = np.bincount(flat, minlength=m)
+        sx = np.bincount(flat, weights=vx[owner], minlength=m)
+        sy = np.bincount(flat, weights=vy[owner], minlength=m)
+        nz = cnt > 0
+        grid[nz, 0] = sx[nz] / cnt[nz]
+        grid[nz, 1] = sy[nz] / cnt[nz]
+    grid = grid.reshape(uh, uw, 2)
+    r = unit // schema.MV_BLOCK
+    if r > 1:
+        grid = grid.repeat(r, 0).repeat(r, 1)
+    return grid[:gh, :gw]
 
 
 def rotate_field(mv: np.ndarray, rotation: int) -> np.ndarray:
@@ -260,6 +300,25 @@ def rotate_image(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, r // 90, axes=(0, 1)))
 
 
+def frame_to_bgr(frame, width: int, height: int) -> np.ndarray:
+    """Decoded frame -> uint8 (height, width, 3) BGR, resized with area averaging.
+
+    For 4:2:0 frames the planes are taken as they are and converted by OpenCV, which
+    is about 5x faster than FFmpeg's swscale for small outputs (measured: 0.4 ms vs
+    2.1 ms per 320x240 frame).
+    """
+    import cv2
+
+    fmt = frame.format.name
+    if fmt in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
+        img = cv2.cvtColor(frame.to_ndarray(format=fmt), cv2.COLOR_YUV2BGR_I420)
+    else:
+        img = frame.to_ndarray(format="bgr24")
+    if img.shape[1] != width or img.shape[0] != height:
+        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    return img
+
+
 def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(w, h) of stored frames: short side ``short_side`` (never upscaled), even sides."""
     s = min(width, height)
@@ -269,3 +328,93 @@ def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
         f = short_side / s
         w, h = round(width * f), round(height * f)
     return max(2, w // 2 * 2), max(2, h // 2 * 2)
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame, in display order, from either decoder."""
+
+    code: int  # schema frame type code
+    mvs: np.ndarray | None  # exported vectors (see mv_columns), None when there are none
+    image: object  # callable (width, height) -> uint8 BGR (coded orientation), or None
+    corrupt: bool = False
+
+
+@dataclass
+class DecodeStats:
+    decode_errors: int = 0
+    decoder: str = ""
+
+
+def _code_of(name: str | None) -> int:
+    return schema.FRAME_TYPE_CODES.get(name, schema.FRAME_TYPE_OTHER) if name else schema.FRAME_TYPE_OTHER
+
+
+def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: int = 1):
+    """Frames of the first video stream with motion vectors, decoded by PyAV.
+
+    Packets that fail to decode are counted in ``stats.decode_errors`` and skipped.
+    """
+    av = _av()
+    container, stream = open_video(path)
+    stats.decoder = "pyav"
+    try:
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        stream.thread_count = threads
+        t = 0
+        for pkt in container.demux(stream):
+            try:
+                out = pkt.decode()
+            except av.FFmpegError:
+                stats.decode_errors += 1
+                continue
+            for frame in out:
+                code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
+                if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
+                    code = schema.FRAME_TYPE_CODES["I"]
+                sd = frame.side_data.get("MOTION_VECTORS")
+                yield DecodedFrame(
+                    code=code,
+                    mvs=sd.to_ndarray() if sd is not None else None,
+                    image=(lambda w, h, f=frame: frame_to_bgr(f, w, h)),
+                    corrupt=bool(getattr(frame, "is_corrupt", False)),
+                )
+                t += 1
+    except av.FFmpegError as e:
+        raise VideoError(f"decoding failed after {t} frames ({_ff_reason(e)})") from None
+    finally:
+        container.close()
+
+
+def iter_frames_mvextractor(path: str, stats: DecodeStats, want_image=None):
+    """Frames with motion vectors decoded by mvextractor (its C++ loop has less
+    per-frame overhead than PyAV's). Images are converted only for frames where
+    ``want_image(t, code)`` is true. Raises VideoError if it cannot open the file."""
+    import cv2
+    from mvextractor.videocap import VideoCap
+
+    cap = VideoCap()
+    if not cap.open(str(path)):
+        raise VideoError("mvextractor cannot open the file")
+    stats.decoder = "mvextractor"
+    try:
+        cap.set_decode_frames(False)
+        t = 0
+        while cap.grab():
+            ok, img, mvs, ftype = cap.retrieve()[:4]
+            if not ok:
+                stats.decode_errors += 1
+                break
+            code = _code_of(ftype if ftype in ("I", "P", "B") else None)
+            if want_image is not None and want_image(t, code):
+                cap.set_decode_frames(True)
+                ok, img = cap.retrieve()[:2]
+                cap.set_decode_frames(False)
+            image = None
+            if img is not None:
+                image = (lambda w, h, im=img: im if im.shape[:2] == (h, w)
+                         else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA))
+            yield DecodedFrame(code=code, mvs=mvs if mvs is not None and len(mvs) else None, image=image)
+            t += 1
+    finally:
+        cap.release()

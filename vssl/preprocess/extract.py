@@ -41,7 +41,8 @@ class ExtractOptions:
     min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
     shard_size: int = 1 << 30  # bytes
     workers: int = 0  # 0 = all cores
-    threads: int = 1  # decoder threads per worker
+    threads: int = 1  # decoder threads per worker (PyAV path)
+    decoder: str = "auto"  # auto (mvextractor when it can, else PyAV) | mvextractor | pyav
     num_shards: int = 1
     shard_index: int = 0
     strict: bool = False
@@ -64,6 +65,8 @@ class ExtractOptions:
                 f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards} "
                 f"(got {self.shard_index})"
             )
+        if self.decoder not in ("auto", "mvextractor", "pyav"):
+            raise InputError(f"--decoder must be auto, mvextractor or pyav, not '{self.decoder}'")
         if self.shard_size < (1 << 20):
             raise InputError(f"--shard-size must be at least 1 MB (got {self.shard_size} bytes)")
 
@@ -212,118 +215,113 @@ class _Decoded:
     decode_errors: int = 0
     corrupt_frames: int = 0
     x264: dict = field(default_factory=dict)
+    decoder: str = ""
 
 
 def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, hashers) -> _Decoded:
     """Decode ``src`` once, writing keyframes, frames and motion vectors into ``group``."""
     import cv2
 
-    av = h264._av()
-    container, stream = h264.open_video(src)
-    d = _Decoded()
-    try:
-        cc = stream.codec_context
-        cc.options = {"flags2": "+export_mvs"}
-        stream.thread_count = opts.threads
-        rot = pr.rotation
-        W, H = pr.width, pr.height
-        sw, sh = h264.stored_size(W, H, opts.size)  # coded orientation
-        grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
-        grid_rot = grid if rot in (0, 180) else grid[::-1]
-        mvs = _MvStream(group, grid_rot, hashers["mv"])
-        keys = _JpegStream(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"])
-        frames = _JpegStream(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"]) if opts.frames else None
-        frame_index: list[int] = []
-        enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
-        valid: list[int] = []
-        # motion rows are final only once the distance to both anchors is known (B-frames
-        # wait for the next I/P frame in display order): rows[t] pending until then
-        pending_b: list[tuple[int, np.ndarray, int]] = []
-        ready: dict[int, np.ndarray] = {}
-        next_row = 0
-        last_anchor = -1
+    d = _Decoded(x264=pr.x264)
+    rot = pr.rotation
+    W, H = pr.width, pr.height
+    sw, sh = h264.stored_size(W, H, opts.size)  # coded orientation
+    grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
+    grid_rot = grid if rot in (0, 180) else grid[::-1]
+    zeros = np.zeros(grid + (2,), np.float32)
+    mvs = _MvStream(group, grid_rot, hashers["mv"])
+    keys = _JpegStream(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"])
+    frames = _JpegStream(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"]) if opts.frames else None
+    frame_index: list[int] = []
+    enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
+    valid: list[int] = []
+    # A motion row is final only once the distance to both anchors is known: B-frames
+    # wait in `pending_b` for the next I/P frame in display order.
+    pending_b: list[tuple[int, np.ndarray | None, int]] = []
+    ready: dict[int, np.ndarray] = {}
+    next_row = 0
+    last_anchor = -1
 
-        def emit():
-            nonlocal next_row
-            while next_row in ready:
-                mvs.add(_to_int16(h264.rotate_field(ready.pop(next_row), rot)))
-                next_row += 1
+    def emit():
+        nonlocal next_row
+        while next_row in ready:
+            mvs.add(_to_int16(h264.rotate_field(ready.pop(next_row), rot)))
+            next_row += 1
 
-        def jpeg(frame) -> bytes:
-            img = frame.to_ndarray(format="bgr24", width=sw, height=sh)
-            img = h264.rotate_image(img, rot)
-            ok, buf = cv2.imencode(".jpg", img, enc)
-            if not ok:  # pragma: no cover - OpenCV failure
-                raise VideoError("JPEG encoding failed")
-            return buf.tobytes()
+    def jpeg(fr: h264.DecodedFrame) -> bytes:
+        if fr.image is None:
+            raise VideoError(f"decoder gave no image for frame {d.n}")
+        img = h264.rotate_image(fr.image(sw, sh), rot)
+        ok, buf = cv2.imencode(".jpg", img, enc)
+        if not ok:  # pragma: no cover - OpenCV failure
+            raise VideoError("JPEG encoding failed")
+        return buf.tobytes()
 
-        def on_frame(frame) -> None:
-            nonlocal last_anchor
-            t = d.n
-            ptype = h264.PICT_TYPES.get(int(frame.pict_type), None)
-            code = schema.FRAME_TYPE_CODES.get(ptype, schema.FRAME_TYPE_OTHER) if ptype else schema.FRAME_TYPE_OTHER
-            if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
-                code = schema.FRAME_TYPE_CODES["I"]
-            if t == 0:
-                sei = frame.side_data.get("SEI_UNREGISTERED")
-                if sei is not None:
-                    d.x264 = h264.parse_x264_options(bytes(sei))
-            if getattr(frame, "is_corrupt", False):
-                d.corrupt_frames += 1
-            d.frame_types.append(code)
-            d.pts.append(frame.pts if frame.pts is not None else t)
-            if code == 0:
-                d.keyframes.append(t)
-                keys.add(jpeg(frame))
-            if frames is not None and t % opts.frame_stride == 0:
-                frame_index.append(t)
-                frames.add(jpeg(frame))
-            sd = frame.side_data.get("MOTION_VECTORS")
-            arr = sd.to_ndarray() if sd is not None else None
-            valid.append(0 if arr is None or code == 0 else 1)
-            past = t - last_anchor if last_anchor >= 0 else 1
-            if code == 2:  # B: wait for the next anchor
-                pending_b.append((t, arr, past))
-            else:
-                ready[t] = (
-                    h264.rasterise_mvs(arr, grid, past, 1) if arr is not None and code != 0
-                    else np.zeros(grid + (2,), np.float32)
-                )
-                for tb, a, p in pending_b:
-                    ready[tb] = h264.rasterise_mvs(a, grid, p, t - tb) if a is not None else np.zeros(grid + (2,), np.float32)
-                pending_b.clear()
-                last_anchor = t
-            emit()
-            d.n += 1
-            if d.n % 64 == 0:
-                ctx.progress(64)
+    def want_image(t: int, code: int) -> bool:
+        return code == 0 or (frames is not None and t % opts.frame_stride == 0)
 
-        for pkt in container.demux(stream):
-            try:
-                out = pkt.decode()
-            except av.FFmpegError:
-                d.decode_errors += 1
-                continue
-            for frame in out:
-                on_frame(frame)
-        for tb, a, p in pending_b:  # stream ended before the next anchor: distance unknown, use 1
-            ready[tb] = h264.rasterise_mvs(a, grid, p, 1) if a is not None else np.zeros(grid + (2,), np.float32)
+    stats = h264.DecodeStats()
+    use_mvx = opts.decoder == "mvextractor" or (opts.decoder == "auto" and pr.n_video_streams == 1 and _have_mvx())
+    source = (h264.iter_frames_mvextractor(src, stats, want_image) if use_mvx
+              else h264.iter_frames_pyav(src, stats, want_image, opts.threads))
+    for fr in source:
+        t = d.n
+        code = fr.code
+        d.corrupt_frames += fr.corrupt
+        d.frame_types.append(code)
+        if code == 0:
+            d.keyframes.append(t)
+            keys.add(jpeg(fr))
+        if frames is not None and t % opts.frame_stride == 0:
+            frame_index.append(t)
+            frames.add(jpeg(fr))
+        arr = fr.mvs
+        valid.append(0 if arr is None or code == 0 else 1)
+        past = t - last_anchor if last_anchor >= 0 else 1
+        if code == 2:  # B: wait for the next anchor
+            pending_b.append((t, arr, past))
+        else:
+            ready[t] = h264.rasterise_mvs(arr, grid, past, 1) if arr is not None and code != 0 else zeros
+            for tb, a, p in pending_b:
+                ready[tb] = h264.rasterise_mvs(a, grid, p, t - tb) if a is not None else zeros
+            pending_b.clear()
+            last_anchor = t
         emit()
-        ctx.progress(d.n % 64)
-        mvs.flush()
-        keys.close()
-        if frames is not None:
-            frames.close()
-            group.create_dataset("frame_index", data=np.asarray(frame_index, np.int32))
-        group.create_dataset("mv_valid", data=np.asarray(valid, np.uint8))
-        hashers["mv_valid"].update(np.asarray(valid, np.uint8).tobytes())
-        group.attrs["grid_height"], group.attrs["grid_width"] = grid_rot
-        group.attrs["time_base"] = str(stream.time_base) if stream.time_base else ""
-    except av.FFmpegError as e:
-        raise VideoError(f"decoding failed after {d.n} frames ({h264._ff_reason(e)})") from None
-    finally:
-        container.close()
+        d.n += 1
+        if d.n % 64 == 0:
+            ctx.progress(64)
+    for tb, a, p in pending_b:  # stream ended before the next anchor: distance unknown, use 1
+        ready[tb] = h264.rasterise_mvs(a, grid, p, 1) if a is not None else zeros
+    emit()
+    ctx.progress(d.n % 64)
+    d.decode_errors = stats.decode_errors
+    d.decoder = stats.decoder
+    mvs.flush()
+    keys.close()
+    if frames is not None:
+        frames.close()
+        group.create_dataset("frame_index", data=np.asarray(frame_index, np.int32))
+    v = np.asarray(valid, np.uint8)
+    group.create_dataset("mv_valid", data=v)
+    hashers["mv_valid"].update(v.tobytes())
+    group.attrs["grid_height"], group.attrs["grid_width"] = grid_rot
+    group.attrs["time_base"] = pr.time_base
+    d.pts = list(pr.pts[: d.n]) + list(range(len(pr.pts), d.n))
     return d
+
+
+_MVX: list[bool] = []
+
+
+def _have_mvx() -> bool:
+    if not _MVX:
+        try:
+            import mvextractor.videocap  # noqa: F401
+
+            _MVX.append(True)
+        except ImportError:
+            _MVX.append(False)
+    return _MVX[0]
 
 
 def extract_one(job: Job, group, ctx) -> dict:
@@ -406,6 +404,7 @@ def extract_one(job: Job, group, ctx) -> dict:
         "reencode_reason": reason,
         "mv_exact": mv_exact,
         "decode_errors": d.decode_errors,
+        "decoder": d.decoder,
         "corrupt_frames": d.corrupt_frames,
         "checksum": checksum,
         "checksums": checks,
