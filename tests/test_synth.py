@@ -1,0 +1,243 @@
+"""Tests of vssl.synth: the synthetic scene-bias H.264 dataset."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vssl import synth
+
+W, H, T, GOP, BF = 96, 64, 24, 8, 2
+SMALL = dict(classes=3, videos_per_class=3, size=(W, H), frames=T, gop=GOP, bframes=BF, progress=False)
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    summary = synth.make_synth(out, seed=0, **SMALL)
+    return out, summary
+
+
+def _decode(path: Path) -> dict:
+    """Codec facts and per-frame types/keyframes of an mp4, in display order."""
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        info = {
+            "codec": st.codec_context.name,
+            "width": st.width,
+            "height": st.height,
+            "fps": float(st.average_rate),
+            "pix_fmt": st.codec_context.pix_fmt,
+        }
+        types, keys = [], []
+        for t, f in enumerate(c.decode(st)):
+            types.append({1: "I", 2: "P", 3: "B"}.get(int(f.pict_type), "?"))
+            if f.key_frame:
+                keys.append(t)
+            assert (f.width, f.height) == (W, H)
+    info["types"] = "".join(types)
+    info["keys"] = keys
+    return info
+
+
+def _x264_options(path: Path) -> dict[str, str]:
+    data = path.read_bytes()
+    m = re.search(rb"x264 - core \d+.*?options: ([^\x00]*)", data, re.S)
+    assert m, "no x264 SEI in the stream"
+    return dict(tok.split("=", 1) for tok in m.group(1).decode().split() if "=" in tok)
+
+
+def test_layout_and_split_files(ds):
+    out, summary = ds
+    names = synth.CLASS_NAMES[:3]
+    assert summary["classes"] == list(names)
+    assert (summary["n_videos"], summary["n_train"], summary["n_test"]) == (9, 6, 3)
+    assert (out / "classInd.txt").read_text().splitlines() == [f"{i + 1} {n}" for i, n in enumerate(names)]
+
+    train = (out / "trainlist01.txt").read_text().splitlines()
+    test = (out / "testlist01.txt").read_text().splitlines()
+    assert len(train) == 6 and len(test) == 3
+    pat = re.compile(r"^(\w+)/v_(\w+)_g(\d\d)_c(\d\d)\.mp4$")
+    for line in train:
+        rel, lab = line.split(" ")
+        m = pat.match(rel)
+        assert m and m.group(1) == m.group(2), line
+        assert int(lab) == names.index(m.group(1)) + 1
+        assert int(m.group(3)) == int(lab), "train: background family == class"
+    for line in test:
+        m = pat.match(line)  # path only, no label
+        assert m, line
+        assert int(m.group(3)) != names.index(m.group(1)) + 1, "test: background family != class"
+    listed = sorted(l.split(" ")[0] for l in train) + sorted(test)
+    on_disk = sorted(str(p.relative_to(out)) for p in out.glob("*/*.mp4"))
+    assert sorted(listed) == on_disk
+    assert not list(out.rglob("*.partial"))
+
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["class_names"] == list(names)
+    assert len(meta["background_families"]) == 3
+    assert meta["params"]["size"] == [W, H] and meta["params"]["gop"] == GOP
+    assert len(meta["videos"]) == 9
+    for r in meta["videos"]:
+        assert (out / r["path"]).is_file() and (out / r["groundtruth"]).is_file()
+        assert r["label"] == names.index(r["class"])
+        assert (r["background_family"] == r["label"]) == (r["split"] == "train")
+        assert f"_g{r['background_family'] + 1:02d}_" in r["path"]
+
+
+def test_streams(ds):
+    out, _ = ds
+    for mp4 in sorted(out.glob("*/*.mp4")):
+        info = _decode(mp4)
+        assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+        assert (info["width"], info["height"]) == (W, H)
+        assert info["fps"] == 25.0
+        assert len(info["types"]) == T
+        assert info["keys"] == list(range(0, T, GOP)), info["types"]
+        assert set(info["types"]) == {"I", "P", "B"}, info["types"]
+        assert all(info["types"][k] == "I" for k in info["keys"])
+        opts = _x264_options(mp4)
+        assert opts["ref"] == "1" and opts["bframes"] == str(BF) and opts["b_pyramid"] == "0"
+        assert opts["keyint"] == str(GOP) and opts["scenecut"] == "0"
+
+
+def test_groundtruth(ds):
+    out, _ = ds
+    meta = json.loads((out / "synth.json").read_text())
+    for r in meta["videos"]:
+        gt = np.load(out / r["groundtruth"])
+        masks, vel, boxes = gt["masks"], gt["velocity"], gt["boxes"]
+        n = r["n_objects"]
+        assert masks.dtype == bool and masks.shape == (T, H, W)
+        assert masks.reshape(T, -1).any(1).all(), "every frame shows the object"
+        assert vel.dtype == np.float32 and vel.shape == (T, n, 2)
+        assert not vel[0].any()
+        assert boxes.dtype == np.int32 and boxes.shape == (T, n, 4)
+        assert (boxes[..., 0] < boxes[..., 2]).all() and (boxes[..., 1] < boxes[..., 3]).all()
+        assert (boxes[..., [0, 2]] >= 0).all() and (boxes[..., [0, 2]] <= W).all()
+        assert (boxes[..., [1, 3]] >= 0).all() and (boxes[..., [1, 3]] <= H).all()
+        assert gt["translating"].dtype == bool and gt["translating"].shape == (n,)
+        assert int(gt["label"]) == r["label"]
+        assert int(gt["background_family"]) == r["background_family"]
+        if r["class"] in ("TranslateHorizontal", "TranslateVertical"):
+            assert gt["translating"].all()
+            speed = np.abs(vel[1:, 0]).max(1)
+            assert set(np.unique(speed)) <= {0, 1, 2, 3, 4}  # a bounce may shorten one step
+            moving = vel[1:, 0, 0 if r["class"] == "TranslateHorizontal" else 1]
+            assert np.abs(moving).max() in (2, 3, 4)
+            assert not vel[:, 0, 1 if r["class"] == "TranslateHorizontal" else 0].any()
+        if r["class"] == "Rotate":
+            assert not gt["translating"].any()
+            assert np.ptp(gt["angle"]) > 0
+
+
+def test_mask_centroid_moves_by_velocity(ds):
+    out, _ = ds
+    checked = 0
+    for path in sorted((out / "_groundtruth" / "TranslateHorizontal").glob("*.npz")):
+        gt = np.load(path)
+        ys, xs = np.mgrid[0:H, 0:W]
+        m = gt["masks"].astype(np.float64)
+        cx = (m * xs).sum((1, 2)) / m.sum((1, 2))
+        cy = (m * ys).sum((1, 2)) / m.sum((1, 2))
+        np.testing.assert_allclose(np.diff(cx), gt["velocity"][1:, 0, 0], atol=1e-9)
+        np.testing.assert_allclose(np.diff(cy), gt["velocity"][1:, 0, 1], atol=1e-9)
+        assert np.abs(gt["velocity"][1:, 0, 0]).sum() > 0
+        checked += 1
+    assert checked == 3
+
+
+def test_deterministic(ds, tmp_path):
+    out, _ = ds
+    again = tmp_path / "again"
+    synth.make_synth(again, seed=0, **{**SMALL, "progress": True})
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for rel in files:
+        assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
+
+    other = tmp_path / "other"
+    synth.make_synth(other, seed=1, **SMALL)
+    a = sorted(out.glob("*/*_c01.mp4"))
+    b = sorted(other.glob("*/*_c01.mp4"))
+    assert [p.name for p in a] == [p.name for p in b]  # train: same names (g = class)
+    assert all(x.read_bytes() != y.read_bytes() for x, y in zip(a, b))
+
+
+def test_all_classes_no_bframes(tmp_path):
+    out = tmp_path / "all"
+    s = synth.make_synth(
+        out, classes=8, videos_per_class=1, size=(64, 48), frames=10, gop=5, bframes=0,
+        test_fraction=0.0, progress=False,
+    )
+    assert s["n_videos"] == 8 and s["n_test"] == 0
+    assert (out / "testlist01.txt").read_text() == ""
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["class_names"] == list(synth.CLASS_NAMES)
+    for r in meta["videos"]:
+        with av.open(str(out / r["path"])) as c:
+            frames = list(c.decode(video=0))
+        assert len(frames) == 10
+        assert {int(f.pict_type) for f in frames} <= {1, 2}  # I and P only
+        assert [t for t, f in enumerate(frames) if f.key_frame] == [0, 5]
+    gt = np.load(out / next(r["groundtruth"] for r in meta["videos"] if r["class"] == "TwoObjectsOpposite"))
+    assert gt["velocity"].shape == (10, 2, 2) and gt["translating"].all()
+    np.testing.assert_array_equal(gt["velocity"][:, 0], -gt["velocity"][:, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(classes=0),
+        dict(classes=1),
+        dict(classes=99),
+        dict(size=(97, 64)),
+        dict(size=(96, 65)),
+        dict(size=(16, 16)),
+        dict(frames=1),
+        dict(videos_per_class=0),
+        dict(test_fraction=1.0),
+        dict(bframes=-1),
+        dict(gop=0),
+        dict(seed=-1),
+        dict(size=(96,)),
+    ],
+)
+def test_bad_args(tmp_path, kwargs):
+    out = tmp_path / "bad"
+    with pytest.raises(ValueError):
+        synth.make_synth(out, **{**SMALL, **kwargs})
+    assert not out.exists()
+
+
+def test_helpers():
+    assert synth.n_test_videos(12, 1 / 3) == 4
+    assert synth.n_test_videos(3, 1 / 3) == 1
+    assert synth.n_test_videos(1, 1 / 3) == 0
+    assert synth.n_test_videos(5, 0.0) == 0
+    assert synth.video_stem("Zoom", 2, 8) == "v_Zoom_g03_c09"
+    with pytest.raises(ValueError):
+        synth.encode_h264(np.zeros((2, 31, 32, 3), np.uint8), Path("never.mp4"))
+
+
+def test_encoder_deterministic(tmp_path):
+    """Same frames -> same bytes, whatever was encoded before in the process.
+
+    (x264's mb-tree rate control with B-frames was not: its output depended on the
+    previous encodes; ``x264_params`` turns it off.)
+    """
+    videos = []
+    for c, i in [(5, 11), (5, 8), (0, 4)]:
+        rng = np.random.default_rng([0, c, i])
+        bg = synth.make_background(c, rng, 160, 120)
+        videos.append(synth.render_video(bg, synth._motion(c, rng, 160, 120, 64))[0])
+    digests: dict[int, set] = {0: set(), 1: set(), 2: set()}
+    for k in [0, 1, 2, 0, 2, 1, 0]:
+        synth.encode_h264(videos[k], tmp_path / "v.mp4")
+        digests[k].add((tmp_path / "v.mp4").read_bytes())
+    assert all(len(d) == 1 for d in digests.values())
