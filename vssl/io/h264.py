@@ -208,7 +208,8 @@ def rasterise_mvs(
 
     Returns:
         float32 (Hg, Wg, 2): (dx, dy) in quarter-pel per frame; where a block has a
-        past and a future vector (B-frames) the two per-frame estimates are averaged;
+        past and a future vector (B-frames) the two per-frame estimates are averaged
+        (an exact zero beside a non-zero estimate is taken as FFmpeg's filler and dropped);
         cells no vector covers (intra blocks) are 0. Blocks reaching past the frame
         edge (coded size is a multiple of 16) keep their inside cells.
     """
@@ -253,18 +254,35 @@ def rasterise_mvs(
         rows, cols, owner = rows[inside], cols[inside], owner[inside]
     flat = rows * uw + cols
     m = uh * uw
-    grid = np.zeros((m, 2), np.float32)
+    vxo, vyo = vx[owner], vy[owner]
+
+    def paint(sel):
+        g = np.zeros((m, 2), np.float32)
+        cov = np.zeros(m, bool)
+        f = flat if sel is None else flat[sel]
+        g[f, 0] = vxo if sel is None else vxo[sel]
+        g[f, 1] = vyo if sel is None else vyo[sel]
+        cov[f] = True
+        return g, cov
+
     if past.all() or not past.any():
         # one list (P-frames): blocks do not overlap, plain assignment suffices
-        grid[flat, 0] = vx[owner]
-        grid[flat, 1] = vy[owner]
+        grid = paint(None)[0]
     else:
-        cnt = np.bincount(flat, minlength=m)
-        sx = np.bincount(flat, weights=vx[owner], minlength=m)
-        sy = np.bincount(flat, weights=vy[owner], minlength=m)
-        nz = cnt > 0
-        grid[nz, 0] = sx[nz] / cnt[nz]
-        grid[nz, 1] = sy[nz] / cnt[nz]
+        # B-frames: a past and a future estimate per block. FFmpeg often exports an
+        # exact (0, 0) for the direction a block does not use (seen on synth clips:
+        # ~20 % of B blocks), so a zero beside a non-zero estimate is dropped, and two
+        # real estimates are averaged.
+        po = past[owner]
+        gp, cp = paint(po)
+        gf, cf = paint(~po)
+        zp = ~gp.any(1)
+        zf = ~gf.any(1)
+        both = cp & cf
+        grid = np.where(cp[:, None], gp, gf)
+        avg = both & (zp == zf)
+        grid[avg] = 0.5 * (gp[avg] + gf[avg])
+        grid[both & zp & ~zf] = gf[both & zp & ~zf]
     grid = grid.reshape(uh, uw, 2)
     r = unit // schema.MV_BLOCK
     if r > 1:

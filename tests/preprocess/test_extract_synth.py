@@ -1,0 +1,63 @@
+"""Motion vectors of `vssl extract` against the ground truth of `vssl synth` (P- and B-frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vssl.io import schema
+from vssl.io.cache import Cache
+from vssl.preprocess.extract import ExtractOptions, extract
+from vssl.synth import make_synth
+
+
+def object_cells(masks: np.ndarray, t: int) -> np.ndarray:
+    """4x4 cells whose 8x8 block lies inside the object for frames t-3..t+3 (the
+    references of a B-frame are up to 3 frames away; H.264 exports 8x8 and larger)."""
+    H, W = masks.shape[1:]
+    win = masks[max(t - 3, 0) : t + 4].all(0)
+    hh, ww = H // 8 * 8, W // 8 * 8
+    inside = win[:hh, :ww].reshape(H // 8, 8, W // 8, 8).all(axis=(1, 3))
+    cells = np.zeros((-(-H // 4), -(-W // 4)), bool)
+    cells[: hh // 4, : ww // 4] = np.repeat(np.repeat(inside, 2, 0), 2, 1)
+    return cells
+
+
+@pytest.fixture(scope="module")
+def synth_cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mvsynth")
+    make_synth(root / "data", classes=2, videos_per_class=3, size=(192, 144), frames=40, seed=3, bframes=2,
+               progress=False)
+    extract(root / "data", root / "cache", ExtractOptions(workers=1, frames=False, size=64), quiet=True)
+    return root
+
+
+def test_mean_vector_over_object_matches_velocity(synth_cache):
+    errors = {0: [], 1: [], 2: []}  # by frame type
+    with Cache(synth_cache / "cache") as c:
+        assert len(c) == 6
+        for v in c.videos:
+            gt = np.load(synth_cache / "data" / "_groundtruth" / v.id.replace(".mp4", ".npz"))
+            assert gt["translating"].all()
+            masks, vel = gt["masks"], gt["velocity"][:, 0]
+            mv, valid = c.read_mv(v.id, 0, v.n_frames)
+            ft = c.frame_types(v.id)
+            assert v.record["mv_exact"], "synth streams use one reference frame"
+            for t in range(1, v.n_frames - 3):
+                if not valid[t]:
+                    continue
+                # the object moved at constant speed over the references' span (no bounce)
+                if not np.all(vel[max(t - 3, 1) : t + 4] == vel[t]):
+                    continue
+                cells = object_cells(masks, t)
+                if cells.sum() < 4:
+                    continue
+                est = mv[t][cells].astype(np.float64).mean(0) / schema.MV_SCALE
+                errors[int(ft[t])].append(float(np.abs(est - vel[t]).max()))
+    assert len(errors[1]) >= 20 and len(errors[2]) >= 20, {k: len(e) for k, e in errors.items()}
+    for kind in (1, 2):  # P and B frames
+        e = np.asarray(errors[kind])
+        # issue: within 0.5 px. Measured: 0.0 mean error on P and B frames here; averaging
+        # B-frames' zero filler vectors in (the old behaviour) gave 0.11 on B-frames.
+        assert np.mean(e < 0.5) >= 0.95, (schema.FRAME_TYPE_NAMES[kind], np.round(e, 2))
+        assert np.mean(e) < 0.05, (schema.FRAME_TYPE_NAMES[kind], np.round(e, 2))
