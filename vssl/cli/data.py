@@ -45,7 +45,7 @@ def synth(
                              seed=seed, gop=gop, bframes=bframes, progress=True)
     except ValueError as e:
         raise InputError(str(e)) from None
-    n = summary.get("videos", classes * videos_per_class) if isinstance(summary, dict) else classes * videos_per_class
+    n = summary["n_videos"]
     console.print(f"[green]wrote[/green] {n} videos to {out}")
 
 
