@@ -92,19 +92,6 @@ def _ff_reason(e: Exception) -> str:
     return str(msg).split(":")[0].strip() or type(e).__name__
 
 
-def _first_frame_info(stream, container) -> tuple[int, dict]:
-    """Display rotation (degrees counter-clockwise, multiple of 90, from the display
-    matrix) and x264's settings (from its SEI message) of the first decodable frame."""
-    try:
-        for frame in container.decode(stream):
-            rot = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
-            sei = frame.side_data.get("SEI_UNREGISTERED")
-            return rot, (parse_x264_options(bytes(sei)) if sei is not None else {})
-    except Exception:
-        pass
-    return 0, {}
-
-
 def probe(path: str | Path) -> Probe:
     """Scan packets (no decoding) for codec, size, fps, keyframes and GOP; VideoError if unusable."""
     av = _av()
@@ -124,6 +111,8 @@ def probe(path: str | Path) -> Probe:
         keys: list[int] = []
         pts: list[int] = []
         n = 0
+        rot, x264, first = 0, {}, None
+        stream.thread_count = 1  # only the first frame is decoded: a thread pool costs more
         try:
             for pkt in container.demux(stream):
                 if pkt.size == 0:
@@ -131,6 +120,16 @@ def probe(path: str | Path) -> Probe:
                 if pkt.is_keyframe:
                     keys.append(n)
                 pts.append(pkt.pts if pkt.pts is not None else n)
+                if first is None and n < 64:  # rotation (display matrix) and x264's SEI from frame 0
+                    try:
+                        for frame in pkt.decode():
+                            first = frame
+                            rot = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
+                            sei = frame.side_data.get("SEI_UNREGISTERED")
+                            x264 = parse_x264_options(bytes(sei)) if sei is not None else {}
+                            break
+                    except av.FFmpegError:
+                        pass
                 n += 1
         except av.FFmpegError:
             pass  # truncated: decoding tells how much is usable
@@ -141,8 +140,6 @@ def probe(path: str | Path) -> Probe:
         if keys and keys[0] != 0:
             gops.append(keys[0])
         dur = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / 1e6
-        container.seek(0)
-        rot, x264 = _first_frame_info(stream, container)
         has_b = bool(getattr(cc, "has_b_frames", 0))
         return Probe(
             path=str(path),
@@ -192,44 +189,76 @@ def mv_columns(mvs: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def rasterise_mvs(
-    mvs: np.ndarray,
+    mvs: np.ndarray | None,
     grid_hw: tuple[int, int],
     past_dist: int,
     future_dist: int,
 ) -> np.ndarray:
-    """Dense forward motion per frame from FFmpeg's exported vectors.
+    """Dense forward motion of one frame; see :func:`rasterise_batch` (float32 (Hg, Wg, 2))."""
+    return rasterise_batch([(mvs, past_dist, future_dist)], grid_hw)[0]
+
+
+_MVX_SELECT = [0, 1, 2, 5, 6, 7, 8, 9]
+
+
+def _as_columns(mvs: np.ndarray) -> np.ndarray:
+    """(N, 8) int64: source, w, h, dst_x, dst_y, motion_x, motion_y, motion_scale."""
+    if mvs.dtype.names:
+        return np.stack([np.asarray(c, np.int64) for c in mv_columns(mvs)], 1)
+    return mvs[:, _MVX_SELECT].astype(np.int64, copy=False)
+
+
+def rasterise_batch(
+    frames: list[tuple[np.ndarray | None, int, int]],
+    grid_hw: tuple[int, int],
+) -> np.ndarray:
+    """Dense forward motion per frame from FFmpeg's exported vectors, several frames at once.
 
     Args:
-        mvs: vectors of one frame, as PyAV's structured array or mvextractor's (N, 10)
-            array (see :func:`mv_columns`).
+        frames: per frame ``(mvs, past_dist, future_dist)``: the vectors (PyAV's
+            structured array or mvextractor's (N, 10) array, see :func:`mv_columns`;
+            None = no vectors) and the display-order distance (frames) to the past /
+            future reference anchor; vectors are divided by it so that the result is per
+            frame.
         grid_hw: (Hg, Wg) = ceil(H/4), ceil(W/4) of the coded frame.
-        past_dist / future_dist: display-order distance (frames) to the past / future
-            reference anchor; vectors are divided by it so that the result is per frame.
 
     Returns:
-        float32 (Hg, Wg, 2): (dx, dy) in quarter-pel per frame; where a block has a
+        float32 (F, Hg, Wg, 2): (dx, dy) in quarter-pel per frame; where a block has a
         past and a future vector (B-frames) the two per-frame estimates are averaged
         (an exact zero beside a non-zero estimate is taken as FFmpeg's filler and dropped);
-        cells no vector covers (intra blocks) are 0. Blocks reaching past the frame
-        edge (coded size is a multiple of 16) keep their inside cells.
+        cells no vector covers (intra blocks, frames without vectors) are 0. Blocks
+        reaching past the frame edge (coded size is a multiple of 16) keep their inside
+        cells. One vectorised pass for all frames: the per-call overhead of numpy is
+        paid once per batch, not once per frame.
     """
     gh, gw = grid_hw
-    n = len(mvs)
-    if n == 0:
-        return np.zeros((gh, gw, 2), np.float32)
-    src, w, h, dst_x, dst_y, motion_x, motion_y, scale = mv_columns(mvs)
+    nf = len(frames)
+    parts, slot, pd, fd = [], [], [], []
+    for i, (mvs, p, f) in enumerate(frames):
+        if mvs is None or len(mvs) == 0:
+            continue
+        c = _as_columns(mvs)
+        parts.append(c)
+        slot.append(np.full(len(c), i, np.int64))
+        pd.append(max(p, 1))
+        fd.append(max(f, 1))
+    if not parts:
+        return np.zeros((nf, gh, gw, 2), np.float32)
+    cols = np.concatenate(parts)
+    slot = np.concatenate(slot)
+    counts_per = np.asarray([len(c) for c in parts])
+    pdist = np.repeat(np.asarray(pd, np.float32), counts_per)
+    fdist = np.repeat(np.asarray(fd, np.float32), counts_per)
+    src, w, h, dst_x, dst_y, motion_x, motion_y, scale = cols.T
     scale = scale.astype(np.float32)
     scale[scale == 0] = 1.0
     past = src < 0
     # content displacement reference -> current is (dst - src) = -motion / scale pixels.
     # For a past reference that is forward motion over `past_dist` frames; for a future
     # reference it points backwards in time over `future_dist` frames: turn it round.
-    k = np.where(past, -schema.MV_SCALE / max(past_dist, 1), schema.MV_SCALE / max(future_dist, 1)).astype(np.float32)
-    k /= scale
-    vx = motion_x * k
-    vy = motion_y * k
-    w = w.astype(np.int64)
-    h = h.astype(np.int64)
+    k = np.where(past, -schema.MV_SCALE / pdist, schema.MV_SCALE / fdist) / scale
+    vx = (motion_x * k).astype(np.float32)
+    vy = (motion_y * k).astype(np.float32)
     left = dst_x - (w >> 1)
     top = dst_y - (h >> 1)
     # Paint on the coarsest grid every block is aligned to (H.264 exports 8x8 and up,
@@ -242,52 +271,58 @@ def rasterise_mvs(
     nh = np.maximum(h >> sh, 1)
     x0 = left >> sh
     y0 = top >> sh
-    counts = nw * nh
-    owner = np.repeat(np.arange(n), counts)
-    first = np.cumsum(counts) - counts
-    j = np.arange(owner.shape[0]) - first[owner]
-    nwo = nw[owner]
-    rows = y0[owner] + j // nwo
-    cols = x0[owner] + j % nwo
-    inside = (rows >= 0) & (rows < uh) & (cols >= 0) & (cols < uw)
-    if not inside.all():
-        rows, cols, owner = rows[inside], cols[inside], owner[inside]
-    flat = rows * uw + cols
     m = uh * uw
-    vxo, vyo = vx[owner], vy[owner]
+    base = slot * m
+    total = nf * m
+    # A block covers nh x nw cells: one scatter per cell offset (dy, dx) over the blocks
+    # that reach it, instead of expanding every block into its cells (fewer passes).
+    offsets = []
+    for dy in range(int(nh.max())):
+        for dx in range(int(nw.max())):
+            sel = (nh > dy) & (nw > dx)
+            r = y0 + dy
+            c = x0 + dx
+            sel &= (r >= 0) & (r < uh) & (c >= 0) & (c < uw)
+            idx = np.nonzero(sel)[0]
+            offsets.append((idx, base[idx] + r[idx] * uw + c[idx]))
 
-    def paint(sel):
-        g = np.zeros((m, 2), np.float32)
-        cov = np.zeros(m, bool)
-        f = flat if sel is None else flat[sel]
-        g[f, 0] = vxo if sel is None else vxo[sel]
-        g[f, 1] = vyo if sel is None else vyo[sel]
-        cov[f] = True
-        return g, cov
+    def paint(direction):
+        gx = np.zeros(total, np.float32)
+        gy = np.zeros(total, np.float32)
+        cov = np.zeros(total, bool)
+        for idx, flat in offsets:
+            if direction is not None:
+                keep = direction[idx]
+                idx, flat = idx[keep], flat[keep]
+            gx[flat] = vx[idx]
+            gy[flat] = vy[idx]
+            cov[flat] = True
+        return gx, gy, cov
 
     if past.all() or not past.any():
         # one list (P-frames): blocks do not overlap, plain assignment suffices
-        grid = paint(None)[0]
+        gx, gy, _ = paint(None)
     else:
         # B-frames: a past and a future estimate per block. FFmpeg often exports an
         # exact (0, 0) for the direction a block does not use (seen on synth clips:
         # ~20 % of B blocks), so a zero beside a non-zero estimate is dropped, and two
         # real estimates are averaged.
-        po = past[owner]
-        gp, cp = paint(po)
-        gf, cf = paint(~po)
-        zp = ~gp.any(1)
-        zf = ~gf.any(1)
+        px, py, cp = paint(past)
+        fx, fy, cf = paint(~past)
+        zp = (px == 0) & (py == 0)
+        zf = (fx == 0) & (fy == 0)
         both = cp & cf
-        grid = np.where(cp[:, None], gp, gf)
-        avg = both & (zp == zf)
-        grid[avg] = 0.5 * (gp[avg] + gf[avg])
-        grid[both & zp & ~zf] = gf[both & zp & ~zf]
-    grid = grid.reshape(uh, uw, 2)
+        wp = (cp & ~(both & zp & ~zf)).astype(np.float32)
+        wf = (cf & ~(both & zf & ~zp)).astype(np.float32)
+        n = np.maximum(wp + wf, 1.0)
+        gx = (px * wp + fx * wf) / n
+        gy = (py * wp + fy * wf) / n
+    grid = np.stack([gx, gy], 1)
+    grid = grid.reshape(nf, uh, uw, 2)
     r = unit // schema.MV_BLOCK
     if r > 1:
-        grid = grid.repeat(r, 0).repeat(r, 1)
-    return grid[:gh, :gw]
+        grid = grid.repeat(r, 1).repeat(r, 2)
+    return grid[:, :gh, :gw]
 
 
 def rotate_field(mv: np.ndarray, rotation: int) -> np.ndarray:

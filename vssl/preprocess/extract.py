@@ -228,22 +228,28 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     sw, sh = h264.stored_size(W, H, opts.size)  # coded orientation
     grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
     grid_rot = grid if rot in (0, 180) else grid[::-1]
-    zeros = np.zeros(grid + (2,), np.float32)
     mvs = _MvStream(group, grid_rot, hashers["mv"])
     keys = _JpegStream(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"])
     frames = _JpegStream(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"]) if opts.frames else None
     frame_index: list[int] = []
     enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
     valid: list[int] = []
-    # A motion row is final only once the distance to both anchors is known: B-frames
-    # wait in `pending_b` for the next I/P frame in display order.
+    # A motion row can be computed once the distance to both anchors is known: B-frames
+    # wait in `pending_b` for the next I/P frame in display order. Resolved rows are
+    # rasterised in batches (`todo`) and written in display order.
     pending_b: list[tuple[int, np.ndarray | None, int]] = []
+    todo: list[tuple[int, np.ndarray | None, int, int]] = []
     ready: dict[int, np.ndarray] = {}
     next_row = 0
     last_anchor = -1
 
-    def emit():
+    def emit(final: bool = False):
         nonlocal next_row
+        if todo and (final or len(todo) >= MV_BLOCK_FRAMES):
+            rows = h264.rasterise_batch([(a, p, f) for _, a, p, f in todo], grid)
+            for (t, *_), row in zip(todo, rows):
+                ready[t] = row
+            todo.clear()
         while next_row in ready:
             mvs.add(_to_int16(h264.rotate_field(ready.pop(next_row), rot)))
             next_row += 1
@@ -281,18 +287,16 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
         if code == 2:  # B: wait for the next anchor
             pending_b.append((t, arr, past))
         else:
-            ready[t] = h264.rasterise_mvs(arr, grid, past, 1) if arr is not None and code != 0 else zeros
-            for tb, a, p in pending_b:
-                ready[tb] = h264.rasterise_mvs(a, grid, p, t - tb) if a is not None else zeros
+            todo.append((t, arr if code != 0 else None, past, 1))
+            todo.extend((tb, a, p, t - tb) for tb, a, p in pending_b)
             pending_b.clear()
             last_anchor = t
         emit()
         d.n += 1
         if d.n % 64 == 0:
             ctx.progress(64)
-    for tb, a, p in pending_b:  # stream ended before the next anchor: distance unknown, use 1
-        ready[tb] = h264.rasterise_mvs(a, grid, p, 1) if a is not None else zeros
-    emit()
+    todo.extend((tb, a, p, 1) for tb, a, p in pending_b)  # stream ended before the next anchor: use 1
+    emit(final=True)
     ctx.progress(d.n % 64)
     d.decode_errors = stats.decode_errors
     d.decoder = stats.decoder
