@@ -148,6 +148,8 @@ def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
     """Re-read every shard of a cache and its precomputes: checksums, JPEGs, shapes."""
     from rich.progress import Progress
 
+    from vssl.io import precomputed  # noqa: F401  (registers the fame / be checkers)
+
     root = Path(root)
     report = VerifyReport()
     with Progress(disable=quiet, transient=True) as progress:
