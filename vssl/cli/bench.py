@@ -49,18 +49,123 @@ def extract(
     console.print(f"reference (a) = {r['reference']}; target (b)/(a) >= 0.7 without --frames")
 
 
-def _optional(module: str, name: str):
-    import importlib
+def _synth_cache(tmp: Path, size: str = "160x120", videos: int = 8, frames: int = 64) -> Path:
+    """A small synth cache for benchmarks run without a CACHE argument."""
+    from vssl.preprocess.extract import ExtractOptions, extract as run_extract
+    from vssl.synth import make_synth
 
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError):
-        return None
+    w, h = parse_size(size)
+    make_synth(tmp / "data", classes=4, videos_per_class=max(1, videos // 4), size=(w, h), frames=frames,
+               progress=False)
+    run_extract(tmp / "data", tmp / "cache", ExtractOptions(workers=1), quiet=True)
+    return tmp / "cache"
+
+
+@bench_app.command("precompute")
+@error_boundary
+def precompute(
+    cache: Annotated[Optional[Path], typer.Argument(help="An extracted cache whose source videos are still on disk (default: a synth cache).")] = None,
+    max_videos: Annotated[int, typer.Option(help="Videos to use.")] = 8,
+    repeats: Annotated[int, typer.Option(help="Best of this many runs per figure.")] = 1,
+):
+    """Windows/s of precompute fame (CPU, and GPU when present) and be, and their time relative to extract."""
+    import tempfile
+
+    from rich.table import Table
+
+    from vssl.bench_precompute import bench_precompute
+
+    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
+        root = cache if cache is not None else _synth_cache(Path(tmp))
+        r = bench_precompute(root, max_videos=max_videos, repeats=repeats)
+    t = Table(title="vssl bench precompute (one worker, one thread)")
+    t.add_column("what")
+    t.add_column("windows/s", justify="right")
+    t.add_column("time / extract time", justify="right")
+    rows = [
+        ("fame, frame differences, CPU", "fame_cpu_windows_per_s", "ratio_fame_to_extract"),
+        ("fame, motion vectors, CPU", "fame_mv_cpu_windows_per_s", "ratio_fame_mv_to_extract"),
+        ("fame, frame differences, CUDA", "fame_cuda_windows_per_s", "ratio_fame_cuda_to_extract"),
+        ("be, random static frames", "be_random_windows_per_s", "ratio_be_to_extract"),
+        ("be, temporal median", "be_median_windows_per_s", "ratio_be_median_to_extract"),
+        ("FAME score alone (16x112x112), CPU", "score_only_cpu_windows_per_s", None),
+        ("FAME score alone (16x112x112), CUDA", "score_only_cuda_windows_per_s", None),
+    ]
+    for name, key, ratio in rows:
+        v = r.get(key)
+        if v is None:
+            continue
+        rv = r.get(ratio) if ratio else None
+        t.add_row(name, f"{v:,.0f}", f"{rv:.2f}" if rv is not None else "")
+    console.print(t)
+
+
+@bench_app.command("pretrain")
+@error_boundary
+def pretrain(
+    method: Annotated[str, typer.Option(help="Method.")] = "dsm",
+    backbone: Annotated[str, typer.Option(help="Backbone.")] = "r3d_18",
+    cache: Annotated[Optional[Path], typer.Option(help="Cache to feed from (default: a synth cache).")] = None,
+    steps: Annotated[int, typer.Option(help="Timed steps per measurement.")] = 20,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 16,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    clip_len: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
+    crop: Annotated[int, typer.Option(help="Crop size.")] = 112,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = True,
+):
+    """Steps/s fed from the cache vs the same model fed synthetic tensors already on the device (b/a)."""
+    import inspect
+    import tempfile
+
+    from rich.table import Table
+
+    from vssl.bench_pretrain import bench_pretrain
+
+    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
+        root = cache if cache is not None else _synth_cache(Path(tmp))
+        kw = dict(method=method, backbone=backbone, cache=root, steps=steps, batch_size=batch_size, device=device,
+                  clip_len=clip_len, crop=crop, workers=workers, compile=compile, channels_last=channels_last)
+        params = inspect.signature(bench_pretrain).parameters
+        r = bench_pretrain(**{k: v for k, v in kw.items() if k in params})
+    t = Table(title=f"vssl bench pretrain: {method}, {backbone}")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k, v in r.items():
+        t.add_row(str(k), f"{v:,.3f}" if isinstance(v, float) else str(v))
+    console.print(t)
+
+
+@bench_app.command("eval")
+@error_boundary
+def eval_(
+    backbone: Annotated[str, typer.Option(help="Backbone.")] = "r3d_18",
+    cache: Annotated[Optional[Path], typer.Option(help="Cache to read clips from (default: a synth cache).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 32,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,
+):
+    """Feature extraction clips/s from the cache vs the model alone on synthetic tensors."""
+    import inspect
+    import tempfile
+
+    from rich.table import Table
+
+    from vssl.bench_eval import bench_eval
+
+    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
+        root = cache if cache is not None else _synth_cache(Path(tmp))
+        kw = dict(backbone=backbone, cache=root, batch_size=batch_size, device=device, workers=workers)
+        params = inspect.signature(bench_eval).parameters
+        r = bench_eval(**{k: v for k, v in kw.items() if k in params})
+    t = Table(title=f"vssl bench eval: {backbone}")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k, v in r.items():
+        t.add_row(str(k), f"{v:,.3f}" if isinstance(v, float) else str(v))
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:
-    for mod in ("vssl.cli.bench_more",):
-        fn = _optional(mod, "register_bench")
-        if fn:
-            fn(bench_app)
     app.add_typer(bench_app, name="bench")
