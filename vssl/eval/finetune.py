@@ -1,0 +1,391 @@
+"""Full finetuning: the whole backbone plus a linear head, trained on the train split with labels.
+
+Training clips: one random ``clip_len``-frame clip per video and step (start
+drawn from ``(seed, epoch, video)``), frames resized to cover ``resize`` x
+``round(resize * 4 / 3)`` and centre-cropped to it (the usual 128 x 171 load
+size), then on the device a random resized crop to ``crop`` (scale
+``(min_scale, 1)``, ratio 3/4..4/3) and a horizontal flip, identical over the
+frames of a clip (:class:`vssl.data.transforms.ClipAugment` with colour
+jitter, grayscale and blur off). SGD with momentum, linear warm-up then cosine
+decay, dropout before the head, bf16 autocast on CUDA.
+
+Test: ``test_clips`` evenly spaced clips x 3 crops per test video (the
+features' geometry: short side ``resize``, crops of ``crop``), softmax
+averaged per video; top-1 / top-5.
+
+Resumable: ``EVAL_DIR/finetune/checkpoint.pt`` is written atomically every
+``save_every`` steps, at the end of every epoch and on Ctrl-C; rerunning the
+same command continues from it (same data order: the epoch permutation is fixed
+by the seed). Changed options refuse to resume unless ``force`` (start over).
+``max_steps`` stops early (tests, smoke runs) without changing the schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vssl.errors import InputError, TrainingError
+from vssl.eval.features import (
+    EvalClips,
+    EvalSession,
+    Progress,
+    autocast,
+    clip_frame_indices,
+    decode_clip,
+    make_loader,
+    prepare_model,
+    to_model_input,
+)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class FinetuneOptions:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    wd: float = 5e-4
+    warmup_epochs: float = 1.0
+    dropout: float = 0.5
+    min_scale: float = 0.2  # random resized crop scale range (min_scale, 1)
+    test_clips: int | None = None  # default: the features' clips (10)
+    test_crops: int = 3
+    save_every: int = 500  # steps between checkpoints (and every epoch end)
+    max_steps: int | None = None  # stop after this many steps in total (not part of the schedule)
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+        if self.lr <= 0 or self.wd < 0 or not 0 <= self.momentum < 1:
+            raise InputError(f"need lr > 0, wd >= 0, 0 <= momentum < 1 (got {self.lr}, {self.wd}, {self.momentum})")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if not 0 < self.min_scale <= 1:
+            raise InputError(f"--min-scale must be in (0, 1] (got {self.min_scale})")
+        if self.test_crops not in (1, 3):
+            raise InputError(f"--test-crops must be 1 or 3 (got {self.test_crops})")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise InputError(f"--max-steps must be >= 0 (got {self.max_steps})")
+
+
+class Classifier(nn.Module):
+    """backbone -> dropout -> linear head; ``(B, 3, T, H, W)`` -> logits ``(B, C)``."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.5):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(backbone.feat_dim, num_classes)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.dropout(self.backbone(x)))
+
+
+def load_size(resize: int) -> tuple[int, int]:
+    """(H, W) of training frames: ``resize`` x ``round(resize * 4 / 3)`` (128 x 171)."""
+    return resize, int(round(resize * 4 / 3))
+
+
+def cover_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Resize ``img`` (H, W, C) to cover (h, w) keeping its aspect ratio, then centre-crop to (h, w)."""
+    import cv2
+
+    ih, iw = img.shape[:2]
+    s = max(h / ih, w / iw)
+    nh, nw = max(h, int(math.ceil(ih * s - 1e-6))), max(w, int(math.ceil(iw * s - 1e-6)))
+    if (nh, nw) != (ih, iw):
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    y, x = (nh - h) // 2, (nw - w) // 2
+    return img[y:y + h, x:x + w]
+
+
+class TrainClips(torch.utils.data.Dataset):
+    """Key ``(index, epoch)`` -> ``{"clip": uint8 (T, H, W, 3), "label": int}`` with a random start."""
+
+    def __init__(self, cache_root: Path, video_ids: list[str], clip_len: int, stride: int, hw: tuple[int, int],
+                 seed: int):
+        from vssl.io.cache import Cache
+
+        self.cache = Cache(cache_root)
+        self.videos = [self.cache.video(v) for v in video_ids]
+        self.clip_len, self.stride, self.hw, self.seed = clip_len, stride, hw, seed
+        self.span = (clip_len - 1) * stride + 1
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, key) -> dict[str, Any]:
+        index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
+        v = self.videos[index]
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, epoch, index, 0xF17E])
+        t0 = int(rng.integers(0, max(0, v.n_frames - self.span) + 1))
+        t = clip_frame_indices(t0, self.clip_len, self.stride, v.n_frames)
+        frames = decode_clip(self.cache.read_frames_jpeg(v.id, t), lambda im: cover_crop(im, *self.hw))
+        return {"clip": frames, "label": int(v.label)}
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start: int = 0) -> list[list[tuple[int, int]]]:
+    """The batches of ``epoch`` (a seeded permutation; the last partial batch dropped when n >= batch_size),
+    from batch number ``start`` on."""
+    perm = np.random.default_rng([seed & 0xFFFFFFFF, epoch, 0xE90C]).permutation(n)
+    bs = min(batch_size, n)
+    nb = n // bs
+    return [[(int(i), epoch) for i in perm[b * bs:(b + 1) * bs]] for b in range(start, nb)]
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _augmenter(crop: int, min_scale: float, mean_std):
+    """Random resized crop + flip on the device: ClipAugment when available, else a plain fallback."""
+    try:
+        from vssl.data.transforms import ClipAugment
+    except ImportError:  # pragma: no cover - transforms are part of vssl
+        ClipAugment = None
+    if ClipAugment is not None:
+        kw = {} if mean_std is None else {"mean": mean_std[0], "std": mean_std[1]}
+        aug = ClipAugment(crop, scale=(min_scale, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0, **kw)
+        return lambda x, g: aug(x, generator=g)[0]
+
+    def fallback(x: Tensor, g: torch.Generator) -> Tensor:  # random crop of the short side + flip
+        b, _, _, h, w = x.shape
+        s = min(h, w)
+        out = []
+        for i in range(b):
+            y0 = int(torch.randint(0, h - s + 1, (1,), generator=g))
+            x0 = int(torch.randint(0, w - s + 1, (1,), generator=g))
+            c = x[i:i + 1, :, :, y0:y0 + s, x0:x0 + s]
+            c = nn.functional.interpolate(c.flatten(1, 2), size=(crop, crop), mode="bilinear",
+                                          antialias=True).view(1, 3, -1, crop, crop)
+            if torch.rand(1, generator=g).item() < 0.5:
+                c = c.flip(-1)
+            out.append(c)
+        x = torch.cat(out)
+        if mean_std is not None:
+            m = torch.tensor(mean_std[0], device=x.device).view(1, 3, 1, 1, 1)
+            sd = torch.tensor(mean_std[1], device=x.device).view(1, 3, 1, 1, 1)
+            x = (x - m) / sd
+        return x
+
+    return fallback
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed (everything but max_steps / save_every)."""
+    o = asdict(opts)
+    o.pop("max_steps")
+    o.pop("save_every")
+    return {"options": o, "features": asdict(session.cfg.features), "init": session.meta["fingerprint"],
+            "cache": session.cache_checksum, "split": session.split, "seed": session.cfg.seed}
+
+
+@torch.inference_mode()
+def evaluate_classifier(model: nn.Module, session: EvalSession, clips: int, crops: int) -> dict[str, Any]:
+    """Video-level accuracy of ``model`` on the test split: clips x crops, softmax averaged."""
+    from vssl.eval.linear import accuracy_topk, video_level
+
+    vids = session.videos("test")
+    opts = replace(session.cfg.features, clips=clips, crops=crops)
+    ds = EvalClips(session.cache.root, [v.id for v in vids], opts)
+    rt = session.cfg.runtime
+    dev = rt.torch_device()
+    loader = make_loader(ds, max(1, rt.batch_size // crops), rt.workers, dev)
+    model.eval()
+    logits, vidx = [], []
+    with Progress("finetune test", len(ds), rt.progress) as bar:
+        for batch in loader:
+            clip = batch["clip"]
+            b = clip.shape[0]
+            x = to_model_input(clip.reshape(b * crops, *clip.shape[2:]), opts.mean_std, dev)
+            with autocast(dev, rt.amp):
+                out = model(x)
+            logits.append(out.float().cpu())
+            vidx.append(batch["video"].repeat_interleave(crops))
+            bar.advance(b)
+    lg, vi = torch.cat(logits), torch.cat(vidx)
+    labels = torch.as_tensor([v.label for v in vids])
+    vid = video_level(lg, vi, num_videos=len(vids))
+    acc = accuracy_topk(vid, labels, (1, 5))
+    clip_acc = accuracy_topk(lg, labels[vi], (1,))
+    return {"top1": acc[1], "top5": acc[5], "clip_top1": clip_acc[1], "pred": vid.argmax(1).numpy(),
+            "labels": labels.numpy()}
+
+
+def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> dict[str, Any]:
+    """Finetune, test, write ``metrics.json`` section ``finetune`` and ``confusion_finetune.png``.
+
+    Raises:
+        InputError: bad options, or a checkpoint of other options without ``force``.
+        TrainingError: the loss became NaN or infinite (exit 5).
+    """
+    from vssl.eval.plots import plot_confusion, plot_loss_curves
+    from vssl.eval.protocols import confusion, write_results
+
+    opts = opts or FinetuneOptions()
+    opts.validate()
+    cfg = session.cfg
+    fo, rt = cfg.features, cfg.runtime
+    dev = rt.torch_device()
+    train_vids = session.videos("train")
+    session.videos("test")  # an empty test set fails now, not after training
+    c = len(session.class_names)
+    ident = _identity(session, opts)
+    fdir = session.out / "finetune"
+    ckpt_path = fdir / CHECKPOINT
+    log_path = fdir / "metrics.jsonl"
+
+    model = Classifier(session.model, c, opts.dropout)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        nn.init.normal_(model.head.weight, std=0.01)
+    model = prepare_model(model, dev)
+    decay, no_decay = [], []
+    for n_, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    optim = torch.optim.SGD([{"params": decay, "weight_decay": opts.wd}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=opts.lr, momentum=opts.momentum)
+    state = {"epoch": 0, "batch": 0, "step": 0, "done": False}
+    resumed = False
+    if ckpt_path.exists():
+        try:
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise InputError(f"cannot read {ckpt_path} ({str(e).splitlines()[0]}): delete it or use --force") from None
+        if ck.get("identity") != ident and not cfg.force:
+            raise InputError(f"{ckpt_path} was trained with other options or weights; rerun with the same options "
+                             "to resume, or --force to start over")
+        if ck.get("identity") == ident:
+            model.load_state_dict(ck["model"])
+            optim.load_state_dict(ck["optimizer"])
+            state = {k: ck[k] for k in state}
+            resumed = True
+    if not resumed and fdir.exists():
+        shutil.rmtree(fdir)
+    fdir.mkdir(parents=True, exist_ok=True)
+    # Drop log rows written after the checkpoint we resume from (they will be redone).
+    rows = []
+    if resumed and log_path.exists():
+        rows = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["step"] <= state["step"]]
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    ds = TrainClips(session.cache.root, [v.id for v in train_vids], fo.clip_len, fo.stride, load_size(fo.resize),
+                    cfg.seed)
+    n = len(ds)
+    steps_per_epoch = max(1, n // min(opts.batch_size, n))
+    total = opts.epochs * steps_per_epoch
+    warmup = int(round(opts.warmup_epochs * steps_per_epoch))
+    augment = _augmenter(fo.crop, opts.min_scale, fo.mean_std)
+
+    def save() -> None:
+        _atomic_save({"model": model.state_dict(), "optimizer": optim.state_dict(), **state, "identity": ident},
+                     ckpt_path)
+
+    t0 = time.perf_counter()
+    steps_run = 0
+    limit = opts.max_steps if opts.max_steps is not None else total
+    try:
+        with Progress("finetune", total, rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
+            bar.advance(state["step"])
+            while not state["done"] and state["step"] < limit:
+                e = state["epoch"]
+                batches = epoch_batches(n, opts.batch_size, cfg.seed, e, state["batch"])
+                loader = make_loader(ds, 0, rt.workers, dev, batch_sampler=batches)
+                model.train()
+                for batch in loader:
+                    if state["step"] >= limit:
+                        break
+                    lr = lr_at(state["step"], total, warmup, opts.lr)
+                    for g in optim.param_groups:
+                        g["lr"] = lr
+                    step_seed = (cfg.seed * 1_000_003 + state["step"]) & 0x7FFFFFFF
+                    gen = torch.Generator().manual_seed(step_seed)
+                    torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does
+                    x = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
+                    x = augment(x, gen)
+                    if dev.type == "cuda":
+                        x = x.contiguous(memory_format=torch.channels_last_3d)
+                    y = batch["label"].to(dev)
+                    with autocast(dev, rt.amp):
+                        loss = nn.functional.cross_entropy(model(x).float(), y)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(f"finetune loss is {loss.item()} at step {state['step']}: lower --lr "
+                                            "(the last checkpoint is kept)")
+                    optim.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optim.step()
+                    state["step"] += 1
+                    state["batch"] += 1
+                    steps_run += 1
+                    log.write(json.dumps({"step": state["step"], "epoch": e, "loss": loss.item(), "lr": lr}) + "\n")
+                    bar.advance()
+                    if state["step"] % opts.save_every == 0:
+                        log.flush()
+                        save()
+                else:
+                    state["epoch"], state["batch"] = e + 1, 0
+                    state["done"] = state["epoch"] >= opts.epochs
+                log.flush()
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    train_seconds = time.perf_counter() - t0
+
+    tc = opts.test_clips or fo.clips
+    t1 = time.perf_counter()
+    ev = evaluate_classifier(model, session, tc, opts.test_crops)
+    cm = confusion(ev["pred"], ev["labels"], c)
+    figures = [str(plot_confusion(cm, session.class_names, session.out / "confusion_finetune.png",
+                                  title=f"Finetune, video level ({tc} clips x {opts.test_crops} crops)"))]
+    loss_rows = [json.loads(r) for r in log_path.read_text().splitlines()]
+    if loss_rows:
+        figures.append(str(plot_loss_curves({"finetune": [(r["step"], r["loss"]) for r in loss_rows]},
+                                            session.out / "finetune_loss.png", smooth=0.6 if len(loss_rows) > 20 else 0,
+                                            title="Finetune loss")))
+    result = {
+        "metrics": {"top1": ev["top1"], "top5": ev["top5"], "clip_top1": ev["clip_top1"]},
+        "options": {**asdict(opts), **asdict(fo), "split": session.split, "seed": cfg.seed, "device": str(dev)},
+        "steps": state["step"],
+        "total_steps": total,
+        "epochs_done": state["epoch"],
+        "complete": bool(state["done"]),
+        "resumed": resumed,
+        "steps_this_run": steps_run,
+        "final_loss": loss_rows[-1]["loss"] if loss_rows else None,
+        "confusion": cm.tolist(),
+        "seconds": {"train": train_seconds, "test": time.perf_counter() - t1},
+        "checkpoint": str(ckpt_path),
+        "figures": figures,
+    }
+    write_results(session, "finetune", result)
+    return result
