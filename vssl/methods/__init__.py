@@ -1,1 +1,40 @@
+"""Pretraining methods: one ``nn.Module`` per file, registered in ``METHODS``.
 
+The registry key is also the CLI value (``vssl pretrain --method KEY``), the
+module name and the test file name. See :mod:`vssl.methods.common` for what a
+method provides.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from vssl.errors import InputError
+from vssl.methods.be import BE
+from vssl.methods.cmd import CMD
+from vssl.methods.common import StepOut
+from vssl.methods.dsm import DSM
+from vssl.methods.fame import FAME
+from vssl.methods.moco import MoCo
+from vssl.methods.simclr import SimCLR
+
+METHODS: dict[str, type[nn.Module]] = {
+    "moco": MoCo,
+    "simclr": SimCLR,
+    "dsm": DSM,
+    "be": BE,
+    "fame": FAME,
+    "cmd": CMD,
+}
+"""Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``)."""
+
+
+def get_method(name: str) -> type[nn.Module]:
+    """The class registered as ``name``; InputError listing the valid names otherwise."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
+
+
+__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "StepOut", "get_method"]

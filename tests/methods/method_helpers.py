@@ -1,0 +1,33 @@
+"""Helpers of the method tests: tiny method configs and synthetic batches (no cache, CPU)."""
+
+from __future__ import annotations
+
+import torch
+
+TINY_PARAMS = {
+    "moco": {"crop": 24, "queue_size": 16},
+    "simclr": {"crop": 24},
+    "dsm": {"crop": 24, "queue_size": 16},
+    "be": {"crop": 24, "queue_size": 16},
+    "fame": {"crop": 24, "queue_size": 16},
+    "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
+}
+B, T, SIZE = 4, 4, (32, 40)
+
+
+def build(name: str, seed: int = 0, **params):
+    from vssl.methods import METHODS
+    from vssl.models import build_backbone
+
+    torch.manual_seed(seed)
+    cls = METHODS[name]
+    backbone = build_backbone("tiny")
+    return cls(backbone, backbone.feat_dim, cls.Config(**{**TINY_PARAMS[name], **params}))
+
+
+def batch_for(method, seed: int = 0, batch_size: int = B) -> dict:
+    from vssl.data.dataset import synthetic_batch
+
+    return synthetic_batch(method.requires, batch_size, T, SIZE, seed=seed)
+
+

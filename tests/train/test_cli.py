@@ -1,0 +1,68 @@
+"""`vssl pretrain` / `vssl export` through the CLI: one-line errors with the documented exit codes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vssl.cli.main import app
+from vssl.cli.train import METHOD_NAMES
+from vssl.methods import METHODS
+
+runner = CliRunner()
+TINY_FLAGS = ["--backbone", "tiny", "--steps", "2", "--batch-size", "4", "--workers", "0", "--device", "cpu",
+              "--clip-len", "4", "--stride", "2", "--log-every", "1", "--quiet",
+              "--set", "data.load_size=[32, 40]", "--set", "run.tensorboard=false"]
+
+
+def run(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in r.output
+    return r
+
+
+def test_method_names_in_help_match_the_registry():
+    assert METHOD_NAMES == tuple(METHODS)
+
+
+def test_unknown_method_lists_valid_ones(tiny_cache, tmp_path):
+    r = run("pretrain", "--method", "byol", "--cache", tiny_cache, "--out", tmp_path / "r")
+    assert r.exit_code == 2
+    assert "unknown method 'byol'; choose one of: moco, simclr, dsm, be, fame, cmd" in r.output
+
+
+def test_missing_cache_exit_3(tmp_path):
+    r = run("pretrain", "--method", "moco", "--cache", tmp_path / "nope", "--out", tmp_path / "r", "--backbone", "tiny")
+    assert r.exit_code == 3 and "cache not found" in r.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_fame_cache_masks_without_precompute_hint(tiny_cache, tmp_path):
+    r = run("pretrain", "--method", "fame", "--cache", tiny_cache, "--out", tmp_path / "r", "--fame-masks", "cache",
+            *TINY_FLAGS, "--set", "fame.crop=24")
+    assert r.exit_code == 3
+    assert f"run `vssl precompute fame {tiny_cache}` first" in " ".join(r.output.split())
+
+
+def test_unknown_yaml_key(tiny_cache, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("method: moco\noptim:\n  warmup: 3\n")
+    r = run("pretrain", "--config", f, "--cache", tiny_cache, "--out", tmp_path / "r")
+    assert r.exit_code == 2 and "unknown key 'optim.warmup'" in r.output
+
+
+@pytest.mark.parametrize("method", ["moco"])
+def test_pretrain_then_export(tiny_cache, tmp_path, method):
+    out = tmp_path / "run"
+    r = run("pretrain", "--method", method, "--cache", tiny_cache, "--out", out, *TINY_FLAGS, "--set", f"{method}.crop=24",
+            "--set", f"{method}.queue_size=16")
+    assert r.exit_code == 0, r.output
+    assert (out / "checkpoints" / "last.pt").exists() and (out / "config.yaml").exists()
+    r = run("export", out, "--out", tmp_path / "bb.pt")
+    assert r.exit_code == 0, r.output
+    from vssl.models import build_backbone
+
+    build_backbone("tiny").load_state_dict(torch.load(tmp_path / "bb.pt", weights_only=True), strict=True)
+    r = run("export", tmp_path / "nothing", "--out", tmp_path / "x.pt")
+    assert r.exit_code == 2 and "run directory not found" in r.output

@@ -1,0 +1,105 @@
+"""Training commands: pretrain, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vssl.cli.common import console, error_boundary
+
+# Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
+METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd")
+
+
+def pretrain(
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"Method: {', '.join(METHOD_NAMES)} (or 'method' in --config).")] = None,
+    cache: Annotated[Optional[Path], typer.Option(help="Extracted cache (vssl extract).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; rerun the same command to resume).")] = ...,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone: r3d_18, r2plus1d_18, mc3_18, s3d, c3d, r3d_10, tiny (default r3d_18).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; flags override it, it overrides the method's paper recipe.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (ignored when --steps is given).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Total optimiser steps (overrides --epochs).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Global batch per optimiser step (all GPUs and accumulation steps).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (at optim.base_batch when optim.lr_scaling is linear).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="DataLoader workers per process.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda.")] = None,
+    bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast on CUDA.")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last_3d memory layout.")] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the backbone.")] = None,
+    accum: Annotated[Optional[int], typer.Option(help="Gradient-accumulation steps.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (weights, data order, augmentation).")] = None,
+    save_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N optimiser steps (and at the end).")] = None,
+    log_every: Annotated[Optional[int], typer.Option(help="Log every N optimiser steps.")] = None,
+    decode: Annotated[Optional[str], typer.Option(help="JPEG decoding: auto | cpu (OpenCV in workers) | gpu (nvJPEG).")] = None,
+    fame_masks: Annotated[Optional[str], typer.Option(help="FAME masks: online | cache (needs `vssl precompute fame`).")] = None,
+    static_frames: Annotated[Optional[str], typer.Option(help="BE static frames: online | cache (needs `vssl precompute be`).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split number of the cache.")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="train | test | all (all: unlabelled caches).")] = None,
+    clip_len: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Temporal stride between clip frames.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting as section.key=value, e.g. moco.queue_size=4096 (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Insist on resuming (error if RUN_DIR has no checkpoint).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+):
+    """Pretrain a backbone with a self-supervised method on a cache.
+
+    Settings: the method's paper recipe < --config FILE.yaml < flags. The run directory gets
+    config.yaml (fully resolved), run.json, metrics.jsonl, tb/ and checkpoints/last.pt.
+    Multi-GPU: torchrun --nproc-per-node N $(which vssl) pretrain ...
+    """
+    from vssl.train.config import parse_set, resolve_config
+    from vssl.train.loop import pretrain as run_pretrain
+
+    flags = {
+        "cache": str(cache) if cache is not None else None, "backbone": backbone, "seed": seed,
+        "optim.epochs": epochs, "optim.steps": steps, "optim.batch_size": batch_size, "optim.lr": lr,
+        "optim.accum": accum, "data.workers": workers, "data.decode": decode, "data.fame_masks": fame_masks,
+        "data.static_frames": static_frames, "data.split": split, "data.subset": subset, "data.clip_len": clip_len,
+        "data.stride": stride, "run.device": device, "run.bf16": bf16, "run.channels_last": channels_last,
+        "run.compile": compile, "run.save_every": save_every, "run.log_every": log_every,
+    }
+    overrides = {**parse_set(set_), **{k: v for k, v in flags.items() if v is not None}}
+    cfg = resolve_config(method, config_file=config, overrides=overrides)
+    s = run_pretrain(cfg, out, resume=resume, quiet=quiet)
+    _summary(cfg, s)
+
+
+def _summary(cfg, s: dict) -> None:
+    import os
+
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return
+    from rich.table import Table
+
+    t = Table(title=f"vssl pretrain {cfg.method} ({cfg.backbone})", show_header=False)
+    t.add_row("steps", f"{s['steps']} / {s['total_steps']} ({s['steps_per_epoch']} per epoch, {s['videos']} videos)")
+    if s.get("resumed_from") is not None:
+        t.add_row("resumed from step", str(s["resumed_from"]))
+    if s.get("loss") is not None:
+        t.add_row("last loss", f"{s['loss']:.4f}")
+        t.add_row("clips/s (last window)", f"{s['clips_per_s']:.1f}")
+    t.add_row("time", f"{s['seconds']:.1f} s")
+    t.add_row("run directory", s["run_dir"])
+    t.add_row("checkpoint", s["checkpoint"] or "-")
+    console.print(t)
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A pretrain run directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .pt: the backbone's plain state dict.")] = ...,
+):
+    """Write the trained backbone as a plain state dict (torch.load(..., weights_only=True);
+    loads into the torchvision model with strict=False, only the classifier missing)."""
+    from vssl.train.loop import export_backbone
+
+    r = export_backbone(run_dir, out)
+    console.print(f"[green]exported[/green] {r['backbone']} backbone ({r['method']}, step {r['step']}, "
+                  f"{r['tensors']} tensors) to {r['out']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pretrain")(error_boundary(pretrain))
+    app.command("export")(error_boundary(export))
+

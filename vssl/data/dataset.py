@@ -1,0 +1,418 @@
+"""Training clips from a vssl cache: what a pretraining method asks for, batched as uint8.
+
+:class:`ClipDataset` maps a :class:`~vssl.data.sampling.SampleKey` (video index,
+epoch) to one sample: the clip views of that video at random start times, and
+whatever else the method ``requires`` (an intra-video negative clip, the nearest
+keyframe, near-future motion vectors, cached FAME score maps or BE static
+frames). All frames are resized to one fixed *load size* so samples batch; the
+method crops and augments on the GPU (:mod:`vssl.data.transforms`).
+
+Sample layout (numpy / torch, before collation; ``V`` views, ``T = clip_len``,
+``H x W`` = load size):
+
+=============  ==================================  =========================================
+key            dtype / shape                       when
+=============  ==================================  =========================================
+clips          uint8 (V, T, H, W, 3) RGB           always (``decode="cpu"``)
+clips_jpeg     V * T JPEG byte arrays              ``decode="gpu"`` (collated into one blob + offsets,
+                                                   decoded in the loop on the GPU)
+neg            uint8 (T, H, W, 3)                  ``neg_clip`` (``neg_jpeg`` with gpu decode)
+keyframe       uint8 (H, W, 3)                     ``keyframe``: nearest I-frame to the clip centre
+mv             float16 (2, T_mv, h, w)             ``mv``: near-future motion (dx, dy), pixels of
+                                                   the load-size frame, grid ``h x w`` = load / 4
+mv_neg         float16 (N, 2, T_mv, h, w)          ``mv_negatives`` = N > 0
+fame_score     uint8 (V, H, W), score * 255        ``fame`` with ``fame_masks="cache"`` (one per view)
+static         uint8 (H, W, 3)                     ``static`` with ``static_frames="cache"``
+index, label   int64 scalars (label -1 = none)     always
+t0             int64 (V,)                          always; ``neg_t0`` with ``neg_clip``
+=============  ==================================  =========================================
+
+Every random choice of a sample comes from :func:`~vssl.data.sampling.sample_rng`
+``(seed, epoch, index)``: the same key gives the same sample in any worker.
+JPEG decoding is OpenCV in the DataLoader workers (``decode="cpu"``, about
+4 500 small frames/s per core, RECIPES.md) or batched on the GPU with
+``torchvision.io.decode_jpeg(..., device="cuda")`` (``decode="gpu"``, see
+:func:`decode_jpeg_batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vssl.data.sampling import (
+    SampleKey,
+    clip_indices,
+    clip_span,
+    sample_negative_start,
+    sample_rng,
+    sample_starts,
+)
+from vssl.errors import CacheError, InputError
+from vssl.io import schema
+from vssl.io.cache import Cache, decode_jpeg
+
+# torchvision's video models were trained with these (Kinetics-400 RGB statistics).
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+DECODERS = ("cpu", "gpu")
+FAME_SOURCES = ("online", "cache")
+STATIC_SOURCES = ("online", "cache")
+
+DEFAULT_REQUIRES: dict[str, Any] = {
+    "views": 2,  # clips of one video at different start times
+    "neg_clip": False,  # an intra-video negative from another segment (BE, DSM)
+    "keyframe": False,  # nearest keyframe (CMD)
+    "mv": False,  # near-future motion vectors (CMD)
+    "mv_len": 16,  # motion-vector frames right after the clip
+    "mv_negatives": 0,  # extra motion-vector clips of other segments (CMD: 3)
+    "fame": False,  # FAME foreground masks (loaded only with fame_masks="cache")
+    "static": False,  # BE static frame (loaded only with static_frames="cache")
+}
+
+
+def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``requires`` completed with :data:`DEFAULT_REQUIRES`; unknown keys raise ValueError."""
+    req = dict(DEFAULT_REQUIRES)
+    for k, v in (requires or {}).items():
+        if k not in DEFAULT_REQUIRES:
+            raise ValueError(f"unknown requirement {k!r}; known: {', '.join(DEFAULT_REQUIRES)}")
+        req[k] = v
+    if int(req["views"]) < 1:
+        raise ValueError(f"views must be >= 1, got {req['views']}")
+    return req
+
+
+def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """cv2 resize of (h, w, C) to ``hw`` (area when shrinking, bilinear when growing); no-op if equal."""
+    import cv2
+
+    h, w = hw
+    if img.shape[0] == h and img.shape[1] == w:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] >= h and img.shape[1] >= w else cv2.INTER_LINEAR
+    out = cv2.resize(img, (w, h), interpolation=interp)
+    if out.ndim == 2 and img.ndim == 3:  # cv2 drops a trailing channel of size 1
+        out = out[..., None]
+    return out
+
+
+def fill_invalid_mv(mv: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace the vector fields of frames without vectors (I-frames) by the previous valid field.
+
+    Leading invalid frames take the first valid field; with no valid frame the
+    fields stay zero. ``mv`` (T, ...) is modified in place and returned.
+    """
+    ok = np.flatnonzero(valid)
+    if len(ok) == 0 or len(ok) == len(valid):
+        return mv
+    src = np.maximum.accumulate(np.where(valid.astype(bool), np.arange(len(valid)), -1))
+    src = np.where(src < 0, ok[0], src)
+    return mv[src]
+
+
+def mv_to_load_size(
+    mv: np.ndarray, valid: np.ndarray, src_hw: tuple[int, int], load_hw: tuple[int, int], grid_hw: tuple[int, int]
+) -> np.ndarray:
+    """Cached vectors -> a dense field in pixels of the load-size frame.
+
+    Args:
+        mv: int16 (T, Hg, Wg, 2), quarter-pel of the source ``src_hw`` (schema).
+        valid: uint8 (T,); frames without vectors are filled by :func:`fill_invalid_mv`.
+        src_hw: decoded source (height, width).
+        load_hw: the load size the clip frames are resized to.
+        grid_hw: output grid (each cell covers ``load / grid`` pixels).
+
+    Returns:
+        float16 (2, T, gh, gw): channel 0 = dx, 1 = dy, in load-size pixels,
+        forward motion from frame t-1 to t.
+    """
+    f = mv.astype(np.float32) / schema.MV_SCALE  # source pixels
+    f[..., 0] *= load_hw[1] / max(1, src_hw[1])
+    f[..., 1] *= load_hw[0] / max(1, src_hw[0])
+    f = fill_invalid_mv(f, valid)
+    out = np.stack([_resize(fr, grid_hw) for fr in f])  # (T, gh, gw, 2)
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2)).astype(np.float16)
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Clips of the videos of one split of a cache, with what a method requires.
+
+    Args:
+        cache_root: an extracted cache (with frames).
+        split, subset: which videos (:meth:`vssl.io.cache.Cache.split`); subset
+            ``"all"`` takes every ok video (unlabelled data).
+        clip_len, stride: frames per clip and temporal stride.
+        size: load size ``(H, W)``: every frame, keyframe, score map and static
+            frame is resized to it (default 128 x 171, the usual 4:3 short-side-128
+            frame that clips are then cropped from).
+        requires: what the method needs, see :data:`DEFAULT_REQUIRES`.
+        decode: ``"cpu"`` (OpenCV here) or ``"gpu"`` (raw JPEG bytes, decoded in
+            the training loop by :func:`decode_jpeg_batch`).
+        seed: run seed (with epoch and index it fixes each sample's random draws).
+        fame_masks: ``"online"`` (the method computes them, nothing loaded) or
+            ``"cache"`` (score maps of ``vssl precompute fame``).
+        static_frames: ``"online"`` (the method picks a frame of the clip) or
+            ``"cache"`` (frames of ``vssl precompute be``).
+        mv_grid: motion-vector grid ``(h, w)``; default the load size / 4 (the
+            cache's 4x4-pixel blocks).
+
+    Raises:
+        CacheError: the cache is missing, has no frames, or lacks a precompute
+            the options ask for ("run `vssl precompute fame CACHE` first").
+        InputError: bad option or an empty split.
+    """
+
+    def __init__(
+        self,
+        cache_root: str | Path,
+        split: str = "1",
+        subset: str = "train",
+        clip_len: int = 16,
+        stride: int = 1,
+        size: tuple[int, int] = (128, 171),
+        requires: Mapping[str, Any] | None = None,
+        *,
+        decode: str = "cpu",
+        seed: int = 0,
+        fame_masks: str = "online",
+        static_frames: str = "online",
+        mv_grid: tuple[int, int] | None = None,
+    ) -> None:
+        if clip_len < 1 or stride < 1:
+            raise InputError(f"clip length and stride must be >= 1 (got {clip_len}, {stride})")
+        if decode not in DECODERS:
+            raise InputError(f"decode must be one of {', '.join(DECODERS)}, not '{decode}'")
+        if fame_masks not in FAME_SOURCES:
+            raise InputError(f"--fame-masks must be one of {', '.join(FAME_SOURCES)}, not '{fame_masks}'")
+        if static_frames not in STATIC_SOURCES:
+            raise InputError(f"--static-frames must be one of {', '.join(STATIC_SOURCES)}, not '{static_frames}'")
+        self.root = Path(cache_root)
+        self.cache = Cache(self.root)
+        self.req = resolve_requires(requires)
+        self.videos = self.cache.split(split, subset)
+        if not self.videos:
+            raise InputError(f"no videos in split {split} / {subset} of {self.root}")
+        if not self.cache.options.get("frames", True):
+            raise CacheError(f"cache {self.root} has no frames (extracted with --no-frames): RGB methods need them")
+        self.split, self.subset = str(split), subset
+        self.clip_len, self.stride = int(clip_len), int(stride)
+        self.span = clip_span(self.clip_len, self.stride)
+        self.size = (int(size[0]), int(size[1]))
+        self.decode, self.seed = decode, int(seed)
+        self.mv_grid = tuple(mv_grid) if mv_grid else (max(1, self.size[0] // 4), max(1, self.size[1] // 4))
+        self.fame_masks, self.static_frames = fame_masks, static_frames
+        self.fame_cache = self._precompute("fame") if self.req["fame"] and fame_masks == "cache" else None
+        self.be_cache = self._precompute("be") if self.req["static"] and static_frames == "cache" else None
+
+    def _precompute(self, kind: str):
+        if not (self.root / kind / schema.MANIFEST).is_file():
+            raise CacheError(f"cache {self.root} has no precomputed {kind}: run `vssl precompute {kind} {self.root}` first")
+        from vssl.io.precomputed import PrecomputeCache
+
+        pc = PrecomputeCache(self.root, kind)
+        missing = [v.id for v in self.videos if v.id not in pc]
+        if missing:
+            raise CacheError(
+                f"{len(missing)} videos of the split have no precomputed {kind} (e.g. '{missing[0]}'): "
+                f"run `vssl precompute {kind} {self.root}` again"
+            )
+        return pc
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    # ------------------------------------------------------------------ reading
+    def _frames(self, vid: str, t: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        jpegs = self.cache.read_frames_jpeg(vid, t)
+        if self.decode == "gpu":
+            return jpegs
+        return np.stack([_resize(decode_jpeg(b), self.size) for b in jpegs])
+
+    def _mv(self, v, t_after: int, n_mv: int) -> np.ndarray:
+        """Near-future vectors: frames ``t_after, t_after + 1, ...`` (clipped to the video)."""
+        t = np.clip(t_after + np.arange(n_mv), 0, v.n_frames - 1)
+        lo, hi = int(t.min()), int(t.max()) + 1
+        mv, valid = self.cache.read_mv(v.id, lo, hi)
+        return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid)
+
+    def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
+        index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
+        v = self.videos[index]
+        rng = sample_rng(self.seed, epoch, index)
+        n = v.n_frames
+        req = self.req
+        starts = sample_starts(n, self.span, int(req["views"]), rng)
+        out: dict[str, Any] = {
+            "index": np.int64(index),
+            "label": np.int64(-1 if v.label is None else v.label),
+            "t0": np.asarray(starts, np.int64),
+        }
+        views = [self._frames(v.id, clip_indices(t0, self.clip_len, self.stride, n)) for t0 in starts]
+        if self.decode == "gpu":
+            out["clips_jpeg"] = [b for view in views for b in view]
+        else:
+            out["clips"] = np.stack(views)
+        if req["neg_clip"]:
+            t_neg = sample_negative_start(n, self.span, starts[0], rng)
+            out["neg_t0"] = np.int64(t_neg)
+            neg = self._frames(v.id, clip_indices(t_neg, self.clip_len, self.stride, n))
+            out["neg_jpeg" if self.decode == "gpu" else "neg"] = neg
+        if req["keyframe"]:
+            centre = min(n - 1, starts[0] + self.span // 2)
+            k, _ = self.cache.nearest_keyframe(v.id, centre)
+            out["keyframe"] = _resize(self.cache.read_keyframe(v.id, k), self.size)
+        if req["mv"]:
+            n_mv = int(req["mv_len"])
+            out["mv"] = self._mv(v, starts[0] + self.span, n_mv)
+            n_neg = int(req["mv_negatives"])
+            if n_neg > 0:
+                negs = []
+                for _ in range(n_neg):
+                    t_other = sample_negative_start(n, self.span + n_mv, starts[0], rng, min_gap=n_mv)
+                    negs.append(self._mv(v, t_other + self.span, n_mv))
+                out["mv_neg"] = np.stack(negs)
+        if self.fame_cache is not None:
+            out["fame_score"] = np.stack(
+                [_resize(self.fame_cache.read_window(v.id, t0)[..., None], self.size)[..., 0] for t0 in starts]
+            )
+        if self.be_cache is not None:
+            frames = self.be_cache.read_window(v.id, starts[0])  # (K, h, w, 3)
+            out["static"] = _resize(frames[int(rng.integers(len(frames)))], self.size)
+        return out
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stack samples into a batch: arrays become tensors ``(B, ...)``.
+
+    ``*_jpeg`` lists (GPU decoding) become one uint8 tensor of all the JPEG bytes,
+    sample-major, with int64 ``*_jpeg_offsets`` ``(N + 1,)`` and ``*_jpeg_count``
+    (JPEGs per sample): two tensors that pin and copy fast, split again by
+    :func:`decode_batch_on_device`.
+    """
+    out: dict[str, Any] = {}
+    for key in samples[0]:
+        vals = [s[key] for s in samples]
+        if key.endswith("_jpeg"):
+            blobs = [np.asarray(b, np.uint8) for v in vals for b in v]
+            out[key] = torch.from_numpy(np.concatenate(blobs))
+            out[key + "_offsets"] = torch.from_numpy(np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64))
+            out[key + "_count"] = torch.tensor(len(vals[0]))
+        else:
+            out[key] = torch.from_numpy(np.stack([np.asarray(x) for x in vals]))
+    return out
+
+
+def split_jpegs(blob: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
+    """The JPEGs of a collated ``*_jpeg`` blob as a list of 1-D uint8 views."""
+    o = offsets.tolist()
+    return [blob[o[i] : o[i + 1]] for i in range(len(o) - 1)]
+
+
+def decode_jpeg_batch(
+    jpegs: list[torch.Tensor], size: tuple[int, int], device: torch.device | str = "cuda"
+) -> torch.Tensor:
+    """Decode JPEG frames in one batched call and resize them to ``size``.
+
+    Args:
+        jpegs: uint8 1-D tensors (CPU), one JPEG each.
+        size: output ``(H, W)``.
+        device: ``"cuda"`` uses nvJPEG through ``torchvision.io.decode_jpeg``; ``"cpu"``
+            works too (libjpeg-turbo), mostly for tests.
+
+    Returns:
+        uint8 ``(N, H, W, 3)`` RGB on ``device`` (a channels-last view).
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    import warnings
+
+    device = torch.device(device)
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        imgs = decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=device)
+    if isinstance(imgs, torch.Tensor):
+        imgs = [imgs]
+    h, w = size
+    out = torch.empty((len(imgs), 3, h, w), dtype=torch.uint8, device=device)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(imgs):
+        groups.setdefault(tuple(im.shape[-2:]), []).append(i)
+    for (gh, gw), idx in groups.items():
+        x = torch.stack([imgs[i] for i in idx])
+        if (gh, gw) != (h, w):
+            x = torch.nn.functional.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+            x = x.round_().clamp_(0, 255).to(torch.uint8)
+        out[torch.as_tensor(idx, device=device)] = x
+    return out.permute(0, 2, 3, 1)
+
+
+def decode_batch_on_device(batch: dict[str, Any], size: tuple[int, int], device: torch.device | str) -> dict[str, Any]:
+    """Replace ``clips_jpeg`` / ``neg_jpeg`` of a collated batch by decoded uint8 tensors on ``device``.
+
+    ``clips`` becomes ``(B, V, T, H, W, 3)`` and ``neg`` ``(B, T, H, W, 3)``, as
+    with CPU decoding.
+    """
+    b = len(batch["index"])
+    for key, name in (("clips_jpeg", "clips"), ("neg_jpeg", "neg")):
+        if key not in batch:
+            continue
+        per = int(batch.pop(key + "_count"))
+        blob, offsets = batch.pop(key).cpu(), batch.pop(key + "_offsets").cpu()
+        frames = decode_jpeg_batch(split_jpegs(blob, offsets), size, device)
+        if name == "clips":
+            n_views = int(batch["t0"].shape[1])
+            frames = frames.reshape(b, n_views, per // n_views, *frames.shape[1:])
+        else:
+            frames = frames.reshape(b, per, *frames.shape[1:])
+        batch[name] = frames
+    return batch
+
+
+def synthetic_batch(
+    requires: Mapping[str, Any] | None,
+    batch_size: int,
+    clip_len: int,
+    size: tuple[int, int] = (128, 171),
+    *,
+    device: torch.device | str = "cpu",
+    mv_grid: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """A random batch with the layout of a collated :class:`ClipDataset` batch (CPU decode),
+    for tests and for benchmarking a method without any data loading.
+
+    Pixels are uniform random uint8, motion vectors standard normal (load-size pixels).
+    """
+    req = resolve_requires(requires)
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    gh, gw = mv_grid or (max(1, h // 4), max(1, w // 4))
+    b, t, v = batch_size, clip_len, int(req["views"])
+
+    def u8(*shape):
+        return torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+
+    out: dict[str, torch.Tensor] = {
+        "index": torch.arange(b), "label": torch.zeros(b, dtype=torch.long),
+        "t0": torch.zeros(b, v, dtype=torch.long), "clips": u8(b, v, t, h, w, 3),
+    }
+    if req["neg_clip"]:
+        out["neg"] = u8(b, t, h, w, 3)
+        out["neg_t0"] = torch.zeros(b, dtype=torch.long)
+    if req["keyframe"]:
+        out["keyframe"] = u8(b, h, w, 3)
+    if req["mv"]:
+        n_mv = int(req["mv_len"])
+        out["mv"] = torch.randn(b, 2, n_mv, gh, gw, generator=g).half()
+        if int(req["mv_negatives"]) > 0:
+            out["mv_neg"] = torch.randn(b, int(req["mv_negatives"]), 2, n_mv, gh, gw, generator=g).half()
+    return {k: x.to(device) for k, x in out.items()}

@@ -1,0 +1,157 @@
+"""Where clips start, and which samples form each batch: deterministic from the seed.
+
+Two kinds of randomness live here, both reproducible without any saved state:
+
+* *per sample*: :func:`sample_rng` gives a NumPy generator from
+  ``(seed, epoch, index)``, so a sample draws the same clip start times whatever
+  the worker count, the worker that loads it, or whether the run was resumed;
+* *per epoch*: :func:`epoch_permutation` orders the dataset from ``(seed,
+  epoch)``; :class:`EpochBatchSampler` cuts it into global batches and hands each
+  process (DDP rank) and each gradient-accumulation step its micro-batch.
+  Position ``k`` inside an epoch is therefore all a checkpoint needs to restore
+  the data order.
+
+Micro-batch layout: global batch ``b`` of an epoch is ``perm[b * B:(b + 1) * B]``;
+it is cut into ``world_size * accum`` micro-batches of ``m = B / (world_size *
+accum)`` samples; rank ``r`` at accumulation step ``a`` gets micro-batch number
+``r * accum + a``. So one process with ``accum = 2`` sees exactly the samples
+that two DDP ranks with ``accum = 1`` see, in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from vssl.errors import InputError
+
+
+class SampleKey(NamedTuple):
+    """What a batch sampler yields per sample: dataset index and epoch (seeds the clip draw)."""
+
+    index: int
+    epoch: int
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one sample in one epoch (independent of workers and resumes)."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), int(index), 0x5EED])
+
+
+def clip_span(clip_len: int, stride: int) -> int:
+    """Frames covered by a clip of ``clip_len`` frames every ``stride``: ``(clip_len - 1) * stride + 1``."""
+    return (clip_len - 1) * stride + 1
+
+
+def clip_indices(t0: int, clip_len: int, stride: int, n_frames: int) -> np.ndarray:
+    """Frame indices ``t0, t0 + stride, ...`` of a clip, clipped to the video (last frame repeated)."""
+    t = int(t0) + int(stride) * np.arange(clip_len, dtype=np.int64)
+    return np.clip(t, 0, max(0, n_frames - 1))
+
+
+def last_start(n_frames: int, span: int) -> int:
+    """Largest start at which a clip of ``span`` frames fits (0 for a video shorter than the clip)."""
+    return max(0, int(n_frames) - int(span))
+
+
+def sample_starts(n_frames: int, span: int, n: int, rng: np.random.Generator, *, distinct: bool = True) -> list[int]:
+    """``n`` clip starts drawn uniformly in ``[0, n_frames - span]``.
+
+    Args:
+        distinct: when the video has room for it, all starts differ (two views of
+            one video at two different times, the positive pair of MoCo / SimCLR /
+            BE / FAME). A video with a single possible start repeats it.
+    """
+    hi = last_start(n_frames, span)
+    if not distinct or hi + 1 < n:
+        return [int(x) for x in rng.integers(0, hi + 1, size=n)]
+    return [int(x) for x in rng.choice(hi + 1, size=n, replace=False)]
+
+
+def sample_negative_start(n_frames: int, span: int, t_pos: int, rng: np.random.Generator, *, min_gap: int = 2) -> int:
+    """Start of an intra-video negative: another temporal segment of the same video.
+
+    BE / DSM (RECIPES.md): a clip of another segment; when the draw falls within
+    ``min_gap`` (2) frames of the positive it is shifted away from it by one clip
+    span (towards whichever side has room; the farthest possible start when the
+    video is too short for that).
+    """
+    hi = last_start(n_frames, span)
+    t = int(rng.integers(0, hi + 1))
+    if abs(t - t_pos) > min_gap:
+        return t
+    up, down = t_pos + span, t_pos - span
+    if up <= hi and down >= 0:
+        return up if rng.random() < 0.5 else down
+    if up <= hi:
+        return up
+    if down >= 0:
+        return down
+    return 0 if t_pos - 0 >= hi - t_pos else hi  # as far as the video allows
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the ``n`` samples in ``epoch``: a permutation fixed by ``(seed, epoch)``."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), 0xE90C]).permutation(n)
+
+
+class EpochBatchSampler:
+    """Micro-batches of :class:`SampleKey` for one rank, one epoch at a time, resumable.
+
+    Args:
+        n: dataset size.
+        batch_size: global batch (all ranks, all accumulation steps) of one optimizer step.
+        seed: run seed (orders each epoch).
+        world_size, rank: DDP layout.
+        accum: gradient-accumulation steps per optimizer step.
+
+    Call :meth:`set_epoch` before iterating; iteration yields
+    ``(steps_per_epoch - start) * accum`` micro-batches of ``micro_batch`` keys
+    (the last incomplete global batch of an epoch is dropped).
+
+    Raises:
+        InputError: ``batch_size`` not a multiple of ``world_size * accum``, or
+            larger than the dataset.
+    """
+
+    def __init__(self, n: int, batch_size: int, *, seed: int, world_size: int = 1, rank: int = 0, accum: int = 1):
+        if batch_size < 1 or accum < 1 or world_size < 1:
+            raise InputError(f"batch size, accum and world size must be >= 1 (got {batch_size}, {accum}, {world_size})")
+        parts = world_size * accum
+        if batch_size % parts:
+            raise InputError(
+                f"batch size {batch_size} is not divisible by {world_size} process(es) x {accum} accumulation "
+                f"step(s); use a multiple of {parts}"
+            )
+        if batch_size > n:
+            fit = n // parts * parts
+            hint = f"use --batch-size {fit} or less" if fit else "add videos to the split"
+            raise InputError(f"batch size {batch_size} is larger than the dataset ({n} videos): {hint}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.world_size, self.rank, self.accum = world_size, rank, accum
+        self.micro_batch = batch_size // parts
+        self.steps_per_epoch = n // batch_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Iterate epoch ``epoch`` from global batch ``start`` (a resumed position)."""
+        if not 0 <= start <= self.steps_per_epoch:
+            raise ValueError(f"start {start} outside 0..{self.steps_per_epoch}")
+        self.epoch, self.start = int(epoch), int(start)
+
+    def micro_slice(self, accum_step: int) -> slice:
+        """Positions inside a global batch of this rank's micro-batch at ``accum_step``."""
+        j = self.rank * self.accum + accum_step
+        return slice(j * self.micro_batch, (j + 1) * self.micro_batch)
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        perm = epoch_permutation(self.n, self.seed, self.epoch)
+        for b in range(self.start, self.steps_per_epoch):
+            batch = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            for a in range(self.accum):
+                yield [SampleKey(int(i), self.epoch) for i in batch[self.micro_slice(a)]]
+
+    def __len__(self) -> int:
+        return (self.steps_per_epoch - self.start) * self.accum

@@ -1,0 +1,127 @@
+"""BE: Background Erasing, remove the background by adding the background.
+
+Wang et al. 2021, "Removing the Background by Adding the Background: Towards
+Background Robust Self-supervised Video Representation Learning"
+(https://arxiv.org/abs/2009.05769). RECIPES.md, BE:
+
+* one lambda ~ U[0, 0.3] per batch and a random frame k of the same clip; every
+  frame ``x_j <- (1 - lambda) * x_j + lambda * x_k`` (the distracting clip);
+* the distracted clip is the positive of the original; an extra intra-video
+  negative comes from another segment of the same video (shifted when it falls
+  within 2 frames of the positive);
+* the MoCo setup (m = 0.999, queue, tau 0.07, lr 0.003, weight decay 1e-4), or
+  the triplet variant with margin 0.5 (``loss="triplet"``).
+
+Pairs: the query is the distracted clip 1; the key (momentum encoder) is clip 2
+of the same video (``key_view="other_clip"``, MoCo's positive) or another
+augmentation of clip 1 itself, undistracted (``"same_clip"``). The static frame
+is a random frame of the query clip (``--static-frames online``) or one of the
+frames stored by ``vssl precompute be`` (``cache``); it is appended to the clip
+as one more frame before augmentation, so it gets exactly the clip's crop, flip
+and colour changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vssl.data.transforms import be_mix, random_static_frame, sample_be_lambda
+from vssl.losses import info_nce_logits, triplet_margin
+from vssl.methods.common import (
+    MomentumPair,
+    StepOut,
+    float_clips,
+    float_images,
+    make_augment,
+    no_autocast,
+    norm,
+    top1,
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """BE hyperparameters (RECIPES.md)."""
+
+    temperature: float = 0.07
+    momentum: float = 0.999
+    queue_size: int = 2048
+    proj_dim: int = 128
+    crop: int = 112
+    min_scale: float = 0.2
+    lambda_max: float = 0.3  # lambda ~ U[0, 0.3], one per batch
+    key_view: str = "other_clip"  # "other_clip" | "same_clip"
+    loss: str = "infonce"  # "infonce" | "triplet"
+    margin: float = 0.5
+    triplet_distance: str = "cosine"
+
+    def __post_init__(self):
+        if self.key_view not in ("other_clip", "same_clip"):
+            raise ValueError(f"be key_view must be 'other_clip' or 'same_clip', got {self.key_view!r}")
+        if self.loss not in ("infonce", "triplet"):
+            raise ValueError(f"be loss must be 'infonce' or 'triplet', got {self.loss!r}")
+        if not 0.0 <= self.lambda_max <= 1.0:
+            raise ValueError(f"be lambda_max must be in [0, 1], got {self.lambda_max}")
+
+
+class BE(nn.Module):
+    """BE: query = distracted clip, key = undistracted clip of the same video, extra negative = other segment."""
+
+    Config = Config
+    RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
+    views = ("rgb",)
+
+    def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
+        super().__init__()
+        self.cfg = cfg
+        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size if cfg.loss == "infonce" else 0,
+                                cfg.momentum)
+        self.backbone = self.enc.backbone
+        self.augment = make_augment(cfg.crop, cfg.min_scale)
+
+    @property
+    def requires(self) -> dict:
+        return {"views": 2 if self.cfg.key_view == "other_clip" else 1, "neg_clip": True, "static": True}
+
+    def _distracted(self, x: torch.Tensor, static: torch.Tensor | None) -> torch.Tensor:
+        if static is None:
+            static = random_static_frame(x)  # (B, 3, H, W), a frame of the same clip
+        x_s = torch.cat([x, static[:, :, None]], dim=2)  # the static frame rides along as frame T
+        x_s, _, _ = self.augment(x_s)
+        lam = sample_be_lambda(high=self.cfg.lambda_max)
+        return be_mix(x_s[:, :, :-1], x_s[:, :, -1], lam)
+
+    def training_step(self, batch: dict) -> StepOut:
+        clips, neg = batch["clips"], batch["neg"]
+        static = batch.get("static")
+        with no_autocast(clips.device):
+            x1 = float_clips(clips[:, 0])
+            q_in = self._distracted(x1, float_images(static) if static is not None else None)
+            k_src = float_clips(clips[:, 1]) if self.cfg.key_view == "other_clip" else x1
+            k_in, _, _ = self.augment(k_src)
+            n_in, _, _ = self.augment(float_clips(neg))
+            q_in, k_in, n_in = norm(q_in), norm(k_in), norm(n_in)
+        b = q_in.shape[0]
+        if self.cfg.loss == "triplet":
+            z = self.enc.query(torch.cat([q_in, k_in, n_in])).float()
+            loss = triplet_margin(z[:b], z[b : 2 * b], z[2 * b :], margin=self.cfg.margin,
+                                  distance=self.cfg.triplet_distance)
+            return StepOut(loss, {})
+        q = self.enc.query(q_in).float()
+        kn = self.enc.key(torch.cat([k_in, n_in]))
+        k, n = kn[:b], kn[b:]
+        logits, labels = info_nce_logits(q, k, self.enc.negatives(), temperature=self.cfg.temperature,
+                                         extra_negatives=n)
+        self.enc.remember(k)
+        hard = (logits[:, -1] > logits[:, 0]).float().mean()
+        return StepOut(F.cross_entropy(logits, labels), {"acc": top1(logits, labels), "neg_wins": hard})
+
+    forward = training_step
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        self.enc.update()

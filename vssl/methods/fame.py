@@ -1,0 +1,114 @@
+"""FAME: foreground-background merging.
+
+Ding et al., "Motion-aware Contrastive Video Representation Learning via
+Foreground-background Merging", CVPR 2022 (https://arxiv.org/abs/2109.15130).
+RECIPES.md, FAME:
+
+* applied to the query clip only; the key is another clip of the same video;
+  the loss is symmetrised (each clip is once the merged query, once the key);
+* the foreground mask of a clip is computed after crop and flip
+  (:func:`vssl.preprocess.fame_mask.fame_mask`, top ``beta = 0.5`` of the pixels);
+* merge: permute the batch, ``out = mask * clip + (1 - mask) * clip_of_other_video``;
+* MoCo setup with tau 0.1, SGD lr 0.01, weight decay 1e-4, cosine.
+
+Masks: ``--fame-masks online`` computes them on the augmented batch on the
+device (as the reference code); ``cache`` crops and flips the soft score map
+of ``vssl precompute fame`` with its clip and keeps the top ``beta`` fraction
+(RECIPES: "store soft score maps per clip window and crop them with the clip,
+threshold at beta at training time"). Masks are computed on the clip after the
+whole augmentation (crop, flip and colour, before normalisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vssl.data.transforms import fame_merge, threshold_top_fraction
+from vssl.losses import info_nce_logits
+from vssl.methods.common import MomentumPair, StepOut, float_clips, make_augment, no_autocast, norm, top1
+
+
+@dataclass(frozen=True)
+class Config:
+    """FAME hyperparameters (RECIPES.md)."""
+
+    temperature: float = 0.1
+    momentum: float = 0.999
+    queue_size: int = 2048
+    proj_dim: int = 128
+    crop: int = 112
+    min_scale: float = 0.2
+    beta: float = 0.5  # fraction of pixels kept as foreground
+    symmetric: bool = True
+    colour_space: str = "wheel"  # fame_mask colour bins: "wheel" (reference), "wheel_buggy", "hsv"
+
+    def __post_init__(self):
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"fame beta must be in [0, 1], got {self.beta}")
+
+
+class FAME(nn.Module):
+    """FAME: query = foreground of clip i on the background of another video; key = clip j of video i."""
+
+    Config = Config
+    RECIPE = {"optim": {"lr": 0.01, "weight_decay": 1e-4}}
+    views = ("rgb",)
+
+    def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
+        super().__init__()
+        self.cfg = cfg
+        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size, cfg.momentum)
+        self.backbone = self.enc.backbone
+        self.augment = make_augment(cfg.crop, cfg.min_scale)
+
+    @property
+    def requires(self) -> dict:
+        return {"views": 2, "fame": True}
+
+    def _mask(self, x: torch.Tensor, score: torch.Tensor | None) -> torch.Tensor:
+        if score is not None:  # cached soft score map, cropped with the clip
+            return threshold_top_fraction(score, self.cfg.beta)
+        from vssl.preprocess.fame_mask import fame_mask
+
+        return fame_mask(x, beta=self.cfg.beta, colour_space=self.cfg.colour_space)
+
+    def _view(self, clips: torch.Tensor, scores: torch.Tensor | None, v: int):
+        extras = {"score": scores[:, v, None].float().div_(255.0)} if scores is not None else None
+        x, ex, _ = self.augment(float_clips(clips[:, v]), extras)
+        return x, ex.get("score")
+
+    def _direction(self, x_q, x_k):
+        q = self.enc.query(x_q).float()
+        k = self.enc.key(x_k)
+        logits, labels = info_nce_logits(q, k, self.enc.negatives(), temperature=self.cfg.temperature)
+        self.enc.remember(k)
+        return F.cross_entropy(logits, labels), top1(logits, labels)
+
+    def training_step(self, batch: dict) -> StepOut:
+        clips = batch["clips"]
+        scores = batch.get("fame_score")  # uint8 (B, V, H, W) with --fame-masks cache
+        with no_autocast(clips.device):
+            x1, s1 = self._view(clips, scores, 0)
+            x2, s2 = self._view(clips, scores, 1)
+            m1 = self._mask(x1, s1)
+            q1 = norm(fame_merge(x1, m1))
+            k1, k2 = norm(x1), norm(x2)
+            if self.cfg.symmetric:
+                q2 = norm(fame_merge(x2, self._mask(x2, s2)))
+        loss, acc = self._direction(q1, k2)
+        logs = {"acc": acc, "fg_fraction": m1.mean()}
+        if self.cfg.symmetric:
+            loss2, acc2 = self._direction(q2, k1)
+            loss = (loss + loss2) / 2
+            logs["acc"] = (acc + acc2) / 2
+        return StepOut(loss, logs)
+
+    forward = training_step
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        self.enc.update()

@@ -1,0 +1,78 @@
+"""MoCo v2 on video clips: two clips of one video are a positive pair.
+
+He et al. 2020 (MoCo, https://arxiv.org/abs/1911.05722); Chen et al. 2020
+(MoCo v2, https://arxiv.org/abs/2003.04297): MLP head, stronger augmentation,
+cosine schedule. The video setting follows the shared contrastive setup of
+RECIPES.md that BE, DSM and FAME build on (it is the baseline those papers
+compare with): m = 0.999, queue 2 048 for UCF101-sized data (65 536 for
+Kinetics-400), projection 128, tau 0.07, SGD lr 0.003, weight decay 1e-4,
+16 x 112 x 112 clips, augmentation identical over the frames of a clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vssl.losses import info_nce_logits
+from vssl.methods.common import MomentumPair, StepOut, float_clips, make_augment, no_autocast, norm, top1
+
+
+@dataclass(frozen=True)
+class Config:
+    """MoCo hyperparameters (RECIPES.md, shared contrastive setup)."""
+
+    temperature: float = 0.07
+    momentum: float = 0.999
+    queue_size: int = 2048  # 65 536 for Kinetics-400
+    proj_dim: int = 128
+    crop: int = 112
+    min_scale: float = 0.2  # random resized crop scale (0.2, 1)
+    symmetric: bool = False  # MoCo v2 is not symmetrised; True adds the (k, q) direction
+
+
+class MoCo(nn.Module):
+    """MoCo v2: query = clip 1, key = clip 2 of the same video (momentum encoder), queue negatives."""
+
+    Config = Config
+    RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
+    views = ("rgb",)
+
+    def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
+        super().__init__()
+        self.cfg = cfg
+        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size, cfg.momentum)
+        self.backbone = self.enc.backbone
+        self.augment = make_augment(cfg.crop, cfg.min_scale)
+
+    @property
+    def requires(self) -> dict:
+        return {"views": 2}
+
+    def _direction(self, x_q, x_k):
+        q = self.enc.query(x_q)
+        k = self.enc.key(x_k)
+        logits, labels = info_nce_logits(q.float(), k, self.enc.negatives(), temperature=self.cfg.temperature)
+        self.enc.remember(k)
+        return F.cross_entropy(logits, labels), top1(logits, labels)
+
+    def training_step(self, batch: dict) -> StepOut:
+        clips = batch["clips"]
+        with no_autocast(clips.device):
+            x1, _, _ = self.augment(float_clips(clips[:, 0]))
+            x2, _, _ = self.augment(float_clips(clips[:, 1]))
+            x1, x2 = norm(x1), norm(x2)
+        loss, acc = self._direction(x1, x2)
+        if self.cfg.symmetric:
+            loss2, acc2 = self._direction(x2, x1)
+            loss, acc = (loss + loss2) / 2, (acc + acc2) / 2
+        return StepOut(loss, {"acc": acc})
+
+    forward = training_step
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        self.enc.update()

@@ -1,0 +1,146 @@
+"""Training logs: ``metrics.jsonl`` (one JSON object per logged step), TensorBoard scalars,
+and a rich progress line (step, clips/s, loss, lr, data-wait %, ETA).
+
+Only rank 0 logs. ``metrics.jsonl`` is appended to on resume (records after the checkpoint the run
+resumed from are dropped first, so it reads as one uninterrupted run); a record::
+
+    {"step": 120, "epoch": 3, "loss": 4.21, "lr": 0.0029, "clips_per_s": 512.3,
+     "data_wait": 0.04, "time": 1719400000.1, "acc": 0.31, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+METRICS = "metrics.jsonl"
+TB_DIR = "tb"
+
+
+class MetricsLogger:
+    """Writes metrics records and scalars; a no-op when ``enabled`` is False (ranks > 0)."""
+
+    def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = True, start_step: int = 0):
+        """``start_step``: records of later steps (logged before a crash, redone after the
+        resume from a checkpoint at ``start_step``) are dropped, so the file reads as one run."""
+        self.enabled = enabled
+        self.path = Path(run_dir) / METRICS
+        self._tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(Path(run_dir) / TB_DIR))
+            except ImportError:  # tensorboard not installed: metrics.jsonl only
+                self._tb = None
+        self._f = None
+        if enabled:
+            self.truncate_after(start_step)
+            self._f = open(self.path, "a", encoding="utf-8")
+
+    def truncate_after(self, step: int) -> None:
+        """Keep only the records of steps <= ``step`` (atomic rewrite)."""
+        if not self.path.exists():
+            return
+        keep = [json.dumps(r) + "\n" for r in read_metrics(self.path.parent) if int(r.get("step", 0)) <= step]
+        from vssl.io.manifest import atomic_write_bytes
+
+        atomic_write_bytes(self.path, "".join(keep).encode("utf-8"))
+
+    def log(self, step: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        rec = {"step": int(step), **{k: _plain(v) for k, v in values.items()}, "time": round(time.time(), 3)}
+        self._f.write(json.dumps(rec) + "\n")
+        self._f.flush()
+        if self._tb is not None:
+            for k, v in rec.items():
+                if k not in ("step", "time", "epoch") and isinstance(v, (int, float)):
+                    self._tb.add_scalar(f"pretrain/{k}", v, step)
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float):
+        return round(v, 6) if abs(v) < 1e6 else v
+    return v
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """All records of ``RUN_DIR/metrics.jsonl`` (skipping a torn last line)."""
+    path = Path(run_dir) / METRICS
+    out = []
+    if not path.exists():
+        return out
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+class Progress:
+    """A rich progress bar on a terminal, else a plain line every ``every_s`` seconds."""
+
+    def __init__(self, total: int, start: int, *, enabled: bool = True, every_s: float = 30.0):
+        from rich.console import Console
+
+        err_console = Console(stderr=True)
+        self.enabled = enabled
+        self.console = err_console
+        self.tty = enabled and err_console.is_terminal
+        self.total, self.every_s = total, every_s
+        self._last_print = 0.0
+        self._bar = None
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+            self._bar = RichProgress(
+                TextColumn("[bold]pretrain[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False,
+            )
+            self._task = self._bar.add_task("pretrain", total=total, completed=start, stats="")
+            self._bar.start()
+
+    def update(self, step: int, stats: dict | None = None) -> None:
+        if not self.enabled:
+            return
+        text = _stats_text(stats) if stats else None
+        if self._bar is not None:
+            kw = {"stats": text} if text is not None else {}
+            self._bar.update(self._task, completed=step, **kw)
+        elif text is not None and (time.time() - self._last_print >= self.every_s or step >= self.total):
+            self._last_print = time.time()
+            self.console.print(f"step {step}/{self.total} {text}", highlight=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _stats_text(s: dict) -> str:
+    parts = []
+    if "loss" in s:
+        parts.append(f"loss {s['loss']:.4f}")
+    if "clips_per_s" in s:
+        parts.append(f"{s['clips_per_s']:.1f} clips/s")
+    if "lr" in s:
+        parts.append(f"lr {s['lr']:.2e}")
+    if "data_wait" in s:
+        parts.append(f"wait {100 * s['data_wait']:.0f}%")
+    if "epoch" in s:
+        parts.append(f"epoch {s['epoch']}")
+    return "  ".join(parts)

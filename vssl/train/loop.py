@@ -1,0 +1,525 @@
+"""The pretraining loop: method + backbone, SGD with warm-up and cosine, AMP, DDP, logs, checkpoints.
+
+:func:`pretrain` runs one resolved :class:`~vssl.train.config.PretrainConfig` into a
+run directory::
+
+    RUN_DIR/config.yaml         the fully resolved config (the run's recipe)
+    RUN_DIR/run.json            vssl version, git commit, cache manifest checksum, seed, world size, ...
+    RUN_DIR/metrics.jsonl       one record per logged step (vssl.train.logging)
+    RUN_DIR/tb/                 TensorBoard scalars
+    RUN_DIR/checkpoints/last.pt every ``save_every`` steps and at the end (vssl.train.checkpoint)
+
+Rerunning the same command into the same RUN_DIR resumes from ``last.pt``; a
+different config (beyond the run-time settings of ``run.*`` and the loader's
+worker count) is refused with the keys that differ.
+
+Reproducibility: the data order is a per-epoch permutation of the seed, each
+sample's clip draws come from ``(seed, epoch, index)``, and the global torch
+generator is re-seeded from ``(seed, step, micro-batch)`` before every
+micro-batch (augmentation, FAME permutations, BE lambda). A resumed run
+therefore computes the same next step as an uninterrupted one, and one
+process with ``accum = k`` computes the same gradients as ``k`` DDP processes
+(up to float summation order), except for batch-norm statistics, which are
+per micro-batch (per GPU) in both cases.
+
+DDP: launch with ``torchrun --nproc-per-node N``; ``batch_size`` stays the
+global batch; each process gets ``batch_size / (N * accum)`` clips per
+micro-batch. Rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vssl import __version__
+from vssl.errors import CacheError, InputError, TrainingError
+from vssl.train import distributed as D
+from vssl.train.checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vssl.train.config import PretrainConfig, differences, to_dict
+from vssl.train.logging import MetricsLogger, Progress
+
+CONFIG_FILE = "config.yaml"
+RUN_FILE = "run.json"
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda asked for, but no CUDA device is available (use --device cpu)")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    if name != "cpu":
+        raise InputError(f"unknown device '{name}' (auto, cpu or cuda)")
+    return torch.device("cpu")
+
+
+def resolve_decode(decode: str, device: torch.device) -> str:
+    """``auto`` -> ``cpu`` (OpenCV in the workers). GPU decoding (nvJPEG) is opt-in with
+    ``gpu`` until it has been measured against CPU workers on the target machine."""
+    if decode == "gpu" and device.type != "cuda":
+        raise InputError("--decode gpu needs a CUDA device (use --decode cpu)")
+    return "cpu" if decode == "auto" else decode
+
+
+def step_seed(seed: int, step: int, micro: int) -> int:
+    """Seed of the global torch generator for one micro-batch (independent of rank layout)."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(step), int(micro), 0x57E9]).generate_state(1)[0])
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier of the peak lr at optimiser step ``step``: linear warm-up, then cosine to ``min_ratio``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def effective_lr(cfg: PretrainConfig) -> float:
+    o = cfg.optim
+    return o.lr * o.batch_size / o.base_batch if o.lr_scaling == "linear" else o.lr
+
+
+def git_commit() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the vssl source tree, (None, None) outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        c = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if c.returncode != 0:
+            return None, None
+        d = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10)
+        return c.stdout.strip(), bool(d.stdout.strip()) if d.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def to_device(batch: dict, device: torch.device, decode: str, load_size: tuple[int, int]) -> dict:
+    """Move a collated batch to ``device`` (non-blocking) and decode GPU-path JPEGs there."""
+    out = {}
+    for k, v in batch.items():
+        # JPEG blobs stay on the host: nvJPEG reads host buffers
+        out[k] = v.to(device, non_blocking=True) if isinstance(v, Tensor) and "_jpeg" not in k else v
+    if decode == "gpu":
+        from vssl.data.dataset import decode_batch_on_device
+
+        out = decode_batch_on_device(out, load_size, device)
+    return out
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass
+class Engine:
+    """The built pieces of a run; :func:`train_step` advances it by one optimiser step."""
+
+    cfg: PretrainConfig
+    device: torch.device
+    method: nn.Module  # unwrapped
+    model: nn.Module  # DDP-wrapped or the method itself
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    dist: D.DistInfo
+    decode: str = "cpu"
+    amp: bool = False
+
+
+def build_method(cfg: PretrainConfig) -> nn.Module:
+    """Backbone + method with weights from ``cfg.seed`` (the same on every rank)."""
+    from vssl.methods import get_method
+    from vssl.models import build_backbone
+
+    torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone)
+    return get_method(cfg.method)(backbone, backbone.feat_dim, cfg.params)
+
+
+def build_engine(cfg: PretrainConfig, method: nn.Module, device: torch.device, dist: D.DistInfo, *,
+                 total_steps: int, warmup_steps: int, decode: str = "cpu") -> Engine:
+    """Move ``method`` to ``device``, apply layout / compile / DDP, make optimiser and schedule."""
+    from vssl.models import to_channels_last_3d
+
+    method.to(device)
+    if cfg.run.channels_last:
+        to_channels_last_3d(method)
+        for m in method.modules():
+            if hasattr(m, "channels_last"):
+                m.channels_last = True
+    if cfg.run.compile:
+        method.backbone.compile()  # in place: state-dict names unchanged
+    model: nn.Module = method
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None)
+    params = [p for p in method.parameters() if p.requires_grad]
+    o = cfg.optim
+    opt = torch.optim.SGD(params, lr=effective_lr(cfg), momentum=o.momentum, weight_decay=o.weight_decay,
+                          nesterov=o.nesterov and o.momentum > 0)
+    min_ratio = o.min_lr / effective_lr(cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, warmup_steps, min_ratio))
+    scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 needs no loss scaling
+    amp = cfg.run.bf16 and device.type == "cuda"
+    return Engine(cfg, device, method, model, opt, sched, scaler, dist, decode=decode, amp=amp)
+
+
+def train_step(eng: Engine, next_batch: Callable[[], dict], step: int) -> tuple[Tensor, dict[str, Tensor], float]:
+    """One optimiser step over ``accum`` micro-batches.
+
+    Returns:
+        (mean loss, mean logs) as detached device tensors, and the seconds spent
+        waiting for ``next_batch``.
+
+    Raises:
+        TrainingError: CUDA out of memory (naming the batch size that failed).
+    """
+    cfg, accum = eng.cfg, eng.cfg.optim.accum
+    wait = 0.0
+    loss_sum: Tensor | None = None
+    logs_sum: dict[str, Tensor] = {}
+    try:
+        for a in range(accum):
+            t = time.perf_counter()
+            batch = next_batch()
+            wait += time.perf_counter() - t
+            batch = to_device(batch, eng.device, eng.decode, cfg.data.load_size)
+            torch.manual_seed(step_seed(cfg.seed, step, eng.dist.rank * accum + a))
+            sync = eng.dist.enabled and a < accum - 1
+            with eng.model.no_sync() if sync else contextlib.nullcontext():
+                with torch.autocast(device_type=eng.device.type, dtype=torch.bfloat16, enabled=eng.amp):
+                    out = eng.model(batch)
+                (out.loss / accum).backward()
+            d = out.loss.detach().float()
+            loss_sum = d if loss_sum is None else loss_sum + d
+            for k, v in out.logs.items():
+                v = torch.as_tensor(v, device=eng.device).detach().float()
+                logs_sum[k] = logs_sum[k] + v if k in logs_sum else v
+        if cfg.optim.grad_clip:
+            nn.utils.clip_grad_norm_([p for p in eng.method.parameters() if p.requires_grad], cfg.optim.grad_clip)
+        eng.optimizer.step()
+        eng.scheduler.step()
+        eng.optimizer.zero_grad(set_to_none=True)
+        after = getattr(eng.method, "after_step", None)
+        if after is not None:
+            after(step)
+    except torch.OutOfMemoryError:
+        micro = cfg.optim.batch_size // (eng.dist.world_size * accum)
+        raise TrainingError(
+            f"CUDA out of memory at {micro} clips per micro-batch (--batch-size {cfg.optim.batch_size}, "
+            f"--accum {accum}, {eng.dist.world_size} process(es)): lower --batch-size or raise --accum"
+        ) from None
+    return loss_sum / accum, {k: v / accum for k, v in logs_sum.items()}, wait
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+def _read_run_config(run_dir: Path) -> dict | None:
+    import yaml
+
+    p = run_dir / CONFIG_FILE
+    if not p.is_file():
+        return None
+    try:
+        return yaml.safe_load(p.read_text("utf-8"))
+    except Exception:
+        raise InputError(f"{p} is not readable YAML; use another --out") from None
+
+
+def _check_resume(run_dir: Path, cfg: PretrainConfig, cache_sum: str) -> None:
+    old = _read_run_config(run_dir)
+    if old is None:
+        return
+    diffs = differences(old, to_dict(cfg))
+    try:
+        old_sum = json.loads((run_dir / RUN_FILE).read_text("utf-8")).get("cache_checksum")
+    except (OSError, ValueError):
+        old_sum = None
+    if old_sum and old_sum != cache_sum:
+        diffs.insert(0, "cache manifest checksum (the cache was changed or is another cache)")
+    if diffs:
+        more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
+        raise InputError(
+            f"{run_dir} holds a run with other settings ({'; '.join(diffs[:3])}{more}): "
+            "rerun with the same settings to resume, or use another --out"
+        )
+
+
+def _write_run_files(run_dir: Path, cfg: PretrainConfig, meta: dict, resumed: bool) -> None:
+    import yaml
+
+    from vssl.io.manifest import atomic_write_bytes, atomic_write_json
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resumed or not (run_dir / CONFIG_FILE).exists():
+        text = "# vssl pretrain: fully resolved config of this run\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False)
+        atomic_write_bytes(run_dir / CONFIG_FILE, text.encode("utf-8"))
+        atomic_write_json(run_dir / RUN_FILE, {**meta, "resumes": []})
+    else:
+        try:
+            old = json.loads((run_dir / RUN_FILE).read_text("utf-8"))
+        except (OSError, ValueError):
+            old = dict(meta)
+        old.setdefault("resumes", []).append({k: meta[k] for k in ("started", "world_size", "device", "git_commit")})
+        atomic_write_json(run_dir / RUN_FILE, old)
+
+
+# --------------------------------------------------------------------------- pretrain
+
+
+def pretrain(
+    cfg: PretrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    stop_after: int | None = None,
+) -> dict:
+    """Pretrain ``cfg.method`` on ``cfg.cache`` into the run directory ``out``.
+
+    Args:
+        cfg: a resolved config (:func:`vssl.train.config.resolve_config`).
+        out: run directory (created; resumed when it holds a checkpoint).
+        resume: insist on resuming (error when there is nothing to resume).
+        quiet: no progress display.
+        stop_after: stop after this many optimiser steps of this invocation
+            without the final checkpoint (tests: simulates a killed run).
+
+    Returns:
+        Summary: ``steps``, ``total_steps``, ``epoch``, ``loss`` (last logged),
+        ``clips_per_s``, ``seconds``, ``run_dir``, ``checkpoint``, ``resumed_from``.
+
+    Raises:
+        CacheError: cache missing / incomplete / lacking a precompute (exit 3).
+        InputError: bad option, batch larger than the dataset, other config in ``out``.
+        TrainingError: NaN / inf loss or CUDA out of memory (exit 5).
+    """
+    info = D.env_dist_info()
+    device = resolve_device(cfg.run.device, info.local_rank)
+    started_here = info.enabled and not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    info = D.init_distributed(device)
+    try:
+        return _pretrain(cfg, Path(out), device, info, resume=resume, quiet=quiet, stop_after=stop_after)
+    finally:
+        if started_here:
+            D.shutdown_distributed()
+
+
+def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.DistInfo, *, resume: bool,
+              quiet: bool, stop_after: int | None) -> dict:
+    from vssl.data.dataset import ClipDataset, collate
+    from vssl.data.sampling import EpochBatchSampler
+    from vssl.io.manifest import load_manifest, manifest_checksum
+
+    t_start = time.time()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"--out {run_dir} exists and is not a directory")
+    if not cfg.cache:
+        raise InputError("no cache given: pass --cache CACHE")
+    load_manifest(Path(cfg.cache), "extract")  # exit 3 early when the cache is missing
+    cache_sum = manifest_checksum(Path(cfg.cache))
+    ckpt_file = checkpoint_path(run_dir)
+    has_ckpt = ckpt_file.is_file()
+    if resume and not has_ckpt:
+        raise InputError(f"nothing to resume in {run_dir} (no {ckpt_file.relative_to(run_dir)})")
+    if has_ckpt:
+        _check_resume(run_dir, cfg, cache_sum)
+    decode = resolve_decode(cfg.data.decode, device)
+
+    method = build_method(cfg)
+    ds = ClipDataset(
+        cfg.cache, cfg.data.split, cfg.data.subset, cfg.data.clip_len, cfg.data.stride, cfg.data.load_size,
+        method.requires, decode=decode, seed=cfg.seed, fame_masks=cfg.data.fame_masks,
+        static_frames=cfg.data.static_frames,
+    )
+    sampler = EpochBatchSampler(len(ds), cfg.optim.batch_size, seed=cfg.seed, world_size=info.world_size,
+                                rank=info.rank, accum=cfg.optim.accum)
+    spe = sampler.steps_per_epoch
+    total = cfg.optim.steps or cfg.optim.epochs * spe
+    warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else int(round(cfg.optim.warmup_epochs * spe))
+    warmup = min(warmup, max(0, total - 1))
+    workers = cfg.data.workers
+    loader = torch.utils.data.DataLoader(
+        ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch if workers > 0 else None,
+    )
+    eng = build_engine(cfg, method, device, info, total_steps=total, warmup_steps=warmup, decode=decode)
+
+    step, epoch, pos = 0, 0, 0
+    resumed_from = None
+    if has_ckpt:
+        ck = load_checkpoint(ckpt_file)
+        method.load_state_dict(ck["model"])
+        eng.optimizer.load_state_dict(ck["optimizer"])
+        eng.scheduler.load_state_dict(ck["scheduler"])
+        eng.scaler.load_state_dict(ck["scaler"])
+        set_rng_state(ck["rng"])
+        step, epoch, pos = int(ck["step"]), int(ck["epoch"]), int(ck["pos"])
+        resumed_from = step
+        del ck
+
+    commit, dirty = git_commit()
+    meta = {
+        "vssl_version": __version__, "git_commit": commit, "git_dirty": dirty, "cache": str(Path(cfg.cache).resolve()),
+        "cache_checksum": cache_sum, "seed": cfg.seed, "world_size": info.world_size, "device": str(device),
+        "decode": decode, "torch_version": torch.__version__, "python": platform.python_version(),
+        "videos": len(ds), "steps_per_epoch": spe, "total_steps": total, "warmup_steps": warmup,
+        "effective_lr": effective_lr(cfg), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    main = info.is_main
+    if main:
+        _write_run_files(run_dir, cfg, meta, resumed=has_ckpt)
+    D.barrier()
+    logger = MetricsLogger(run_dir, enabled=main, tensorboard=cfg.run.tensorboard, start_step=step)
+    progress = Progress(total, step, enabled=main and not quiet)
+
+    def save(at_step: int, at_epoch: int, at_pos: int) -> None:
+        if at_pos >= spe:
+            at_epoch, at_pos = at_epoch + 1, 0
+        if main:
+            save_checkpoint(ckpt_file, {
+                "model": method.state_dict(), "optimizer": eng.optimizer.state_dict(),
+                "scheduler": eng.scheduler.state_dict(), "scaler": eng.scaler.state_dict(), "rng": rng_state(),
+                "step": at_step, "epoch": at_epoch, "pos": at_pos, "config": to_dict(cfg),
+                "vssl_version": __version__,
+            })
+        D.barrier()
+
+    window: list[tuple[int, Tensor, dict, float]] = []  # (step, loss, logs, lr used)
+    t_win, wait_win = time.perf_counter(), 0.0
+    last_loss, last_rate, saved_at = None, 0.0, resumed_from
+    done_here = 0
+    global_batch = cfg.optim.batch_size
+
+    def flush(at_step: int, at_epoch: int) -> None:
+        """Sync the window's losses (all ranks), stop on NaN, log on rank 0."""
+        nonlocal window, t_win, wait_win, last_loss, last_rate
+        if not window:
+            return
+        losses = D.all_reduce_mean(torch.stack([w[1] for w in window]))
+        vals = losses.cpu().numpy()
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if len(bad):
+            s = window[int(bad[0])][0]
+            kept = f"the last good checkpoint (step {saved_at}) is kept" if saved_at else "no checkpoint was written"
+            raise TrainingError(
+                f"loss is {vals[bad[0]]} at step {s}: training stopped; {kept}. "
+                "Try a lower --lr, a longer warm-up, --no-bf16, or check the data"
+            )
+        keys = window[-1][2].keys()
+        logs = {k: float(D.all_reduce_mean(torch.stack([w[2][k] for w in window if k in w[2]]).mean())) for k in keys}
+        elapsed = max(1e-9, time.perf_counter() - t_win)
+        n = len(window)
+        last_loss, last_rate = float(vals.mean()), n * global_batch / elapsed
+        rec = {"epoch": at_epoch, "loss": last_loss, "lr": window[-1][3],
+               "clips_per_s": last_rate, "data_wait": min(1.0, wait_win / elapsed), **logs}
+        logger.log(at_step, rec)
+        progress.update(at_step, rec)
+        window, t_win, wait_win = [], time.perf_counter(), 0.0
+
+    stopped_early = False
+    try:
+        if pos >= spe:
+            epoch, pos = epoch + 1, 0
+        while step < total and not stopped_early:
+            sampler.set_epoch(epoch, pos)
+            it = iter(loader)
+            while pos < spe and step < total:
+                lr_now = eng.optimizer.param_groups[0]["lr"]
+                loss, logs, wait = train_step(eng, lambda: next(it), step)
+                step, pos, done_here = step + 1, pos + 1, done_here + 1
+                window.append((step, loss, logs, lr_now))
+                wait_win += wait
+                at_save = step % cfg.run.save_every == 0 or step == total
+                if step % cfg.run.log_every == 0 or at_save:
+                    flush(step, epoch)
+                else:
+                    progress.update(step)
+                if at_save:
+                    save(step, epoch, pos)
+                    saved_at = step
+                if stop_after is not None and done_here >= stop_after:
+                    stopped_early = True
+                    break
+            if pos >= spe:
+                epoch, pos = epoch + 1, 0
+        if not stopped_early:
+            flush(step, epoch)
+    finally:
+        progress.close()
+        logger.close()
+        del loader
+    return {
+        "steps": step, "total_steps": total, "epoch": epoch, "loss": last_loss, "clips_per_s": last_rate,
+        "seconds": time.time() - t_start, "run_dir": str(run_dir), "checkpoint": str(ckpt_file) if saved_at else None,
+        "resumed_from": resumed_from, "steps_per_epoch": spe, "videos": len(ds),
+    }
+
+
+# --------------------------------------------------------------------------- export
+
+
+def load_run_config(run_dir: Path) -> PretrainConfig:
+    """The resolved config of a run directory."""
+    from vssl.train.config import from_dict
+
+    d = _read_run_config(Path(run_dir))
+    if d is None:
+        raise InputError(f"{run_dir} is not a vssl pretrain run (no {CONFIG_FILE})")
+    return from_dict(d)
+
+
+def export_backbone(run_dir: str | Path, out: str | Path) -> dict:
+    """Write the trained backbone of ``run_dir`` as a plain state dict.
+
+    The file holds only tensors in torchvision's names (:func:`vssl.models.backbone_state_dict`):
+    ``torch.load(out, weights_only=True)`` reads it, and it loads into
+    ``build_backbone(name)`` (strictly) or the torchvision model (``strict=False``,
+    only the classifier missing).
+
+    Returns:
+        ``{"backbone", "method", "step", "out", "tensors"}``.
+    """
+    from vssl.models import backbone_state_dict, build_backbone
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"run directory not found: {run_dir}")
+    cfg = load_run_config(run_dir)
+    ckpt_file = checkpoint_path(run_dir)
+    if not ckpt_file.is_file():
+        raise CacheError(f"{run_dir} has no checkpoint yet ({ckpt_file.relative_to(run_dir)}): train first")
+    ck = load_checkpoint(ckpt_file)
+    sd = {k[len("backbone."):]: v for k, v in ck["model"].items() if k.startswith("backbone.")}
+    backbone = build_backbone(cfg.backbone)
+    try:
+        backbone.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise CacheError(f"checkpoint of {run_dir} does not fit backbone '{cfg.backbone}': {str(e).splitlines()[0]}") from None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    state = {k: v.contiguous() for k, v in backbone_state_dict(backbone).items()}
+    torch.save(state, tmp)
+    os.replace(tmp, out)
+    return {"backbone": cfg.backbone, "method": cfg.method, "step": int(ck["step"]), "out": str(out), "tensors": len(state)}
