@@ -317,12 +317,11 @@ def rasterise_batch(
         n = np.maximum(wp + wf, 1.0)
         gx = (px * wp + fx * wf) / n
         gy = (py * wp + fy * wf) / n
-    grid = np.stack([gx, gy], 1)
-    grid = grid.reshape(nf, uh, uw, 2)
     r = unit // schema.MV_BLOCK
-    if r > 1:
-        grid = grid.repeat(r, 1).repeat(r, 2)
-    return grid[:, :gh, :gw]
+    out = np.empty((nf, uh, r, uw, r, 2), np.float32)  # each cell repeated r x r in one pass
+    out[..., 0] = gx.reshape(nf, uh, 1, uw, 1)
+    out[..., 1] = gy.reshape(nf, uh, 1, uw, 1)
+    return out.reshape(nf, uh * r, uw * r, 2)[:, :gh, :gw]
 
 
 def rotate_field(mv: np.ndarray, rotation: int) -> np.ndarray:

@@ -246,12 +246,12 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     def emit(final: bool = False):
         nonlocal next_row
         if todo and (final or len(todo) >= MV_BLOCK_FRAMES):
-            rows = h264.rasterise_batch([(a, p, f) for _, a, p, f in todo], grid)
+            rows = _to_int16(h264.rasterise_batch([(a, p, f) for _, a, p, f in todo], grid))
             for (t, *_), row in zip(todo, rows):
                 ready[t] = row
             todo.clear()
         while next_row in ready:
-            mvs.add(_to_int16(h264.rotate_field(ready.pop(next_row), rot)))
+            mvs.add(h264.rotate_field(ready.pop(next_row), rot))
             next_row += 1
 
     def jpeg(fr: h264.DecodedFrame) -> bytes:
