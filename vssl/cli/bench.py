@@ -61,6 +61,26 @@ def _synth_cache(tmp: Path, size: str = "160x120", videos: int = 8, frames: int 
     return tmp / "cache"
 
 
+def _bench_on_cache(bench, title: str, cache: Path | None, **options) -> None:
+    """Run ``bench(cache=..., **options)`` on ``cache`` (default: a synth cache, deleted after) with
+    the options it takes, and print its results as a what / value table titled ``title``."""
+    import inspect
+    import tempfile
+
+    from rich.table import Table
+
+    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
+        root = cache if cache is not None else _synth_cache(Path(tmp))
+        params = inspect.signature(bench).parameters
+        r = bench(**{k: v for k, v in dict(options, cache=root).items() if k in params})
+    t = Table(title=title)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k, v in r.items():
+        t.add_row(str(k), f"{v:,.3f}" if isinstance(v, float) else str(v))
+    console.print(t)
+
+
 @bench_app.command("precompute")
 @error_boundary
 def precompute(
@@ -116,25 +136,11 @@ def pretrain(
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = True,
 ):
     """Steps/s fed from the cache vs the same model fed synthetic tensors already on the device (b/a)."""
-    import inspect
-    import tempfile
-
-    from rich.table import Table
-
     from vssl.bench_pretrain import bench_pretrain
 
-    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
-        root = cache if cache is not None else _synth_cache(Path(tmp))
-        kw = dict(method=method, backbone=backbone, cache=root, steps=steps, batch_size=batch_size, device=device,
-                  clip_len=clip_len, crop=crop, workers=workers, compile=compile, channels_last=channels_last)
-        params = inspect.signature(bench_pretrain).parameters
-        r = bench_pretrain(**{k: v for k, v in kw.items() if k in params})
-    t = Table(title=f"vssl bench pretrain: {method}, {backbone}")
-    t.add_column("what")
-    t.add_column("value", justify="right")
-    for k, v in r.items():
-        t.add_row(str(k), f"{v:,.3f}" if isinstance(v, float) else str(v))
-    console.print(t)
+    _bench_on_cache(bench_pretrain, f"vssl bench pretrain: {method}, {backbone}", cache,
+                    method=method, backbone=backbone, steps=steps, batch_size=batch_size, device=device,
+                    clip_len=clip_len, crop=crop, workers=workers, compile=compile, channels_last=channels_last)
 
 
 @bench_app.command("eval")
@@ -147,24 +153,10 @@ def eval_(
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,
 ):
     """Feature extraction clips/s from the cache vs the model alone on synthetic tensors."""
-    import inspect
-    import tempfile
-
-    from rich.table import Table
-
     from vssl.bench_eval import bench_eval
 
-    with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
-        root = cache if cache is not None else _synth_cache(Path(tmp))
-        kw = dict(backbone=backbone, cache=root, batch_size=batch_size, device=device, workers=workers)
-        params = inspect.signature(bench_eval).parameters
-        r = bench_eval(**{k: v for k, v in kw.items() if k in params})
-    t = Table(title=f"vssl bench eval: {backbone}")
-    t.add_column("what")
-    t.add_column("value", justify="right")
-    for k, v in r.items():
-        t.add_row(str(k), f"{v:,.3f}" if isinstance(v, float) else str(v))
-    console.print(t)
+    _bench_on_cache(bench_eval, f"vssl bench eval: {backbone}", cache,
+                    backbone=backbone, batch_size=batch_size, device=device, workers=workers)
 
 
 def register(app: typer.Typer) -> None:

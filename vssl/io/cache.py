@@ -107,6 +107,21 @@ class ShardPool:
         self._files = {}
 
 
+class ShardReader:
+    """``close()`` and ``with`` of the readers that keep their :class:`ShardPool` in ``_pool``."""
+
+    _pool: ShardPool
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def _slice_jpegs(group, data_name: str, off_name: str, idx: np.ndarray) -> list[np.ndarray]:
     """Read the JPEG byte strings ``idx`` (sorted) with one contiguous read."""
     if len(idx) == 0:
@@ -119,7 +134,7 @@ def _slice_jpegs(group, data_name: str, off_name: str, idx: np.ndarray) -> list[
     return [blob[int(o[i - lo]) - base : int(o[i - lo + 1]) - base] for i in idx]
 
 
-class Cache:
+class Cache(ShardReader):
     """An extracted cache: the video list and random access to its arrays."""
 
     def __init__(self, root: str | Path):
@@ -220,12 +235,3 @@ class Cache:
         """Keyframe number ``k`` as uint8 (H, W, 3) RGB."""
         g = self._g(vid)
         return decode_jpeg(_slice_jpegs(g, "keyframe_jpeg", "keyframe_offsets", np.asarray([k]))[0])
-
-    def close(self) -> None:
-        self._pool.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

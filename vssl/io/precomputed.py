@@ -61,7 +61,7 @@ import numpy as np
 
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
-from vssl.io.cache import ShardPool, _slice_jpegs, decode_jpeg
+from vssl.io.cache import ShardPool, ShardReader, _slice_jpegs, decode_jpeg
 from vssl.io.manifest import load_manifest
 
 KINDS = ("fame", "be")
@@ -183,7 +183,7 @@ def load_precompute_manifest(cache_root: str | Path, kind: str) -> dict:
     return load_manifest(sub, kind)
 
 
-class PrecomputeCache:
+class PrecomputeCache(ShardReader):
     """Random access to ``CACHE/fame`` or ``CACHE/be``.
 
     HDF5 handles are opened lazily, once per process (:class:`vssl.io.cache.ShardPool`),
@@ -276,12 +276,3 @@ class PrecomputeCache:
         """be only: int32 ``(K,)`` frame indices of the stored static frames (-1 = median)."""
         i = self.window_index(vid, t0)
         return self._group(vid)["static_t"][i]
-
-    def close(self) -> None:
-        self._pool.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -26,20 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vssl.data.transforms import be_mix, random_static_frame, sample_be_lambda
-from vssl.losses import info_nce_logits, triplet_margin
 from vssl.methods.common import (
-    MomentumPair,
     StepOut,
     float_clips,
     float_images,
-    make_augment,
+    intra_video_contrast,
     no_autocast,
     norm,
-    top1,
+    setup_momentum_method,
 )
 
 
@@ -77,11 +74,7 @@ class BE(nn.Module):
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size if cfg.loss == "infonce" else 0,
-                                cfg.momentum)
-        self.backbone = self.enc.backbone
-        self.augment = make_augment(cfg.crop, cfg.min_scale)
+        setup_momentum_method(self, backbone, feat_dim, cfg, queue=cfg.loss == "infonce")
 
     @property
     def requires(self) -> dict:
@@ -105,20 +98,7 @@ class BE(nn.Module):
             k_in, _, _ = self.augment(k_src)
             n_in, _, _ = self.augment(float_clips(neg))
             q_in, k_in, n_in = norm(q_in), norm(k_in), norm(n_in)
-        b = q_in.shape[0]
-        if self.cfg.loss == "triplet":
-            z = self.enc.query(torch.cat([q_in, k_in, n_in])).float()
-            loss = triplet_margin(z[:b], z[b : 2 * b], z[2 * b :], margin=self.cfg.margin,
-                                  distance=self.cfg.triplet_distance)
-            return StepOut(loss, {})
-        q = self.enc.query(q_in).float()
-        kn = self.enc.key(torch.cat([k_in, n_in]))
-        k, n = kn[:b], kn[b:]
-        logits, labels = info_nce_logits(q, k, self.enc.negatives(), temperature=self.cfg.temperature,
-                                         extra_negatives=n)
-        self.enc.remember(k)
-        hard = (logits[:, -1] > logits[:, 0]).float().mean()
-        return StepOut(F.cross_entropy(logits, labels), {"acc": top1(logits, labels), "neg_wins": hard})
+        return intra_video_contrast(self.enc, q_in, k_in, n_in, self.cfg)
 
     forward = training_step
 

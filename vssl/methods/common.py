@@ -1,4 +1,5 @@
-"""Small pieces the method files share (no base class): step output, input prep, MoCo encoder pair.
+"""Small pieces the method files share (no base class): step output, input prep, MoCo encoder pair
+and the contrastive steps built on it.
 
 A method is an ``nn.Module`` with:
 
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
 from vssl.data.transforms import ClipAugment, normalize, to_float_clip
+from vssl.losses import info_nce_logits, triplet_margin
 from vssl.models import MLPHead, Queue, copy_to_momentum, momentum_update
 from vssl.train.distributed import gather_nograd
 
@@ -134,3 +136,57 @@ class MomentumPair(nn.Module):
         if self.queue is not None and self._pending:
             self.queue.enqueue(gather_nograd(torch.cat(self._pending)))
         self._pending = []
+
+
+def setup_momentum_method(method: nn.Module, backbone: nn.Module, feat_dim: int, cfg, queue: bool = True) -> None:
+    """The ``__init__`` of the MoCo-family methods (MoCo, BE, DSM, FAME), after ``super().__init__()``.
+
+    Sets ``method.cfg``; ``method.enc``, a :class:`MomentumPair` of ``cfg.proj_dim``,
+    ``cfg.queue_size`` (0 when not ``queue``: the triplet variants) and ``cfg.momentum``;
+    ``method.backbone``, the trained backbone (``enc.backbone``); ``method.augment``,
+    :func:`make_augment` at ``cfg.crop``, ``cfg.min_scale``.
+    """
+    method.cfg = cfg
+    method.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size if queue else 0, cfg.momentum)
+    method.backbone = method.enc.backbone
+    method.augment = make_augment(cfg.crop, cfg.min_scale)
+
+
+def momentum_contrast(enc: MomentumPair, x_q: Tensor, x_k: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """One MoCo direction: InfoNCE of the queries of ``x_q`` against the momentum keys of
+    ``x_k`` (positives) and the queue; the keys are remembered for the queue.
+
+    Returns:
+        the loss and the top-1 accuracy of the positive (detached).
+    """
+    q = enc.query(x_q).float()
+    k = enc.key(x_k)
+    logits, labels = info_nce_logits(q, k, enc.negatives(), temperature=temperature)
+    enc.remember(k)
+    return F.cross_entropy(logits, labels), top1(logits, labels)
+
+
+def intra_video_contrast(enc: MomentumPair, q_in: Tensor, k_in: Tensor, n_in: Tensor, cfg) -> StepOut:
+    """The loss of DSM and BE: query ``q_in``, positive ``k_in``, intra-video negative ``n_in``
+    (normalised network inputs of one batch each).
+
+    ``cfg.loss == "triplet"``: triplet margin loss (``cfg.margin``, ``cfg.triplet_distance``)
+    on the query encoder's projections of the three, computed as one batch; no logs.
+    Otherwise the MoCo setup: InfoNCE (``cfg.temperature``) of the queries against the
+    momentum keys of ``k_in`` and ``n_in`` (one key batch), the queue, and each query's
+    intra-video negative as one extra negative; the positive keys are remembered for the
+    queue. Logs ``acc`` and ``neg_wins``, how often the intra-video negative outscores
+    the positive.
+    """
+    b = q_in.shape[0]
+    if cfg.loss == "triplet":
+        z = enc.query(torch.cat([q_in, k_in, n_in])).float()
+        loss = triplet_margin(z[:b], z[b : 2 * b], z[2 * b :], margin=cfg.margin, distance=cfg.triplet_distance)
+        return StepOut(loss, {})
+    q = enc.query(q_in).float()
+    kn = enc.key(torch.cat([k_in, n_in]))
+    k, n = kn[:b], kn[b:]
+    logits, labels = info_nce_logits(q, k, enc.negatives(), temperature=cfg.temperature, extra_negatives=n)
+    enc.remember(k)
+    hard = (logits[:, -1] > logits[:, 0]).float().mean()
+    return StepOut(F.cross_entropy(logits, labels), {"acc": top1(logits, labels), "neg_wins": hard})

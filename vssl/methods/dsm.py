@@ -23,12 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vssl.data.transforms import local_disturbance
-from vssl.losses import info_nce_logits, triplet_margin
-from vssl.methods.common import MomentumPair, StepOut, float_clips, make_augment, no_autocast, norm, top1
+from vssl.methods.common import StepOut, float_clips, intra_video_contrast, no_autocast, norm, setup_momentum_method
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,7 @@ class DSM(nn.Module):
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size if cfg.loss == "infonce" else 0,
-                                cfg.momentum)
-        self.backbone = self.enc.backbone
-        self.augment = make_augment(cfg.crop, cfg.min_scale)
+        setup_momentum_method(self, backbone, feat_dim, cfg, queue=cfg.loss == "infonce")
 
     @property
     def requires(self) -> dict:
@@ -80,21 +74,7 @@ class DSM(nn.Module):
             pos = local_disturbance(pos, n_warps=(self.cfg.warps_min, self.cfg.warps_max))
             negative, _, _ = self.augment(float_clips(neg))
             anchor, pos, negative = norm(anchor), norm(pos), norm(negative)
-        b = anchor.shape[0]
-        if self.cfg.loss == "triplet":
-            z = self.enc.query(torch.cat([anchor, pos, negative])).float()
-            loss = triplet_margin(z[:b], z[b : 2 * b], z[2 * b :], margin=self.cfg.margin,
-                                  distance=self.cfg.triplet_distance)
-            return StepOut(loss, {})
-        q = self.enc.query(anchor).float()
-        kn = self.enc.key(torch.cat([pos, negative]))
-        k, n = kn[:b], kn[b:]
-        logits, labels = info_nce_logits(q, k, self.enc.negatives(), temperature=self.cfg.temperature,
-                                         extra_negatives=n)
-        self.enc.remember(k)
-        # how often the intra-video negative outscores the positive
-        hard = (logits[:, -1] > logits[:, 0]).float().mean()
-        return StepOut(F.cross_entropy(logits, labels), {"acc": top1(logits, labels), "neg_wins": hard})
+        return intra_video_contrast(self.enc, anchor, pos, negative, self.cfg)
 
     forward = training_step
 

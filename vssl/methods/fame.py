@@ -24,12 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vssl.data.transforms import fame_merge, threshold_top_fraction
-from vssl.losses import info_nce_logits
-from vssl.methods.common import MomentumPair, StepOut, float_clips, make_augment, no_autocast, norm, top1
+from vssl.methods.common import StepOut, float_clips, momentum_contrast, no_autocast, norm, setup_momentum_method
 
 
 @dataclass(frozen=True)
@@ -60,10 +58,7 @@ class FAME(nn.Module):
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size, cfg.momentum)
-        self.backbone = self.enc.backbone
-        self.augment = make_augment(cfg.crop, cfg.min_scale)
+        setup_momentum_method(self, backbone, feat_dim, cfg)
 
     @property
     def requires(self) -> dict:
@@ -81,13 +76,6 @@ class FAME(nn.Module):
         x, ex, _ = self.augment(float_clips(clips[:, v]), extras)
         return x, ex.get("score")
 
-    def _direction(self, x_q, x_k):
-        q = self.enc.query(x_q).float()
-        k = self.enc.key(x_k)
-        logits, labels = info_nce_logits(q, k, self.enc.negatives(), temperature=self.cfg.temperature)
-        self.enc.remember(k)
-        return F.cross_entropy(logits, labels), top1(logits, labels)
-
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"]
         scores = batch.get("fame_score")  # uint8 (B, V, H, W) with --fame-masks cache
@@ -99,10 +87,10 @@ class FAME(nn.Module):
             k1, k2 = norm(x1), norm(x2)
             if self.cfg.symmetric:
                 q2 = norm(fame_merge(x2, self._mask(x2, s2)))
-        loss, acc = self._direction(q1, k2)
+        loss, acc = momentum_contrast(self.enc, q1, k2, self.cfg.temperature)
         logs = {"acc": acc, "fg_fraction": m1.mean()}
         if self.cfg.symmetric:
-            loss2, acc2 = self._direction(q2, k1)
+            loss2, acc2 = momentum_contrast(self.enc, q2, k1, self.cfg.temperature)
             loss = (loss + loss2) / 2
             logs["acc"] = (acc + acc2) / 2
         return StepOut(loss, logs)

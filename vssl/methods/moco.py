@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from vssl.losses import info_nce_logits
-from vssl.methods.common import MomentumPair, StepOut, float_clips, make_augment, no_autocast, norm, top1
+from vssl.methods.common import StepOut, float_clips, momentum_contrast, no_autocast, norm, setup_momentum_method
 
 
 @dataclass(frozen=True)
@@ -43,21 +41,11 @@ class MoCo(nn.Module):
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size, cfg.momentum)
-        self.backbone = self.enc.backbone
-        self.augment = make_augment(cfg.crop, cfg.min_scale)
+        setup_momentum_method(self, backbone, feat_dim, cfg)
 
     @property
     def requires(self) -> dict:
         return {"views": 2}
-
-    def _direction(self, x_q, x_k):
-        q = self.enc.query(x_q)
-        k = self.enc.key(x_k)
-        logits, labels = info_nce_logits(q.float(), k, self.enc.negatives(), temperature=self.cfg.temperature)
-        self.enc.remember(k)
-        return F.cross_entropy(logits, labels), top1(logits, labels)
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"]
@@ -65,9 +53,9 @@ class MoCo(nn.Module):
             x1, _, _ = self.augment(float_clips(clips[:, 0]))
             x2, _, _ = self.augment(float_clips(clips[:, 1]))
             x1, x2 = norm(x1), norm(x2)
-        loss, acc = self._direction(x1, x2)
+        loss, acc = momentum_contrast(self.enc, x1, x2, self.cfg.temperature)
         if self.cfg.symmetric:
-            loss2, acc2 = self._direction(x2, x1)
+            loss2, acc2 = momentum_contrast(self.enc, x2, x1, self.cfg.temperature)
             loss, acc = (loss + loss2) / 2, (acc + acc2) / 2
         return StepOut(loss, {"acc": acc})
 

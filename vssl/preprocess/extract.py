@@ -20,11 +20,12 @@ import numpy as np
 
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import h264, schema
+from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import new_manifest, write_manifest
 from vssl.io.shards import Job, RunResult, run_sharded
 
 MV_BLOCK_FRAMES = 32  # frames of motion vectors buffered before a write
-JPEG_FLUSH_BYTES = 4 << 20
+JPEG_CHUNK = 1 << 18  # HDF5 chunk of keyframe_jpeg / frame_jpeg, bytes
 
 # Options that change what is stored: a cache made with other values is not resumed.
 CONTENT_OPTIONS = ("size", "frames", "frame_stride", "jpeg_quality", "reencode", "max_gop", "min_frames")
@@ -75,39 +76,6 @@ class ExtractOptions:
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-class _JpegStream:
-    """JPEG byte strings appended to one uint8 dataset plus an offsets table."""
-
-    def __init__(self, group, name: str, offsets_name: str, hasher):
-        self.ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 18,))
-        self.group = group
-        self.offsets_name = offsets_name
-        self.offsets = [0]
-        self.buf = bytearray()
-        self.hasher = hasher
-
-    def add(self, data: bytes) -> None:
-        self.buf += data
-        self.offsets.append(self.offsets[-1] + len(data))
-        if len(self.buf) >= JPEG_FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buf:
-            n0 = self.ds.shape[0]
-            self.ds.resize((n0 + len(self.buf),))
-            self.ds[n0:] = np.frombuffer(self.buf, np.uint8)
-            self.hasher.update(self.buf)
-            self.buf = bytearray()
-
-    def close(self) -> None:
-        self.flush()
-        self.group.create_dataset(self.offsets_name, data=np.asarray(self.offsets, np.int64))
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
 
 
 class _MvStream:
@@ -229,8 +197,9 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
     grid_rot = grid if rot in (0, 180) else grid[::-1]
     mvs = _MvStream(group, grid_rot, hashers["mv"])
-    keys = _JpegStream(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"])
-    frames = _JpegStream(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"]) if opts.frames else None
+    keys = JpegWriter(group, "keyframe_jpeg", "keyframe_offsets", hashers["keyframe_jpeg"], chunk=JPEG_CHUNK)
+    frames = (JpegWriter(group, "frame_jpeg", "frame_offsets", hashers["frame_jpeg"], chunk=JPEG_CHUNK)
+              if opts.frames else None)
     frame_index: list[int] = []
     enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
     valid: list[int] = []

@@ -38,11 +38,12 @@ import numpy as np
 
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import schema
+from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import atomic_write_json, manifest_checksum, new_manifest, write_manifest
 from vssl.io.precomputed import SCORE_SCALE, data_checksum, scaled_size, window_starts
 from vssl.io.shards import Job, RunResult, default_workers, run_sharded, scan_committed
 
-JPEG_FLUSH_BYTES = 4 << 20
+STATIC_JPEG_CHUNK = 1 << 16  # HDF5 chunk of static_jpeg, bytes
 
 
 # ----------------------------------------------------------------------------- options
@@ -275,33 +276,6 @@ def fame_one(job: Job, group, ctx) -> dict:
     }
 
 
-class _JpegAppender:
-    """JPEG byte strings appended to a resizable uint8 dataset; offsets written at the end."""
-
-    def __init__(self, group, name: str, offsets_name: str):
-        self.ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(1 << 16,))
-        self.group, self.offsets_name = group, offsets_name
-        self.offsets = [0]
-        self.buf = bytearray()
-
-    def add(self, data: bytes) -> None:
-        self.buf += data
-        self.offsets.append(self.offsets[-1] + len(data))
-        if len(self.buf) >= JPEG_FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buf:
-            n0 = self.ds.shape[0]
-            self.ds.resize((n0 + len(self.buf),))
-            self.ds[n0:] = np.frombuffer(bytes(self.buf), np.uint8)
-            self.buf = bytearray()
-
-    def close(self) -> None:
-        self.flush()
-        self.group.create_dataset(self.offsets_name, data=np.asarray(self.offsets, np.int64))
-
-
 def video_rng(video_id: str, seed: int) -> np.random.Generator:
     """The generator of one video's BE frame choice: depends on the seed and the id only."""
     h = int.from_bytes(hashlib.blake2b(video_id.encode("utf-8"), digest_size=8).digest(), "little")
@@ -321,7 +295,7 @@ def be_one(job: Job, group, ctx) -> dict:
     k = opts.k
     fstride = max(1, int(p.get("frame_stride", 1)))
     rng = video_rng(job.id, opts.seed)
-    jpegs = _JpegAppender(group, "static_jpeg", "static_offsets")
+    jpegs = JpegWriter(group, "static_jpeg", "static_offsets", chunk=STATIC_JPEG_CHUNK)
     static_t = np.full((len(starts), k), -1, np.int32)
     enc = [int(cv2.IMWRITE_JPEG_QUALITY), opts.jpeg_quality]
     done_until = 0
