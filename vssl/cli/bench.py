@@ -49,7 +49,7 @@ def extract(
     console.print(f"reference (a) = {r['reference']}; target (b)/(a) >= 0.7 without --frames")
 
 
-def _synth_cache(tmp: Path, size: str = "160x120", videos: int = 8, frames: int = 64) -> Path:
+def _synth_cache(tmp: Path, size: str = "160x120", videos: int = 48, frames: int = 48) -> Path:
     """A small synth cache for benchmarks run without a CACHE argument."""
     from vssl.preprocess.extract import ExtractOptions, extract as run_extract
     from vssl.synth import make_synth
