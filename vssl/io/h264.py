@@ -208,6 +208,119 @@ def _as_columns(mvs: np.ndarray) -> np.ndarray:
     return mvs[:, _MVX_SELECT].astype(np.int64, copy=False)
 
 
+def _rasterise_coarse(frames, grid_hw):
+    """The work of :func:`rasterise_batch` on the coarsest aligned grid.
+
+    Returns ``(gx, gy, (nf, uh, uw, r))``: float32 flat ``(nf * uh * uw,)`` per
+    component, the grid in cells of ``r x r`` 4x4-cells; None for gx/gy when no frame
+    has vectors.
+    """
+    gh, gw = grid_hw
+    nf = len(frames)
+    parts, counts, pd, fd, slots = [], [], [], [], []
+    for i, (mvs, p, f) in enumerate(frames):
+        if mvs is None or len(mvs) == 0:
+            continue
+        parts.append(mvs)
+        counts.append(len(mvs))
+        slots.append(i)
+        pd.append(max(p, 1))
+        fd.append(max(f, 1))
+    if not parts:
+        return None, None, (nf, gh, gw, 1)
+    if all(not a.dtype.names and a.ndim == 2 and a.shape[1] == 10 for a in parts):
+        cols = np.concatenate(parts).T[_MVX_SELECT]  # one row per column: contiguous passes
+        if cols.dtype != np.int32:
+            cols = cols.astype(np.int64)
+    else:
+        cols = np.ascontiguousarray(np.concatenate([_as_columns(a) for a in parts]).T)
+    counts_per = np.asarray(counts)
+    slot = np.repeat(np.asarray(slots, np.int64), counts_per)
+    pdist = np.repeat(np.asarray(pd, np.float32), counts_per)
+    fdist = np.repeat(np.asarray(fd, np.float32), counts_per)
+    src, w, h, dst_x, dst_y, motion_x, motion_y, scale = cols
+    scale = scale.astype(np.float32)
+    scale[scale == 0] = 1.0
+    past = src < 0
+    # content displacement reference -> current is (dst - src) = -motion / scale pixels.
+    # For a past reference that is forward motion over `past_dist` frames; for a future
+    # reference it points backwards in time over `future_dist` frames: turn it round.
+    k = np.where(past, -schema.MV_SCALE / pdist, schema.MV_SCALE / fdist) / scale
+    vx = (motion_x.astype(np.float64) * k).astype(np.float32)
+    vy = (motion_y.astype(np.float64) * k).astype(np.float32)
+    left = dst_x - (w >> 1)
+    top = dst_y - (h >> 1)
+    # Paint on the coarsest grid every block is aligned to (H.264 exports 8x8 and up,
+    # often 16x16), then repeat cells down to the 4x4 grid: same result, fewer cells.
+    bits = int(np.bitwise_or.reduce(w | h | left | top)) | 16
+    unit = max(bits & -bits, schema.MV_BLOCK)
+    sh = unit.bit_length() - 1
+    uh, uw = -(-gh * schema.MV_BLOCK // unit), -(-gw * schema.MV_BLOCK // unit)
+    nw = np.maximum(w >> sh, 1)
+    nh = np.maximum(h >> sh, 1)
+    x0 = left >> sh
+    y0 = top >> sh
+    m = uh * uw
+    total = nf * m
+    base = slot * m + y0.astype(np.int64) * uw + x0  # flat cell of each block's top-left
+    # A block covers nh x nw cells: one scatter per cell offset (dy, dx) over the blocks
+    # that reach it, instead of expanding every block into its cells (fewer passes).
+    one = past.all() or not past.any()
+    dirs = [None] if one else [past, ~past]
+    ndy, ndx = int(nh.max()), int(nw.max())
+    rows = [(nh > dy) & (y0 + dy >= 0) & (y0 + dy < uh) for dy in range(ndy)]
+    colm = [(nw > dx) & (x0 + dx >= 0) & (x0 + dx < uw) for dx in range(ndx)]
+    out = []
+    for direction in dirs:
+        gx = np.zeros(total, np.float32)
+        gy = np.zeros(total, np.float32)
+        cov = None if one else np.zeros(total, bool)
+        for dy in range(ndy):
+            rsel = rows[dy] if direction is None else rows[dy] & direction
+            for dx in range(ndx):
+                idx = np.flatnonzero(rsel & colm[dx])
+                flat = base[idx] + (dy * uw + dx)
+                gx[flat] = vx[idx]
+                gy[flat] = vy[idx]
+                if cov is not None:
+                    cov[flat] = True
+        out.append((gx, gy, cov))
+    if one:
+        # one list (P-frames): blocks do not overlap, plain assignment suffices
+        gx, gy, _ = out[0]
+    else:
+        # B-frames: a past and a future estimate per block. FFmpeg often exports an
+        # exact (0, 0) for the direction a block does not use (seen on synth clips:
+        # ~20 % of B blocks), so a zero beside a non-zero estimate is dropped, and two
+        # real estimates are averaged.
+        (px, py, cp), (fx, fy, cf) = out
+        zp = (px == 0) & (py == 0)
+        zf = (fx == 0) & (fy == 0)
+        both = cp & cf
+        wp = (cp & ~(both & zp & ~zf)).astype(np.float32)
+        wf = (cf & ~(both & zf & ~zp)).astype(np.float32)
+        n = np.maximum(wp + wf, 1.0)
+        gx = (px * wp + fx * wf) / n
+        gy = (py * wp + fy * wf) / n
+    return gx, gy, (nf, uh, uw, unit // schema.MV_BLOCK)
+
+
+def _expand(gx, gy, shape, grid_hw, dtype) -> np.ndarray:
+    """Coarse components -> (F, Hg, Wg, 2) of ``dtype``, each cell repeated r x r."""
+    nf, uh, uw, r = shape
+    gh, gw = grid_hw
+    if gx is None:
+        return np.zeros((nf, gh, gw, 2), dtype)
+    pair = np.empty((nf, uh, 1, uw, 1, 2), dtype)
+    pair[..., 0] = gx.reshape(nf, uh, 1, uw, 1)
+    pair[..., 1] = gy.reshape(nf, uh, 1, uw, 1)
+    wide = np.dtype(f"V{2 * np.dtype(dtype).itemsize}")  # (dx, dy) as one element: one copy pass
+    out = np.empty((nf, uh, r, uw, r), wide)
+    out[...] = pair.view(wide)[..., 0]
+    out = out.view(dtype).reshape(nf, uh * r, uw * r, 2)
+    return out if (uh * r, uw * r) == (gh, gw) else out[:, :gh, :gw]
+
+
 def rasterise_batch(
     frames: list[tuple[np.ndarray | None, int, int]],
     grid_hw: tuple[int, int],
@@ -231,97 +344,25 @@ def rasterise_batch(
         cells. One vectorised pass for all frames: the per-call overhead of numpy is
         paid once per batch, not once per frame.
     """
-    gh, gw = grid_hw
-    nf = len(frames)
-    parts, slot, pd, fd = [], [], [], []
-    for i, (mvs, p, f) in enumerate(frames):
-        if mvs is None or len(mvs) == 0:
-            continue
-        c = _as_columns(mvs)
-        parts.append(c)
-        slot.append(np.full(len(c), i, np.int64))
-        pd.append(max(p, 1))
-        fd.append(max(f, 1))
-    if not parts:
-        return np.zeros((nf, gh, gw, 2), np.float32)
-    cols = np.concatenate(parts)
-    slot = np.concatenate(slot)
-    counts_per = np.asarray([len(c) for c in parts])
-    pdist = np.repeat(np.asarray(pd, np.float32), counts_per)
-    fdist = np.repeat(np.asarray(fd, np.float32), counts_per)
-    src, w, h, dst_x, dst_y, motion_x, motion_y, scale = cols.T
-    scale = scale.astype(np.float32)
-    scale[scale == 0] = 1.0
-    past = src < 0
-    # content displacement reference -> current is (dst - src) = -motion / scale pixels.
-    # For a past reference that is forward motion over `past_dist` frames; for a future
-    # reference it points backwards in time over `future_dist` frames: turn it round.
-    k = np.where(past, -schema.MV_SCALE / pdist, schema.MV_SCALE / fdist) / scale
-    vx = (motion_x * k).astype(np.float32)
-    vy = (motion_y * k).astype(np.float32)
-    left = dst_x - (w >> 1)
-    top = dst_y - (h >> 1)
-    # Paint on the coarsest grid every block is aligned to (H.264 exports 8x8 and up,
-    # often 16x16), then repeat cells down to the 4x4 grid: same result, fewer cells.
-    bits = int(np.bitwise_or.reduce(w | h | left | top)) | 16
-    unit = max(bits & -bits, schema.MV_BLOCK)
-    sh = unit.bit_length() - 1
-    uh, uw = -(-gh * schema.MV_BLOCK // unit), -(-gw * schema.MV_BLOCK // unit)
-    nw = np.maximum(w >> sh, 1)
-    nh = np.maximum(h >> sh, 1)
-    x0 = left >> sh
-    y0 = top >> sh
-    m = uh * uw
-    base = slot * m
-    total = nf * m
-    # A block covers nh x nw cells: one scatter per cell offset (dy, dx) over the blocks
-    # that reach it, instead of expanding every block into its cells (fewer passes).
-    offsets = []
-    for dy in range(int(nh.max())):
-        for dx in range(int(nw.max())):
-            sel = (nh > dy) & (nw > dx)
-            r = y0 + dy
-            c = x0 + dx
-            sel &= (r >= 0) & (r < uh) & (c >= 0) & (c < uw)
-            idx = np.nonzero(sel)[0]
-            offsets.append((idx, base[idx] + r[idx] * uw + c[idx]))
+    gx, gy, shape = _rasterise_coarse(frames, grid_hw)
+    return _expand(gx, gy, shape, grid_hw, np.float32)
 
-    def paint(direction):
-        gx = np.zeros(total, np.float32)
-        gy = np.zeros(total, np.float32)
-        cov = np.zeros(total, bool)
-        for idx, flat in offsets:
-            if direction is not None:
-                keep = direction[idx]
-                idx, flat = idx[keep], flat[keep]
-            gx[flat] = vx[idx]
-            gy[flat] = vy[idx]
-            cov[flat] = True
-        return gx, gy, cov
 
-    if past.all() or not past.any():
-        # one list (P-frames): blocks do not overlap, plain assignment suffices
-        gx, gy, _ = paint(None)
-    else:
-        # B-frames: a past and a future estimate per block. FFmpeg often exports an
-        # exact (0, 0) for the direction a block does not use (seen on synth clips:
-        # ~20 % of B blocks), so a zero beside a non-zero estimate is dropped, and two
-        # real estimates are averaged.
-        px, py, cp = paint(past)
-        fx, fy, cf = paint(~past)
-        zp = (px == 0) & (py == 0)
-        zf = (fx == 0) & (fy == 0)
-        both = cp & cf
-        wp = (cp & ~(both & zp & ~zf)).astype(np.float32)
-        wf = (cf & ~(both & zf & ~zp)).astype(np.float32)
-        n = np.maximum(wp + wf, 1.0)
-        gx = (px * wp + fx * wf) / n
-        gy = (py * wp + fy * wf) / n
-    r = unit // schema.MV_BLOCK
-    out = np.empty((nf, uh, r, uw, r, 2), np.float32)  # each cell repeated r x r in one pass
-    out[..., 0] = gx.reshape(nf, uh, 1, uw, 1)
-    out[..., 1] = gy.reshape(nf, uh, 1, uw, 1)
-    return out.reshape(nf, uh * r, uw * r, 2)[:, :gh, :gw]
+def rasterise_batch_int16(
+    frames: list[tuple[np.ndarray | None, int, int]],
+    grid_hw: tuple[int, int],
+) -> np.ndarray:
+    """:func:`rasterise_batch` rounded to int16 (``clip(rint(v), -32767, 32767)``, the
+    cache's ``mv``): the same values, but rounded on the coarse grid before the cells are
+    repeated (elementwise, so the order does not change the result), which is cheaper.
+    """
+    gx, gy, shape = _rasterise_coarse(frames, grid_hw)
+    q = (None, None) if gx is None else (_to_int16(gx), _to_int16(gy))
+    return _expand(q[0], q[1], shape, grid_hw, np.int16)
+
+
+def _to_int16(v: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(v), -32767, 32767).astype(np.int16)
 
 
 def rotate_field(mv: np.ndarray, rotation: int) -> np.ndarray:

@@ -85,26 +85,31 @@ class _MvStream:
             "mv", shape=(0, gh, gw, 2), maxshape=(None, gh, gw, 2), dtype=np.int16,
             chunks=(1, gh, gw, 2), compression="lzf", shuffle=True,
         )
-        self.rows: list[np.ndarray] = []
+        self.parts: list[np.ndarray] = []  # (k, gh, gw, 2) blocks waiting to be written
+        self.n = 0  # frames in `parts`
         self.hasher = hasher
 
     def add(self, row: np.ndarray) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= MV_BLOCK_FRAMES:
+        self.add_block(row[None])
+
+    def add_block(self, block: np.ndarray) -> None:
+        """Append consecutive frames (k, gh, gw, 2); written once MV_BLOCK_FRAMES are buffered."""
+        self.parts.append(block)
+        self.n += len(block)
+        if self.n >= MV_BLOCK_FRAMES:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            block = np.stack(self.rows)
+        if self.parts:
+            block = np.ascontiguousarray(self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts))
             n0 = self.ds.shape[0]
             self.ds.resize((n0 + len(block),) + self.ds.shape[1:])
             self.ds[n0:] = block
-            self.hasher.update(block.tobytes())
-            self.rows = []
+            self.hasher.update(block)  # the buffer itself: no copy
+            self.parts, self.n = [], 0
 
 
-def _to_int16(field_q: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(field_q), -32767, 32767).astype(np.int16)
+_to_int16 = h264._to_int16  # quarter-pel float -> the cache's int16
 
 
 def file_checksum(path: str | Path) -> str:
@@ -215,12 +220,20 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     def emit(final: bool = False):
         nonlocal next_row
         if todo and (final or len(todo) >= MV_BLOCK_FRAMES):
-            rows = _to_int16(h264.rasterise_batch([(a, p, f) for _, a, p, f in todo], grid))
-            for (t, *_), row in zip(todo, rows):
-                ready[t] = row
+            todo.sort(key=lambda x: x[0])  # display order (rows do not depend on batch order)
+            rows = h264.rasterise_batch_int16([(a, p, f) for _, a, p, f in todo], grid)
+            t0, t1 = todo[0][0], todo[-1][0]
+            if not ready and t0 == next_row and t1 - t0 + 1 == len(todo):
+                # the usual case: the batch is the next run of rows, written as one block
+                mvs.add_block(np.stack([h264.rotate_field(r, rot) for r in rows]) if rot else rows)
+                next_row = t1 + 1
+            else:
+                for (t, *_), row in zip(todo, rows):
+                    ready[t] = row
             todo.clear()
         while next_row in ready:
-            mvs.add(h264.rotate_field(ready.pop(next_row), rot))
+            row = ready.pop(next_row)
+            mvs.add(h264.rotate_field(row, rot) if rot else row)
             next_row += 1
 
     def jpeg(fr: h264.DecodedFrame) -> bytes:
