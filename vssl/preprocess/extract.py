@@ -151,7 +151,7 @@ def reencode_h264(src: str, dst: str, gop: int, threads: int = 1) -> None:
         ost.options = {
             "preset": "veryfast",
             "crf": "18",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:threads={threads}",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:mbtree=0:threads={threads}",
         }
         n = 0
         try:
