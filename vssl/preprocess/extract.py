@@ -21,7 +21,7 @@ import numpy as np
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import h264, schema
 from vssl.io.jpegstore import JpegWriter
-from vssl.io.manifest import new_manifest, write_manifest
+from vssl.io.manifest import atomic_write_json, new_manifest
 from vssl.io.shards import Job, RunResult, run_sharded
 
 MV_BLOCK_FRAMES = 32  # frames of motion vectors buffered before a write
@@ -499,21 +499,18 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
         label="extract",
         quiet=quiet,
     )
-    classes = _class_names(found.entries)
     manifest = new_manifest(
         "extract",
         {**opts.content(), "num_shards": opts.num_shards, "shard_index": opts.shard_index},
         res.records,
         input=str(Path(input).resolve()),
         dataset_format=found.format,
-        classes=classes,
+        classes=list(found.classes),
         part=None if opts.num_shards == 1 else [opts.shard_index, opts.num_shards],
     )
     mpath = out / manifest_name(opts)
     if not res.interrupted:
-        from vssl.io.manifest import atomic_write_json
-
-        atomic_write_json(mpath, manifest) if opts.num_shards > 1 else write_manifest(out, manifest)
+        atomic_write_json(mpath, manifest)
     ok = [r for r in res.records if r["status"] == schema.OK]
     return ExtractSummary(
         result=res,
@@ -526,10 +523,3 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
         warnings=list(found.warnings),
     )
 
-
-def _class_names(entries) -> list[str]:
-    names: dict[int, str] = {}
-    for e in entries:
-        if e.label is not None and e.class_name is not None:
-            names[e.label] = e.class_name
-    return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
