@@ -3,7 +3,7 @@
 Motion vectors come from FFmpeg's ``export_mvs`` side data. Each exported vector
 covers a block (``w x h`` pixels centred at ``dst``) of the current frame and
 says where it came from in a reference frame: ``src = dst + motion / scale``.
-:func:`rasterise_mvs` turns them into the cache's dense field (see
+:func:`rasterise_batch` turns them into the cache's dense field (see
 ``vssl.io.schema``): forward motion per frame, quarter-pel, 4x4-pixel cells.
 """
 
@@ -179,26 +179,18 @@ def parse_x264_options(sei: bytes) -> dict[str, str]:
 MVX_COLUMNS = ("source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
 
 
+# The fields the rasteriser uses, and where they sit in an mvextractor row.
+MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
+_MVX_SELECT = [MVX_COLUMNS.index(k) for k in MV_FIELDS]
+
+
 def mv_columns(mvs: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(source, w, h, dst_x, dst_y, motion_x, motion_y, motion_scale) from either a PyAV
-    structured ``AVMotionVector`` array or an mvextractor ``(N, 10)`` integer array."""
+    """The :data:`MV_FIELDS` columns from either a PyAV structured ``AVMotionVector``
+    array or an mvextractor ``(N, 10)`` integer array."""
     if mvs.dtype.names:
-        return tuple(mvs[k] for k in ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale"))
+        return tuple(mvs[k] for k in MV_FIELDS)
     m = mvs.T
-    return m[0], m[1], m[2], m[5], m[6], m[7], m[8], m[9]
-
-
-def rasterise_mvs(
-    mvs: np.ndarray | None,
-    grid_hw: tuple[int, int],
-    past_dist: int,
-    future_dist: int,
-) -> np.ndarray:
-    """Dense forward motion of one frame; see :func:`rasterise_batch` (float32 (Hg, Wg, 2))."""
-    return rasterise_batch([(mvs, past_dist, future_dist)], grid_hw)[0]
-
-
-_MVX_SELECT = [0, 1, 2, 5, 6, 7, 8, 9]
+    return tuple(m[i] for i in _MVX_SELECT)
 
 
 def _as_columns(mvs: np.ndarray) -> np.ndarray:

@@ -109,8 +109,6 @@ class _MvStream:
             self.parts, self.n = [], 0
 
 
-_to_int16 = h264._to_int16  # quarter-pel float -> the cache's int16
-
 
 def file_checksum(path: str | Path) -> str:
     h = hashlib.blake2b(digest_size=16)
