@@ -40,8 +40,9 @@ def moving_square_frames(n=24, size=(96, 64), speed=(3, 0), box=24, seed=0) -> t
 
 
 def write_video(path: Path, frames: np.ndarray, *, codec="libx264", fps=25, options=None, pix_fmt="yuv420p",
-                container_format=None, rotate: int | None = None) -> Path:
-    """Encode uint8 RGB frames (n, H, W, 3) with PyAV."""
+                container_format=None, rotate: int | None = None, hflip: bool = False) -> Path:
+    """Encode uint8 RGB frames (n, H, W, 3) with PyAV; ``rotate``: a display matrix turning the
+    picture ``rotate`` degrees counter-clockwise (FFmpeg 8 muxers ignore the old 'rotate' tag)."""
     import av
 
     path = Path(path)
@@ -52,8 +53,8 @@ def write_video(path: Path, frames: np.ndarray, *, codec="libx264", fps=25, opti
         st.thread_count = 1
         if options:
             st.options = options
-        if rotate is not None:
-            st.metadata["rotate"] = str(rotate)
+        if rotate is not None or hflip:
+            st.set_display_rotation(rotate or 0, hflip=hflip)
         for i, fr in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(fr, format="rgb24")
             vf.pts = i

@@ -327,6 +327,27 @@ def test_rotation_metadata_turns_frames_and_vectors(tmp_path, shared_clips):
         assert c.read_mv("rot.mov", 0, 3)[0].shape[1:3] == (142, 80)
 
 
+@pytest.mark.parametrize("rotate", [90, 270])
+def test_generated_rotation_turns_frames_and_vectors(tmp_path, rotate):
+    """A display matrix on a generated clip (no shared files needed): frames and vectors are
+    turned for display; motion to the right in the coded picture becomes up (90, CCW) or down."""
+    frames, masks = moving_square_frames(n=24, size=(96, 64), speed=(4, 0))
+    (tmp_path / "in").mkdir()
+    write_video(tmp_path / "in" / "r.mp4", frames, options=X264_CANONICAL, rotate=rotate)
+    s = run_extract(tmp_path / "in", tmp_path / "c", frames=True, size=64)
+    r = s.result.records[0]
+    assert r["status"] == "ok" and r["rotation"] == rotate
+    assert (r["width"], r["height"]) == (64, 96)
+    with Cache(tmp_path / "c") as c:
+        assert c.read_frames("r.mp4", 0, 1).shape[1:3] == (96, 64)
+        mv, valid = c.read_mv("r.mp4", 1, 12)
+        assert mv.shape[1:3] == (24, 16)
+        cells = np.abs(mv).sum(-1) > 0
+        dx, dy = mv[..., 0][cells].mean() / 4, mv[..., 1][cells].mean() / 4
+        want = -4 if rotate == 90 else 4
+        assert abs(dy - want) < 0.5 and abs(dx) < 0.5, (dx, dy)
+
+
 def test_reencode_is_deterministic(tmp_path, shared_clips):
     """Same source, same bytes. x264 runs with mb-tree off for this: with it on, the first
     encode in a process sometimes differed from later ones on this clip (not reliably

@@ -92,6 +92,94 @@ def _ff_reason(e: Exception) -> str:
     return str(msg).split(":")[0].strip() or type(e).__name__
 
 
+def _rot90(angle: int) -> int:
+    """A display-matrix angle (degrees counter-clockwise, as ``VideoFrame.rotation``) to 0/90/180/270."""
+    return int(round(angle / 90.0)) * 90 % 360
+
+
+def _mov_boxes(f, start: int, end: int):
+    """(type, payload start, box end) of the ISO-BMFF boxes in bytes [start, end) of ``f``."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        size, kind, hlen = int.from_bytes(head[:4], "big"), head[4:], 8
+        if size == 1:  # 64-bit size follows
+            ext = f.read(8)
+            if len(ext) < 8:
+                return
+            size, hlen = int.from_bytes(ext, "big"), 16
+        elif size == 0:  # runs to the end
+            size = end - pos
+        if size < hlen or pos + size > end:
+            return
+        yield kind, pos + hlen, pos + size
+        pos += size
+
+
+def _mov_rotation(path: str | Path, track_id: int) -> int | None:
+    """``VideoFrame.rotation`` of the decoded frames of track ``track_id`` of an MP4/MOV file, without decoding.
+
+    FFmpeg's mov demuxer makes the stream's display matrix (coded side data, which the decoder
+    copies onto every frame) from the 'tkhd' matrix times the 'mvhd' one, and sets none when that
+    product is the identity. PyAV 18 has no reader for a stream's side data, so this redoes that
+    product and ``av_display_rotation_get`` from the two boxes. None when unsure (no moov, a
+    compressed or odd header, no or several matching tracks, a degenerate matrix): decode then.
+    """
+    import math
+    import struct
+
+    def matrix(f, at: int) -> tuple[int, ...] | None:
+        f.seek(at)
+        b = f.read(36)
+        return struct.unpack(">9i", b) if len(b) == 36 else None
+
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            moov = next(((a, b) for k, a, b in _mov_boxes(f, 0, f.tell()) if k == b"moov"), None)
+            if moov is None:
+                return None
+            movie, found = None, []
+            for kind, a, b in _mov_boxes(f, *moov):
+                if kind == b"mvhd":
+                    f.seek(a)
+                    ver = f.read(1)
+                    if ver not in (b"\x00", b"\x01"):
+                        return None
+                    movie = matrix(f, a + (48 if ver == b"\x01" else 36))
+                elif kind == b"trak":
+                    tkhd = next(((ta, tb) for k, ta, tb in _mov_boxes(f, a, b) if k == b"tkhd"), None)
+                    if tkhd is None:
+                        continue
+                    f.seek(tkhd[0])
+                    ver = f.read(1)
+                    if ver not in (b"\x00", b"\x01"):
+                        return None
+                    f.seek(tkhd[0] + (20 if ver == b"\x01" else 12))
+                    if int.from_bytes(f.read(4), "big") == track_id:
+                        found.append((matrix(f, tkhd[0] + (52 if ver == b"\x01" else 40)), movie))
+    except OSError:
+        return None
+    if len(found) != 1 or found[0][0] is None or found[0][1] is None:
+        return None
+    tk, mv = found[0]
+    m = []  # FFmpeg mov_read_tkhd: int32 fixed point, rows 16.16, 16.16, 2.30
+    for i in range(3):
+        for j in range(3):
+            s = sum((tk[3 * i + e] * mv[3 * e + j]) >> (16, 16, 30)[e] for e in range(3))
+            m.append((s + 2**31) % 2**32 - 2**31)
+    if m == [1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30]:
+        return 0  # identity: no display matrix at all
+    fp = [v / 65536.0 for v in m]  # av_display_rotation_get
+    s0, s1 = math.hypot(fp[0], fp[3]), math.hypot(fp[1], fp[4])
+    if s0 == 0.0 or s1 == 0.0:
+        return None
+    return int(-(math.atan2(fp[1] / s1, fp[0] / s0) * 180 / math.pi))  # int(): as PyAV, toward zero
+
+
 def probe(path: str | Path) -> Probe:
     """Scan packets (no decoding) for codec, size, fps, keyframes and GOP; VideoError if unusable."""
     av = _av()
@@ -111,8 +199,13 @@ def probe(path: str | Path) -> Probe:
         keys: list[int] = []
         pts: list[int] = []
         n = 0
-        rot, x264, first = 0, {}, None
-        stream.thread_count = 1  # only the first frame is decoded: a thread pool costs more
+        # rotation: from the MP4/MOV header; other containers (Matroska can carry a display matrix
+        # too) or an unsure header: from the first decoded frame, as FFmpeg hands it over
+        angle = _mov_rotation(path, stream.id) if "mov" in (container.format.name or "").split(",") else None
+        decode = angle is None
+        rot, x264, first = _rot90(angle or 0), {}, None
+        if decode:
+            stream.thread_count = 1  # only the first frame is decoded: a thread pool costs more
         try:
             for pkt in container.demux(stream):
                 if pkt.size == 0:
@@ -120,13 +213,16 @@ def probe(path: str | Path) -> Probe:
                 if pkt.is_keyframe:
                     keys.append(n)
                 pts.append(pkt.pts if pkt.pts is not None else n)
-                if first is None and n < 64:  # rotation (display matrix) and x264's SEI from frame 0
+                if n == 0:  # x264 writes its settings as an SEI (user data unregistered) in access unit 0
+                    extra = getattr(cc, "extradata", None) or b""
+                    x264 = parse_x264_options(bytes(pkt)) or parse_x264_options(extra)
+                if decode and first is None and n < 64:  # rotation (display matrix) from frame 0
                     try:
                         for frame in pkt.decode():
                             first = frame
-                            rot = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
+                            rot = _rot90(getattr(frame, "rotation", 0) or 0)
                             sei = frame.side_data.get("SEI_UNREGISTERED")
-                            x264 = parse_x264_options(bytes(sei)) if sei is not None else {}
+                            x264 = x264 or (parse_x264_options(bytes(sei)) if sei is not None else {})
                             break
                     except av.FFmpegError:
                         pass
@@ -399,9 +495,22 @@ def frame_to_bgr(frame, width: int, height: int) -> np.ndarray:
         img = cv2.cvtColor(frame.to_ndarray(format=fmt), cv2.COLOR_YUV2BGR_I420)
     else:
         img = frame.to_ndarray(format="bgr24")
-    if img.shape[1] != width or img.shape[0] != height:
-        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-    return img
+    return resize_bgr(img, width, height)
+
+
+def resize_bgr(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to (height, width): bilinear when shrinking by less than 2x on both axes,
+    area averaging otherwise (it is 7x slower: 0.34 vs 0.05 ms for 320x240 -> 170x128).
+    Below 2x bilinear already touches every source pixel; measured against area
+    averaging at 426x240 -> 226x128: PSNR 40.9 dB, above what JPEG q90 keeps.
+    """
+    import cv2
+
+    h0, w0 = img.shape[:2]
+    if (h0, w0) == (height, width):
+        return img
+    shrink_lt_2 = 2 * width > w0 and 2 * height > h0
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR if shrink_lt_2 else cv2.INTER_AREA)
 
 
 def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -475,7 +584,6 @@ def iter_frames_mvextractor(path: str, stats: DecodeStats, want_image=None):
     """Frames with motion vectors decoded by mvextractor (its C++ loop has less
     per-frame overhead than PyAV's). Images are converted only for frames where
     ``want_image(t, code)`` is true. Raises VideoError if it cannot open the file."""
-    import cv2
     from mvextractor.videocap import VideoCap
 
     cap = VideoCap()
@@ -497,8 +605,7 @@ def iter_frames_mvextractor(path: str, stats: DecodeStats, want_image=None):
                 cap.set_decode_frames(False)
             image = None
             if img is not None:
-                image = (lambda w, h, im=img: im if im.shape[:2] == (h, w)
-                         else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA))
+                image = (lambda w, h, im=img: resize_bgr(im, w, h))
             yield DecodedFrame(code=code, mvs=mvs if mvs is not None and len(mvs) else None, image=image)
             t += 1
     finally:

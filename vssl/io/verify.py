@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,7 @@ def _check_jpegs(g, data: str, offs: str, expect_hw: tuple[int, int] | None, whe
 
 def verify_extract_video(g, rec: dict, where: str) -> list[str]:
     """Problems found in one extracted video group (empty list = fine)."""
-    from vssl.preprocess.extract import combine_checksums
+    from vssl.io.checksum import combine_checksums, new_hasher
 
     problems: list[str] = []
     T = int(rec["n_frames"])
@@ -83,7 +82,7 @@ def verify_extract_video(g, rec: dict, where: str) -> list[str]:
     sums = {}
     for name, dsname in (("mv", "mv"), ("mv_valid", "mv_valid"), ("keyframe_jpeg", "keyframe_jpeg"),
                          ("frame_jpeg", "frame_jpeg"), ("frame_types", "frame_types")):
-        h = hashlib.blake2b(digest_size=16)
+        h = new_hasher(rec.get("checksums", {}).get(name))
         if dsname in g:
             _hash_dataset(g[dsname], h)
         sums[name] = h.hexdigest()

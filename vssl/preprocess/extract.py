@@ -9,7 +9,6 @@ Layout and units: :mod:`vssl.io.schema`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from fractions import Fraction
@@ -20,11 +19,20 @@ import numpy as np
 
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import h264, schema
+from vssl.io.checksum import combine_checksums, file_checksum, new_hasher
 from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import atomic_write_json, new_manifest
+from vssl.io.mvraster import rasterise_int16
 from vssl.io.shards import Job, RunResult, run_sharded
 
-MV_BLOCK_FRAMES = 32  # frames of motion vectors buffered before a write
+MV_BLOCK_BYTES = 4 << 20  # motion vectors buffered before a write (rasterised and written as one block)
+MV_BLOCK_FRAMES_MAX = 256
+
+
+def mv_block_frames(grid_hw: tuple[int, int]) -> int:
+    """Frames per rasterise/write block: ~4 MB of int16 field, 8..256 frames (bounded memory)."""
+    per_frame = grid_hw[0] * grid_hw[1] * 4
+    return int(min(MV_BLOCK_FRAMES_MAX, max(8, MV_BLOCK_BYTES // per_frame)))
 JPEG_CHUNK = 1 << 18  # HDF5 chunk of keyframe_jpeg / frame_jpeg, bytes
 
 # Options that change what is stored: a cache made with other values is not resumed.
@@ -83,8 +91,9 @@ class _MvStream:
         gh, gw = grid_hw
         self.ds = group.create_dataset(
             "mv", shape=(0, gh, gw, 2), maxshape=(None, gh, gw, 2), dtype=np.int16,
-            chunks=(1, gh, gw, 2), compression="lzf", shuffle=True,
+            chunks=(1, gh, gw, 2), compression="lzf",
         )
+        self.block_frames = mv_block_frames(grid_hw)
         self.parts: list[np.ndarray] = []  # (k, gh, gw, 2) blocks waiting to be written
         self.n = 0  # frames in `parts`
         self.hasher = hasher
@@ -93,10 +102,10 @@ class _MvStream:
         self.add_block(row[None])
 
     def add_block(self, block: np.ndarray) -> None:
-        """Append consecutive frames (k, gh, gw, 2); written once MV_BLOCK_FRAMES are buffered."""
+        """Append consecutive frames (k, gh, gw, 2); written once ``block_frames`` are buffered."""
         self.parts.append(block)
         self.n += len(block)
-        if self.n >= MV_BLOCK_FRAMES:
+        if self.n >= self.block_frames:
             self.flush()
 
     def flush(self) -> None:
@@ -108,21 +117,6 @@ class _MvStream:
             self.hasher.update(block)  # the buffer itself: no copy
             self.parts, self.n = [], 0
 
-
-
-def file_checksum(path: str | Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def combine_checksums(parts: dict[str, str]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for k in sorted(parts):
-        h.update(k.encode() + b"=" + parts[k].encode() + b";")
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- re-encoding
@@ -217,9 +211,9 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
 
     def emit(final: bool = False):
         nonlocal next_row
-        if todo and (final or len(todo) >= MV_BLOCK_FRAMES):
+        if todo and (final or len(todo) >= mvs.block_frames):
             todo.sort(key=lambda x: x[0])  # display order (rows do not depend on batch order)
-            rows = h264.rasterise_batch_int16([(a, p, f) for _, a, p, f in todo], grid)
+            rows = rasterise_int16([(a, p, f) for _, a, p, f in todo], grid)
             t0, t1 = todo[0][0], todo[-1][0]
             if not ready and t0 == next_row and t1 - t0 + 1 == len(todo):
                 # the usual case: the batch is the next run of rows, written as one block
@@ -330,7 +324,7 @@ def extract_one(job: Job, group, ctx) -> dict:
         rotation = pr.rotation
         pr = h264.probe(decode_src)
         pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
-    hashers = {k: hashlib.blake2b(digest_size=16) for k in ("mv", "mv_valid", "keyframe_jpeg", "frame_jpeg", "frame_types")}
+    hashers = {k: new_hasher() for k in ("mv", "mv_valid", "keyframe_jpeg", "frame_jpeg", "frame_types")}
     try:
         d = _decode_into(decode_src, group, pr, opts, ctx, hashers)
     finally:
