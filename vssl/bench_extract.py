@@ -2,8 +2,8 @@
 
 (a) the reference: the faster of a bare mvextractor loop (vectors only, no frame
 images) and a bare PyAV loop with ``export_mvs``; (b) ``vssl extract`` writing the
-cache with one worker, without and with ``--frames``. Ratios (b)/(a) are printed;
-then extraction with 1..N workers to show scaling.
+cache with one worker, without and with ``--frames``, all pinned to one CPU. Ratios
+(b)/(a) are printed; then extraction with 1..N workers (unpinned) to show scaling.
 """
 
 from __future__ import annotations
@@ -76,9 +76,40 @@ def _extract(paths_root: Path, out: Path, workers: int, frames: bool) -> tuple[i
     return s.frames, time.perf_counter() - t0
 
 
+class one_core:
+    """Pin this process (and the decoder threads it starts) to one CPU: "per core" figures.
+
+    The decoders start threads of their own (mvextractor's FFmpeg context uses about 1.3
+    cores on the 2-core VM), so without pinning a "one worker" run is not one core.
+    """
+
+    def __enter__(self):
+        self.saved = None
+        if hasattr(os, "sched_setaffinity"):
+            self.saved = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {max(self.saved)})
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.sched_setaffinity(0, self.saved)
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
 def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 250, size=(320, 240),
-                  max_workers: int | None = None, repeats: int = 2) -> dict:
-    """Run the benchmark; returns rows of figures (frames/s per core and ratios)."""
+                  max_workers: int | None = None, repeats: int = 5) -> dict:
+    """Run the benchmark; returns rows of figures (frames/s per core and ratios).
+
+    One-core figures run pinned to one CPU, in ``repeats`` interleaved rounds (reference,
+    extract --no-frames, extract --frames, one after the other), after one warm-up round;
+    ratios are the median of the per-round ratios (a shared VM's speed drifts between
+    rounds, less within one), frames/s the median of the rounds.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="vssl-bench-"))
     try:
         paths = _videos(input, tmp, videos, frames, size)
@@ -86,25 +117,39 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
         root.mkdir()
         for i, p in enumerate(paths):
             os.symlink(p, root / f"{i:04d}{p.suffix}")
-        best = lambda runs: max(runs, key=lambda r: r[0] / r[1])  # noqa: E731
-        pyav = best([bare_pyav(paths) for _ in range(repeats)])
-        mvx_runs = [bare_mvextractor(paths) for _ in range(repeats)]
-        mvx = best(mvx_runs) if mvx_runs[0] is not None else None
-        ref_name, ref = ("mvextractor", mvx) if mvx and mvx[0] / mvx[1] > pyav[0] / pyav[1] else ("pyav export_mvs", pyav)
-        ref_fps = ref[0] / ref[1]
-        no_frames = best([_extract(root, tmp / "c", 1, False) for _ in range(repeats)])
-        with_frames = best([_extract(root, tmp / "c", 1, True) for _ in range(repeats)])
+        fps = lambda r: r[0] / r[1]  # noqa: E731
+        rounds: dict[str, list[float]] = {"pyav": [], "mvx": [], "no_frames": [], "frames": []}
+        n_frames = 0
+        with one_core():
+            for rnd in range(repeats + 1):
+                pyav = bare_pyav(paths)
+                mvx = bare_mvextractor(paths)
+                nf = _extract(root, tmp / "c", 1, False)
+                wf = _extract(root, tmp / "c", 1, True)
+                if rnd == 0:  # warm-up: page cache, imports, compiled kernels
+                    continue
+                n_frames = pyav[0]
+                rounds["pyav"].append(fps(pyav))
+                rounds["mvx"].append(fps(mvx) if mvx else 0.0)
+                rounds["no_frames"].append(fps(nf))
+                rounds["frames"].append(fps(wf))
+        med = {k: _median(v) for k, v in rounds.items()}
+        use_mvx = med["mvx"] > med["pyav"]
+        ref = rounds["mvx"] if use_mvx else rounds["pyav"]
         rows = {
             "videos": len(paths),
-            "frames": pyav[0],
-            "bare_pyav_fps": pyav[0] / pyav[1],
-            "bare_mvextractor_fps": (mvx[0] / mvx[1]) if mvx else None,
-            "reference": ref_name,
-            "extract_no_frames_fps": no_frames[0] / no_frames[1],
-            "extract_frames_fps": with_frames[0] / with_frames[1],
+            "frames": n_frames,
+            "rounds": repeats,
+            "bare_pyav_fps": med["pyav"],
+            "bare_mvextractor_fps": med["mvx"] or None,
+            "reference": "mvextractor" if use_mvx else "pyav export_mvs",
+            "extract_no_frames_fps": med["no_frames"],
+            "extract_frames_fps": med["frames"],
+            "ratio_no_frames": _median([b / a for a, b in zip(ref, rounds["no_frames"])]),
+            "ratio_frames": _median([b / a for a, b in zip(ref, rounds["frames"])]),
+            "ratio_no_frames_range": (min(b / a for a, b in zip(ref, rounds["no_frames"])),
+                                      max(b / a for a, b in zip(ref, rounds["no_frames"]))),
         }
-        rows["ratio_no_frames"] = rows["extract_no_frames_fps"] / ref_fps
-        rows["ratio_frames"] = rows["extract_frames_fps"] / ref_fps
         # scaling: the same videos four times over, so process start-up weighs less
         big = tmp / "in4"
         big.mkdir()

@@ -348,6 +348,23 @@ def test_generated_rotation_turns_frames_and_vectors(tmp_path, rotate):
         assert abs(dy - want) < 0.5 and abs(dx) < 0.5, (dx, dy)
 
 
+def test_both_decoders_give_the_same_cache(tmp_path):
+    """PyAV (the default) and mvextractor: same frame types, keyframes, vectors and JPEGs."""
+    frames, _ = moving_square_frames(n=36, size=(96, 64), speed=(3, 1))
+    (tmp_path / "in").mkdir()
+    write_video(tmp_path / "in" / "b.mp4", frames, options=X264_BFRAMES)
+    write_video(tmp_path / "in" / "p.mp4", frames[::-1].copy(), options=X264_CANONICAL)
+    sums = {}
+    for dec in ("pyav", "mvextractor"):
+        s = run_extract(tmp_path / "in", tmp_path / dec, decoder=dec, frames=True, reencode="never")
+        assert all(r["status"] == "ok" and r["decoder"] == dec for r in s.result.records)
+        sums[dec] = {r["id"]: r["checksums"] for r in s.result.records}
+    assert sums["pyav"] == sums["mvextractor"]
+    with Cache(tmp_path / "pyav") as c:
+        assert 2 in set(c.frame_types("b.mp4").tolist())  # B-frames were there to compare
+        assert np.abs(c.read_mv("b.mp4", 0, 36)[0]).sum() > 0
+
+
 def test_reencode_is_deterministic(tmp_path, shared_clips):
     """Same source, same bytes. x264 runs with mb-tree off for this: with it on, the first
     encode in a process sometimes differed from later ones on this clip (not reliably

@@ -61,6 +61,7 @@ def extract(
     max_gop: Annotated[int, typer.Option(help="Longest GOP kept as is (CMD needs an I-frame near every clip).")] = 12,
     min_frames: Annotated[int, typer.Option(help="Videos with fewer frames are recorded as failed (shorter than one clip).")] = 16,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes (0 = all cores).")] = 0,
+    decoder: Annotated[str, typer.Option(help="auto (= pyav, the faster per core), pyav, or mvextractor.")] = "auto",
     shard_size: Annotated[str, typer.Option(help="Target shard size, e.g. 1G, 200M.")] = "1G",
     num_shards: Annotated[Optional[int], typer.Option(help="Split the inputs across K machines (default $SLURM_ARRAY_TASK_COUNT or 1).")] = None,
     shard_index: Annotated[Optional[int], typer.Option(help="Which part this machine does, 0..K-1 (default $SLURM_ARRAY_TASK_ID or 0).")] = None,
@@ -81,7 +82,7 @@ def extract(
         max_gop=max_gop, min_frames=min_frames, workers=workers, shard_size=parse_bytes(shard_size),
         num_shards=num_shards if num_shards is not None else env_int("SLURM_ARRAY_TASK_COUNT", default=1),
         shard_index=shard_index if shard_index is not None else env_int("SLURM_ARRAY_TASK_ID", default=0),
-        strict=strict, retry_failed=retry_failed,
+        strict=strict, retry_failed=retry_failed, decoder=decoder,
     )
     s = run_extract(input, out, opts, splits_dir=splits, force=force, quiet=quiet)
     for w in s.warnings[:20]:

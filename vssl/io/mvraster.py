@@ -12,6 +12,7 @@ Without numba (or with ``VSSL_NO_JIT=1``) the numpy version is used.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -19,7 +20,7 @@ _KERNEL: list = []  # [callable or None], resolved on first use
 
 
 def _build_kernel():
-    if os.environ.get("VSSL_NO_JIT"):
+    if os.environ.get("VSSL_NO_JIT") or sys.byteorder != "little":
         return None
     try:
         from vssl.io._mvraster_jit import paint
@@ -47,26 +48,35 @@ def rasterise_int16(frames: list[tuple[np.ndarray | None, int, int]], grid_hw: t
     parts, counts = [], np.zeros(nf + 1, np.int64)
     pd = np.ones(nf, np.int64)
     fd = np.ones(nf, np.int64)
-    mvx = True
     for i, (mvs, p, f) in enumerate(frames):
         pd[i], fd[i] = max(p, 1), max(f, 1)
         if mvs is None or len(mvs) == 0:
             continue
-        if mvs.dtype.names or mvs.ndim != 2 or mvs.shape[1] != len(h264.MVX_COLUMNS):
-            mvx = False
         parts.append(mvs)
         counts[i + 1] = len(mvs)
     out = np.empty((nf, gh, gw, 2), np.int16)
     if not parts:
         out[:] = 0
         return out
-    if mvx and all(a.dtype == parts[0].dtype for a in parts):
-        rows = np.ascontiguousarray(np.concatenate(parts))
-        sel = np.asarray(h264._MVX_SELECT, np.int64)
-    else:
-        rows = np.concatenate([h264._as_columns(a) for a in parts])
-        sel = np.arange(len(h264.MV_FIELDS), dtype=np.int64)
-    if rows.dtype not in (np.int32, np.int64):
-        rows = rows.astype(np.int64)
-    paint(rows, sel, np.cumsum(counts), pd, fd, out)
+    paint(*_columns(parts), np.cumsum(counts), pd, fd, out.view(np.int32).reshape(nf, gh, gw))
     return out
+
+
+def _columns(parts: list[np.ndarray]) -> list[np.ndarray]:
+    """The :data:`~vssl.io.h264.MV_FIELDS` columns of the concatenated vector arrays, as
+    views (no per-column copy) when all parts have one layout."""
+    from vssl.io import h264
+
+    first = parts[0]
+    dt = first.dtype
+    same = all(a.dtype is dt or a.dtype == dt for a in parts) and all(a.shape[1:] == first.shape[1:] for a in parts)
+    if same and dt.names and all(a.flags.c_contiguous for a in parts):  # PyAV's structured AVMotionVector arrays
+        # concatenated as raw bytes: numpy's concatenate of structured arrays promotes
+        # the fields of every part (~50 us each)
+        raw = np.frombuffer(b"".join([a.data for a in parts]), dt)
+        return [raw[k] for k in h264.MV_FIELDS]
+    if same and first.ndim == 2 and first.shape[1] == len(h264.MVX_COLUMNS) and first.dtype.kind == "i":
+        rows = np.concatenate(parts)  # mvextractor's (N, 10)
+        return [rows[:, j] for j in h264._MVX_SELECT]
+    rows = np.concatenate([h264._as_columns(a) for a in parts])
+    return [rows[:, j] for j in range(rows.shape[1])]
