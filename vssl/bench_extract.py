@@ -85,13 +85,18 @@ class one_core:
 
     def __enter__(self):
         self.saved = None
+        self.pinned = False
         if hasattr(os, "sched_setaffinity"):
             self.saved = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {max(self.saved)})
+            try:
+                os.sched_setaffinity(0, {max(self.saved)})
+                self.pinned = True
+            except OSError:  # not allowed here: the figures are then per worker, not per core
+                pass
         return self
 
     def __exit__(self, *exc):
-        if self.saved is not None:
+        if self.pinned:
             os.sched_setaffinity(0, self.saved)
 
 
@@ -120,7 +125,7 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
         fps = lambda r: r[0] / r[1]  # noqa: E731
         rounds: dict[str, list[float]] = {"pyav": [], "mvx": [], "no_frames": [], "frames": []}
         n_frames = 0
-        with one_core():
+        with one_core() as pin:
             for rnd in range(repeats + 1):
                 pyav = bare_pyav(paths)
                 mvx = bare_mvextractor(paths)
@@ -140,6 +145,7 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
             "videos": len(paths),
             "frames": n_frames,
             "rounds": repeats,
+            "pinned": pin.pinned,
             "bare_pyav_fps": med["pyav"],
             "bare_mvextractor_fps": med["mvx"] or None,
             "reference": "mvextractor" if use_mvx else "pyav export_mvs",

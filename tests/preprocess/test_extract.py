@@ -247,7 +247,9 @@ def test_kill9_then_resume_completes_exactly_once(tmp_path, workers):
 
 
 def test_verify_detects_corruption(tmp_path):
-    import h5py
+    from vssl.io.h5 import load_h5py
+
+    h5py = load_h5py()
 
     make_many(tmp_path / "in", 2, frames=16)
     run_extract(tmp_path / "in", tmp_path / "c")

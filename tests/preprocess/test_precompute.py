@@ -317,7 +317,9 @@ def test_num_shards_parts_join_into_one_manifest(synth, tmp_path):
 
 
 def test_verify_detects_corrupted_score_map_and_jpeg(synth, tmp_path):
-    import h5py
+    from vssl.io.h5 import load_h5py
+
+    h5py = load_h5py()
 
     _, cache = synth
     c2 = copy_cache(cache, tmp_path / "c")

@@ -30,8 +30,9 @@ def extract(
 
     r = bench_extract(input, videos=videos, frames=frames, size=parse_size(size), max_workers=max_workers,
                       repeats=repeats)
-    t = Table(title=f"vssl bench extract: {r['videos']} videos, {r['frames']} frames, pinned to one core unless "
-                    f"said, median of {r['rounds']} rounds")
+    pinned = "pinned to one core" if r["pinned"] else "one worker (could not pin to one core)"
+    t = Table(title=f"vssl bench extract: {r['videos']} videos, {r['frames']} frames, {pinned} unless said, "
+                    f"median of {r['rounds']} rounds")
     t.add_column("what")
     t.add_column("frames/s", justify="right")
     t.add_column("ratio to reference", justify="right")

@@ -77,7 +77,9 @@ class ShardPool:
         return {"root": self.root, "_pid": None, "_files": {}}
 
     def file(self, rel: str):
-        import h5py
+        from vssl.io.h5 import load_h5py
+
+        h5py = load_h5py()
 
         pid = os.getpid()
         if self._pid != pid:  # new process (DataLoader worker, fork): never reuse handles

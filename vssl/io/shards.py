@@ -120,7 +120,9 @@ class _ShardWriter:
         return f"{self.stem}-{self.seq:04d}"
 
     def open(self):
-        import h5py
+        from vssl.io.h5 import load_h5py
+
+        h5py = load_h5py()
 
         if self.h5 is None:
             self.path = self.shard_dir / (self.name + ".h5" + schema.PARTIAL_SUFFIX)

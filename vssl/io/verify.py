@@ -97,7 +97,9 @@ SUBCACHE_CHECKERS: dict = {}
 
 
 def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -> None:
-    import h5py
+    from vssl.io.h5 import load_h5py
+
+    h5py = load_h5py()
 
     m = load_manifest(root, kind)
     recs = [r for r in m["videos"] if r.get("status") == schema.OK]

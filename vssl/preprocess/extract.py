@@ -20,6 +20,7 @@ import numpy as np
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import h264, schema
 from vssl.io.checksum import combine_checksums, file_checksum, new_hasher
+from vssl.io.h5 import compressed
 from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import atomic_write_json, new_manifest
 from vssl.io.mvraster import rasterise_int16
@@ -104,7 +105,7 @@ class _MvStream:
         gh, gw = grid_hw
         self.ds = group.create_dataset(
             "mv", shape=(0, gh, gw, 2), maxshape=(None, gh, gw, 2), dtype=np.int16,
-            chunks=(mv_chunk_frames(grid_hw), gh, gw, 2), compression="lzf",
+            chunks=(mv_chunk_frames(grid_hw), gh, gw, 2), **compressed(),
         )
         self.block_frames = mv_block_frames(grid_hw)
         self.parts: list[np.ndarray] = []  # (k, gh, gw, 2) blocks waiting to be written

@@ -38,6 +38,7 @@ import numpy as np
 
 from vssl.errors import CacheError, InputError, VideoError
 from vssl.io import schema
+from vssl.io.h5 import compressed
 from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import atomic_write_json, manifest_checksum, new_manifest, write_manifest
 from vssl.io.precomputed import SCORE_SCALE, data_checksum, scaled_size, window_starts
@@ -250,7 +251,7 @@ def fame_one(job: Job, group, ctx) -> dict:
     hs, ws = scaled_size(h, w, opts.scale)
     device = torch.device(opts.device)
     ds = group.create_dataset("score", shape=(len(starts), hs, ws), dtype=np.uint8, chunks=(1, hs, ws),
-                              compression="lzf")
+                              **compressed())
     group.create_dataset("starts", data=starts)
     done_until = 0
     with torch.inference_mode():
@@ -390,7 +391,9 @@ def _clear(sub: Path, kind: str, run: RunOptions) -> None:
 
 def _committed_content(shard_dir: Path) -> dict | None:
     """The content options recorded in a committed shard (a killed run leaves no manifest)."""
-    import h5py
+    from vssl.io.h5 import load_h5py
+
+    h5py = load_h5py()
 
     for side in sorted(shard_dir.glob("*.json")) if shard_dir.is_dir() else []:
         h5 = side.with_suffix(".h5")
