@@ -71,6 +71,8 @@ def test_same_values_as_numpy_on_decoded_bframes(tmp_path, decoder):
     batch, types = [], set()
     for fr in it(str(p), h264.DecodeStats()):
         types.add(fr.code)
+        if decoder == "pyav" and fr.mvs is not None:
+            assert fr.mvs.dtype == h264.PYAV_MV_DTYPE  # the layout warm_up() compiles for
         batch.append((fr.mvs, 1 + len(batch) % 3, 1 + len(batch) % 2))
     assert types == {0, 1, 2}
     want = h264.rasterise_batch_int16(batch, (16, 24))
@@ -102,3 +104,20 @@ def test_fallback_without_numba(monkeypatch):
     a = np.array([[-1, 16, 16, 0, 0, 8, 8, -4, 0, 4]], np.int32)
     np.testing.assert_array_equal(mvraster.rasterise_int16([(a, 1, 1)], (4, 4)),
                                   h264.rasterise_batch_int16([(a, 1, 1)], (4, 4)))
+
+
+def test_kernel_failure_falls_back_to_numpy(monkeypatch):
+    def broken(*args):
+        raise TypeError("no matching definition")
+
+    monkeypatch.setattr(mvraster, "_KERNEL", [broken])
+    a = np.array([[-1, 16, 16, 0, 0, 8, 8, -4, 0, 4]], np.int32)
+    with pytest.warns(RuntimeWarning, match="numpy"):
+        got = mvraster.rasterise_int16([(a, 1, 1)], (4, 4))
+    np.testing.assert_array_equal(got, h264.rasterise_batch_int16([(a, 1, 1)], (4, 4)))
+    assert mvraster._KERNEL == [None]
+
+
+def test_warm_up_compiles_both_layouts():
+    mvraster.warm_up()
+    assert len(mvraster.kernel().signatures) >= 2

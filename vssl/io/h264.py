@@ -290,6 +290,13 @@ def parse_x264_options(sei: bytes) -> dict[str, str]:
 MVX_COLUMNS = ("source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
 
 
+# PyAV's MotionVectors.to_ndarray() dtype (FFmpeg's AVMotionVector)
+PYAV_MV_DTYPE = np.dtype({
+    "names": ["source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "flags", "motion_x", "motion_y", "motion_scale"],
+    "formats": ["<i4", "u1", "u1", "<i2", "<i2", "<i2", "<i2", "<u8", "<i4", "<i4", "<u2"],
+    "offsets": [0, 4, 5, 6, 8, 10, 12, 16, 24, 28, 32], "itemsize": 40, "aligned": True,
+})
+
 # The fields the rasteriser uses, and where they sit in an mvextractor row.
 MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
 _MVX_SELECT = [MVX_COLUMNS.index(k) for k in MV_FIELDS]

@@ -4,9 +4,12 @@
 :func:`vssl.io.h264.rasterise_batch_int16` (same float32 arithmetic, same rounding;
 ``tests/io/test_mvraster.py`` checks it on synthetic and real vectors) in one pass
 over the blocks, compiled by numba. The numpy version costs about 80 us per frame on
-320x240 B-frame streams, a fifth of the decoder's own time; this one a few us.
+320x240 B-frame streams, a fifth of the decoder's own time; this one about 10 us.
 
-Without numba (or with ``VSSL_NO_JIT=1``) the numpy version is used.
+Without numba (or with ``VSSL_NO_JIT=1``, or if compiling fails) the numpy version is
+used. numba compiles the kernel once per array layout (a few seconds) and caches it
+(``vssl/io/__pycache__``, or ``NUMBA_CACHE_DIR``); :func:`warm_up` does that in the
+main process so that extract's workers all find it cached.
 """
 
 from __future__ import annotations
@@ -24,9 +27,26 @@ def _build_kernel():
         return None
     try:
         from vssl.io._mvraster_jit import paint
-    except ImportError:
+    except Exception as e:  # no numba, or numba cannot cache/compile here: numpy it is
+        _warn(f"compiled rasteriser unavailable ({type(e).__name__}: {e}); using the numpy one")
         return None
     return paint
+
+
+def _warn(msg: str) -> None:
+    import warnings
+
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's cache) for both decoders' layouts."""
+    from vssl.io import h264
+
+    if kernel() is None:
+        return
+    for mvs in (np.zeros((1, len(h264.MVX_COLUMNS)), np.int32), np.zeros(1, h264.PYAV_MV_DTYPE)):
+        rasterise_int16([(mvs, 1, 1)], (1, 1))
 
 
 def kernel():
@@ -58,7 +78,14 @@ def rasterise_int16(frames: list[tuple[np.ndarray | None, int, int]], grid_hw: t
     if not parts:
         out[:] = 0
         return out
-    paint(*_columns(parts), np.cumsum(counts), pd, fd, out.view(np.int32).reshape(nf, gh, gw))
+    try:
+        paint(*_columns(parts), np.cumsum(counts), pd, fd, out.view(np.int32).reshape(nf, gh, gw))
+    except Exception as e:  # a numba typing/compile failure on this platform or layout
+        if isinstance(e, (MemoryError, KeyboardInterrupt)):
+            raise
+        _KERNEL[0] = None
+        _warn(f"compiled rasteriser failed ({type(e).__name__}); using the numpy one")
+        return h264.rasterise_batch_int16(frames, grid_hw)
     return out
 
 

@@ -507,6 +507,10 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
             continue
         jobs.append(Job(e.id, {"path": str(e.path), "label": e.label, "class_name": e.class_name, "splits": e.splits}))
     opts_dict = asdict(opts)
+    if jobs:
+        from vssl.io.mvraster import warm_up
+
+        warm_up()  # compiled once here, then loaded from numba's cache by every worker
     res = run_sharded(
         jobs,
         out_dir=out,
