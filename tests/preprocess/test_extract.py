@@ -266,6 +266,38 @@ def test_verify_detects_corruption(tmp_path):
     assert r.returncode == 1
 
 
+def test_verify_reads_blake2b_checksums_of_older_caches(tmp_path):
+    """Caches written before the switch to CRC-32 hold blake2b digests: they still verify,
+    and a change to the data is still caught."""
+    import hashlib
+
+    from vssl.io.checksum import combine_checksums
+    from vssl.io.h5 import load_h5py
+    from vssl.io.verify import _hash_dataset
+
+    h5py = load_h5py()
+    make_many(tmp_path / "in", 1, frames=16)
+    run_extract(tmp_path / "in", tmp_path / "c")
+    mpath = tmp_path / "c" / "manifest.json"
+    m = json.loads(mpath.read_text())
+    rec = m["videos"][0]
+    assert all(v.startswith("crc32:") for v in rec["checksums"].values())
+    with h5py.File(tmp_path / "c" / rec["shard"], "r") as f:
+        g = f[rec["group"]]
+        old = {}
+        for name in rec["checksums"]:
+            h = hashlib.blake2b(digest_size=16)
+            if name in g:
+                _hash_dataset(g[name], h)
+            old[name] = h.hexdigest()
+    rec["checksums"], rec["checksum"] = old, combine_checksums(old)
+    mpath.write_text(json.dumps(m))
+    assert not verify_cache(tmp_path / "c", quiet=True).problems
+    with h5py.File(tmp_path / "c" / rec["shard"], "r+") as f:
+        f[rec["group"]]["mv_valid"][2] ^= 1
+    assert any("checksum mismatch (mv_valid)" in p for p in verify_cache(tmp_path / "c", quiet=True).problems)
+
+
 def test_num_shards_split_and_merge(tmp_path):
     make_many(tmp_path / "in", 6, frames=16)
     for i in range(3):
