@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from vssl.io.splits import discover_inputs
 
@@ -100,12 +101,6 @@ class one_core:
             os.sched_setaffinity(0, self.saved)
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    m = len(xs) // 2
-    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
-
-
 def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 250, size=(320, 240),
                   max_workers: int | None = None, repeats: int = 5) -> dict:
     """Run the benchmark; returns rows of figures (frames/s per core and ratios).
@@ -138,7 +133,7 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
                 rounds["mvx"].append(fps(mvx) if mvx else 0.0)
                 rounds["no_frames"].append(fps(nf))
                 rounds["frames"].append(fps(wf))
-        med = {k: _median(v) for k, v in rounds.items()}
+        med = {k: median(v) for k, v in rounds.items()}
         use_mvx = med["mvx"] > med["pyav"]
         ref = rounds["mvx"] if use_mvx else rounds["pyav"]
         rows = {
@@ -151,8 +146,8 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
             "reference": "mvextractor" if use_mvx else "pyav export_mvs",
             "extract_no_frames_fps": med["no_frames"],
             "extract_frames_fps": med["frames"],
-            "ratio_no_frames": _median([b / a for a, b in zip(ref, rounds["no_frames"])]),
-            "ratio_frames": _median([b / a for a, b in zip(ref, rounds["frames"])]),
+            "ratio_no_frames": median([b / a for a, b in zip(ref, rounds["no_frames"])]),
+            "ratio_frames": median([b / a for a, b in zip(ref, rounds["frames"])]),
             "ratio_no_frames_range": (min(b / a for a, b in zip(ref, rounds["no_frames"])),
                                       max(b / a for a, b in zip(ref, rounds["no_frames"]))),
         }

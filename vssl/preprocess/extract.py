@@ -44,6 +44,8 @@ def mv_block_frames(grid_hw: tuple[int, int]) -> int:
     """Frames per rasterise/write block: ~4 MB of int16 field, 8..256 frames (bounded memory)."""
     per_frame = grid_hw[0] * grid_hw[1] * 4
     return int(min(MV_BLOCK_FRAMES_MAX, max(8, MV_BLOCK_BYTES // per_frame)))
+
+
 JPEG_CHUNK = 1 << 18  # HDF5 chunk of keyframe_jpeg / frame_jpeg, bytes
 
 # Options that change what is stored: a cache made with other values is not resumed.
@@ -62,7 +64,9 @@ class ExtractOptions:
     shard_size: int = 1 << 30  # bytes
     workers: int = 0  # 0 = all cores
     threads: int = 1  # decoder threads per worker (PyAV path)
-    decoder: str = "auto"  # auto (= PyAV, the faster per core) | mvextractor | pyav
+    # auto = PyAV: pinned to one core it decodes faster than mvextractor (3 480 vs 3 160
+    # frames/s on the 320x240 bench); mvextractor is ahead only with decoder threads on other cores
+    decoder: str = "auto"  # auto | pyav | mvextractor
     num_shards: int = 1
     shard_index: int = 0
     strict: bool = False
@@ -255,7 +259,7 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
         return code == 0 or (frames is not None and t % opts.frame_stride == 0)
 
     stats = h264.DecodeStats()
-    if _use_mvx(opts, pr):
+    if opts.decoder == "mvextractor":  # auto = PyAV: see ExtractOptions.decoder
         pr.close_handle()
         source = h264.iter_frames_mvextractor(src, stats, want_image)
     else:
@@ -319,17 +323,11 @@ def _have_mvx() -> bool:
     return _MVX[0]
 
 
-def _use_mvx(opts: ExtractOptions, pr: h264.Probe) -> bool:
-    """auto = PyAV: on one core it decodes faster than mvextractor (3 480 vs 3 160 frames/s
-    on the 320x240 bench; mvextractor only wins with the extra decoder threads it starts)."""
-    return opts.decoder == "mvextractor"
-
-
 def extract_one(job: Job, group, ctx) -> dict:
     """Work function of the shard runner: one video into ``group``; returns its manifest record."""
     opts: ExtractOptions = ctx.state["opts"]
     src = job.payload["path"]
-    pr = h264.probe(src, keep_open=opts.decoder != "mvextractor")
+    pr = h264.probe(src, keep_open=opts.decoder != "mvextractor")  # PyAV decodes from the same handle
     try:
         return _extract_probed(src, pr, group, ctx, opts)
     finally:
