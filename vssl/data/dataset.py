@@ -17,14 +17,18 @@ clips          uint8 (V, T, H, W, 3) RGB           always (``decode="cpu"``)
 clips_jpeg     V * T JPEG byte arrays              ``decode="gpu"`` (collated into one blob + offsets,
                                                    decoded in the loop on the GPU)
 neg            uint8 (T, H, W, 3)                  ``neg_clip`` (``neg_jpeg`` with gpu decode)
-keyframe       uint8 (H, W, 3)                     ``keyframe``: nearest I-frame to the clip centre
-mv             float16 (2, T_mv, h, w)             ``mv``: near-future motion (dx, dy), pixels of
-                                                   the load-size frame, grid ``h x w`` = load / 4
-mv_neg         float16 (N, 2, T_mv, h, w)          ``mv_negatives`` = N > 0
+keyframe       uint8 (H, W, 3)                     ``keyframe``: an I-frame within ``keyframe_margin``
+                                                   frames of the clip (``keyframe_pick``)
+mv             float16 (2, T_mv, h, w)             ``mv``: near-future motion (dx, dy) after a gap of
+                                                   ``mv_gap`` frames, pixels of the load-size frame
+                                                   (``mv_units="load"``) or of the source video
+                                                   (``"source"``), grid ``h x w`` = load / 4
+mv_neg         float16 (N, 2, T_mv, h, w)          ``mv_negatives`` = N > 0 (``mv_sampling``)
 fame_score     uint8 (V, H, W), score * 255        ``fame`` with ``fame_masks="cache"`` (one per view)
 static         uint8 (H, W, 3)                     ``static`` with ``static_frames="cache"``
 index, label   int64 scalars (label -1 = none)     always
 t0             int64 (V,)                          always; ``neg_t0`` with ``neg_clip``
+mv_t0          int64 scalar; mv_neg_t0 (N,)        ``mv``: first frame of the future / negative windows
 =============  ==================================  =========================================
 
 Every random choice of a sample comes from :func:`~vssl.data.sampling.sample_rng`
@@ -48,6 +52,10 @@ from vssl.data.sampling import (
     SampleKey,
     clip_indices,
     clip_span,
+    cmd_min_frames,
+    cmd_window,
+    sample_cmd_keyframe,
+    sample_cmd_negative_starts,
     sample_negative_start,
     sample_rng,
     sample_starts,
@@ -63,14 +71,23 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 DECODERS = ("cpu", "gpu")
 FAME_SOURCES = ("online", "cache")
 STATIC_SOURCES = ("online", "cache")
+MV_SAMPLINGS = ("reference", "legacy")
+MV_UNITS = ("load", "source")
+KEYFRAME_PICKS = ("window", "nearest")
 
 DEFAULT_REQUIRES: dict[str, Any] = {
     "views": 2,  # clips of one video at different start times
     "neg_clip": False,  # an intra-video negative from another segment (BE, DSM)
-    "keyframe": False,  # nearest keyframe (CMD)
+    "keyframe": False,  # a keyframe near the clip (CMD)
+    "keyframe_pick": "window",  # CMD: "window" = uniform among I-frames within keyframe_margin of the clip
+    #                            (reference); "nearest" = the one nearest the clip centre (legacy)
+    "keyframe_margin": 5,  # frames either side of the clip ("window")
     "mv": False,  # near-future motion vectors (CMD)
-    "mv_len": 16,  # motion-vector frames right after the clip
+    "mv_len": 16,  # motion-vector frames of the future window
+    "mv_gap": 0,  # frames skipped between the clip's last frame and the future window (CMD reference: 2)
     "mv_negatives": 0,  # extra motion-vector clips of other segments (CMD: 3)
+    "mv_sampling": "reference",  # CMD windows: "reference" or "legacy", see ClipDataset
+    "mv_units": "load",  # "load" = pixels of the load-size frame, "source" = pixels of the source video
     "fame": False,  # FAME foreground masks (loaded only with fame_masks="cache")
     "static": False,  # BE static frame (loaded only with static_frames="cache")
 }
@@ -85,6 +102,11 @@ def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
         req[k] = v
     if int(req["views"]) < 1:
         raise ValueError(f"views must be >= 1, got {req['views']}")
+    for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS)):
+        if req[key] not in allowed:
+            raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {req[key]!r}")
+    if int(req["mv_gap"]) < 0 or int(req["keyframe_margin"]) < 0:
+        raise ValueError(f"mv_gap and keyframe_margin must be >= 0, got {req['mv_gap']}, {req['keyframe_margin']}")
     return req
 
 
@@ -117,7 +139,13 @@ def fill_invalid_mv(mv: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def mv_to_load_size(
-    mv: np.ndarray, valid: np.ndarray, src_hw: tuple[int, int], load_hw: tuple[int, int], grid_hw: tuple[int, int]
+    mv: np.ndarray,
+    valid: np.ndarray,
+    src_hw: tuple[int, int],
+    load_hw: tuple[int, int],
+    grid_hw: tuple[int, int],
+    *,
+    units: str = "load",
 ) -> np.ndarray:
     """Cached vectors -> a dense field in pixels of the load-size frame.
 
@@ -127,14 +155,20 @@ def mv_to_load_size(
         src_hw: decoded source (height, width).
         load_hw: the load size the clip frames are resized to.
         grid_hw: output grid (each cell covers ``load / grid`` pixels).
+        units: ``"load"`` (default) converts the values to load-size pixels;
+            ``"source"`` keeps them in pixels of the source video, as the CMD
+            reference feeds its encoder (only the grid is resized).
 
     Returns:
-        float16 (2, T, gh, gw): channel 0 = dx, 1 = dy, in load-size pixels,
-        forward motion from frame t-1 to t.
+        float16 (2, T, gh, gw): channel 0 = dx, 1 = dy, in load-size (or source)
+        pixels, forward motion from frame t-1 to t.
     """
     f = mv.astype(np.float32) / schema.MV_SCALE  # source pixels
-    f[..., 0] *= load_hw[1] / max(1, src_hw[1])
-    f[..., 1] *= load_hw[0] / max(1, src_hw[0])
+    if units == "load":
+        f[..., 0] *= load_hw[1] / max(1, src_hw[1])
+        f[..., 1] *= load_hw[0] / max(1, src_hw[0])
+    elif units != "source":
+        raise ValueError(f"units must be 'load' or 'source', got {units!r}")
     f = fill_invalid_mv(f, valid)
     out = np.stack([_resize(fr, grid_hw) for fr in f])  # (T, gh, gw, 2)
     return np.ascontiguousarray(out.transpose(3, 0, 1, 2)).astype(np.float16)
@@ -162,10 +196,29 @@ class ClipDataset(torch.utils.data.Dataset):
         mv_grid: motion-vector grid ``(h, w)``; default the load size / 4 (the
             cache's 4x4-pixel blocks).
 
+    CMD motion windows (``requires["mv"]``), ``mv_sampling``:
+
+    * ``"reference"`` (default; the CMD reference's ``MotionPredictionDataset``):
+      the clip starts only where the clip span, ``mv_gap`` skipped frames and
+      the ``mv_len``-frame future window all fit in the video; the future window
+      starts ``mv_gap`` frames after the clip's last frame. The ``mv_negatives``
+      negative windows are drawn uniformly among all windows of ``mv_len``
+      frames that do not overlap the future window, before or after it, with
+      distinct starts (with replacement only when fewer candidates exist).
+      Videos too short for this (:func:`~vssl.data.sampling.cmd_min_frames`)
+      are **skipped** with one warning naming how many; when none is left,
+      InputError.
+    * ``"legacy"`` (vssl before the fidelity review): the clip starts anywhere
+      a clip fits, the future window right after it is clipped to the video
+      (its last field repeated), and negatives come from
+      :func:`~vssl.data.sampling.sample_negative_start` (may repeat or overlap
+      the future window).
+
     Raises:
         CacheError: the cache is missing, has no frames, or lacks a precompute
             the options ask for ("run `vssl precompute fame CACHE` first").
-        InputError: bad option or an empty split.
+        InputError: bad option, an empty split, or (CMD reference sampling) no
+            video long enough.
     """
 
     def __init__(
@@ -207,8 +260,34 @@ class ClipDataset(torch.utils.data.Dataset):
         self.decode, self.seed = decode, int(seed)
         self.mv_grid = tuple(mv_grid) if mv_grid else (max(1, self.size[0] // 4), max(1, self.size[1] // 4))
         self.fame_masks, self.static_frames = fame_masks, static_frames
+        self.mv_window = self.span
+        if self.req["mv"] and self.req["mv_sampling"] == "reference":
+            self.mv_window = cmd_window(self.span, int(self.req["mv_gap"]), int(self.req["mv_len"]))
+            self._drop_short_videos()
         self.fame_cache = self._precompute("fame") if self.req["fame"] and fame_masks == "cache" else None
         self.be_cache = self._precompute("be") if self.req["static"] and static_frames == "cache" else None
+
+    def _drop_short_videos(self) -> None:
+        """CMD reference sampling: skip the videos too short for clip + gap + future window (+ a negative)."""
+        req = self.req
+        need = cmd_min_frames(self.span, int(req["mv_gap"]), int(req["mv_len"]), int(req["mv_negatives"]))
+        keep = [v for v in self.videos if v.n_frames >= need]
+        what = (f"clip span {self.span} + gap {req['mv_gap']} + future window {req['mv_len']}"
+                + (" + a disjoint negative window" if need > self.mv_window else ""))
+        if not keep:
+            raise InputError(
+                f"no video of split {self.split} / {self.subset} has the {need} frames CMD needs ({what}); "
+                f"use a shorter clip, stride or cmd.mv_len"
+            )
+        if len(keep) < len(self.videos):
+            import warnings
+
+            warnings.warn(
+                f"skipping {len(self.videos) - len(keep)} of {len(self.videos)} videos shorter than {need} frames "
+                f"({what})",
+                stacklevel=3,
+            )
+        self.videos = keep
 
     def _precompute(self, kind: str):
         if not (self.root / kind / schema.MANIFEST).is_file():
@@ -235,11 +314,25 @@ class ClipDataset(torch.utils.data.Dataset):
         return np.stack([_resize(decode_jpeg(b), self.size) for b in jpegs])
 
     def _mv(self, v, t_after: int, n_mv: int) -> np.ndarray:
-        """Near-future vectors: frames ``t_after, t_after + 1, ...`` (clipped to the video)."""
+        """Vectors of frames ``t_after, t_after + 1, ...`` (clipped to the video: legacy sampling only)."""
         t = np.clip(t_after + np.arange(n_mv), 0, v.n_frames - 1)
         lo, hi = int(t.min()), int(t.max()) + 1
         mv, valid = self.cache.read_mv(v.id, lo, hi)
-        return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid)
+        return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid,
+                               units=self.req["mv_units"])
+
+    def _keyframe(self, v, t0: int, rng: np.random.Generator) -> np.ndarray:
+        """The keyframe of a clip starting at ``t0``: ``keyframe_pick="window"`` draws one uniformly
+        among the I-frames within ``keyframe_margin`` frames of the clip (the CMD reference), falling
+        back to the nearest one to the clip centre when there is none; ``"nearest"`` always takes that."""
+        centre = min(v.n_frames - 1, t0 + self.span // 2)
+        k = None
+        if self.req["keyframe_pick"] == "window":
+            k = sample_cmd_keyframe(self.cache.keyframes(v.id), t0, t0 + self.span - 1,
+                                    int(self.req["keyframe_margin"]), rng)
+        if k is None:
+            k, _ = self.cache.nearest_keyframe(v.id, centre)
+        return _resize(self.cache.read_keyframe(v.id, k), self.size)
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
@@ -247,7 +340,7 @@ class ClipDataset(torch.utils.data.Dataset):
         rng = sample_rng(self.seed, epoch, index)
         n = v.n_frames
         req = self.req
-        starts = sample_starts(n, self.span, int(req["views"]), rng)
+        starts = sample_starts(n, self.mv_window, int(req["views"]), rng)
         out: dict[str, Any] = {
             "index": np.int64(index),
             "label": np.int64(-1 if v.label is None else v.label),
@@ -264,19 +357,25 @@ class ClipDataset(torch.utils.data.Dataset):
             neg = self._frames(v.id, clip_indices(t_neg, self.clip_len, self.stride, n))
             out["neg_jpeg" if self.decode == "gpu" else "neg"] = neg
         if req["keyframe"]:
-            centre = min(n - 1, starts[0] + self.span // 2)
-            k, _ = self.cache.nearest_keyframe(v.id, centre)
-            out["keyframe"] = _resize(self.cache.read_keyframe(v.id, k), self.size)
+            out["keyframe"] = self._keyframe(v, starts[0], rng)
         if req["mv"]:
-            n_mv = int(req["mv_len"])
-            out["mv"] = self._mv(v, starts[0] + self.span, n_mv)
-            n_neg = int(req["mv_negatives"])
-            if n_neg > 0:
-                negs = []
-                for _ in range(n_neg):
-                    t_other = sample_negative_start(n, self.span + n_mv, starts[0], rng, min_gap=n_mv)
-                    negs.append(self._mv(v, t_other + self.span, n_mv))
-                out["mv_neg"] = np.stack(negs)
+            n_mv, n_neg = int(req["mv_len"]), int(req["mv_negatives"])
+            if req["mv_sampling"] == "reference":
+                t_fut = starts[0] + self.span + int(req["mv_gap"])  # inside the video by the start draw
+                out["mv"] = self._mv(v, t_fut, n_mv)
+                if n_neg > 0:
+                    t_negs = sample_cmd_negative_starts(n, t_fut, n_mv, n_neg, rng)
+                    out["mv_neg"] = np.stack([self._mv(v, t, n_mv) for t in t_negs])
+                    out["mv_neg_t0"] = np.asarray(t_negs, np.int64)
+                out["mv_t0"] = np.int64(t_fut)
+            else:  # legacy: future window clipped to the video; negatives may repeat or overlap it
+                out["mv_t0"] = np.int64(starts[0] + self.span + int(req["mv_gap"]))
+                out["mv"] = self._mv(v, int(out["mv_t0"]), n_mv)
+                if n_neg > 0:
+                    t_negs = [sample_negative_start(n, self.span + n_mv, starts[0], rng, min_gap=n_mv) + self.span
+                              for _ in range(n_neg)]
+                    out["mv_neg"] = np.stack([self._mv(v, t, n_mv) for t in t_negs])
+                    out["mv_neg_t0"] = np.asarray(t_negs, np.int64)
         if self.fame_cache is not None:
             out["fame_score"] = np.stack(
                 [_resize(self.fame_cache.read_window(v.id, t0)[..., None], self.size)[..., 0] for t0 in starts]

@@ -155,3 +155,69 @@ class EpochBatchSampler:
 
     def __len__(self) -> int:
         return (self.steps_per_epoch - self.start) * self.accum
+
+
+# --------------------------------------------------------------------------- CMD motion windows
+
+
+def cmd_window(span: int, gap: int, mv_len: int) -> int:
+    """Frames a CMD sample covers: the clip span, ``gap`` skipped frames, then ``mv_len`` future frames."""
+    return int(span) + int(gap) + int(mv_len)
+
+
+def cmd_min_frames(span: int, gap: int, mv_len: int, negatives: int) -> int:
+    """Shortest video in which every CMD sample fits (reference sampling).
+
+    The clip, the gap and the future window must fit (the reference's
+    ``clip_len + future_interval + future_frames``); with ``negatives > 0`` there
+    must also be, for every possible clip start, at least one whole window of
+    ``mv_len`` frames before or after the future window that does not overlap it.
+    A window before always exists once ``span + gap >= mv_len``; otherwise the
+    early clip starts need one after, which costs ``mv_len + d - 1`` more frames
+    (``d = mv_len - span - gap``).
+    """
+    need = cmd_window(span, gap, mv_len)
+    d = int(mv_len) - int(span) - int(gap)
+    if negatives > 0 and d > 0:
+        need += int(mv_len) + d - 1
+    return need
+
+
+def cmd_negative_candidates(n_frames: int, future_start: int, mv_len: int) -> np.ndarray:
+    """Starts of every window of ``mv_len`` frames inside the video that does not overlap the
+    future window ``[future_start, future_start + mv_len)``: those ending before it and those
+    starting after it (the reference's candidates with ``neg_interval = 0``)."""
+    before = np.arange(0, max(0, int(future_start) - int(mv_len) + 1), dtype=np.int64)
+    after = np.arange(int(future_start) + int(mv_len), max(0, int(n_frames) - int(mv_len) + 1), dtype=np.int64)
+    return np.concatenate([before, after])
+
+
+def sample_cmd_negative_starts(
+    n_frames: int, future_start: int, mv_len: int, n: int, rng: np.random.Generator
+) -> list[int]:
+    """``n`` negative motion windows for CMD, drawn uniformly among :func:`cmd_negative_candidates`.
+
+    Distinct starts (drawn without replacement) unless the video has fewer
+    candidate windows than ``n``, then with replacement, as the reference does.
+
+    Raises:
+        InputError: no window fits outside the future window (a video shorter
+            than :func:`cmd_min_frames`).
+    """
+    cand = cmd_negative_candidates(n_frames, future_start, mv_len)
+    if len(cand) == 0:
+        raise InputError(
+            f"no negative motion window of {mv_len} frames outside the future window at {future_start} "
+            f"in a video of {n_frames} frames"
+        )
+    return [int(x) for x in rng.choice(cand, size=int(n), replace=len(cand) < int(n))]
+
+
+def sample_cmd_keyframe(keyframes: np.ndarray, first: int, last: int, margin: int, rng: np.random.Generator) -> int | None:
+    """Position ``k`` in ``keyframes`` of a keyframe drawn uniformly among those within ``margin``
+    frames of the clip ``[first, last]`` (the reference: +-5 frames); None when there is none."""
+    kf = np.asarray(keyframes, np.int64)
+    ok = np.flatnonzero((kf >= int(first) - int(margin)) & (kf <= int(last) + int(margin)))
+    if len(ok) == 0:
+        return None
+    return int(ok[int(rng.integers(len(ok)))])
