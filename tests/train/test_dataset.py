@@ -109,3 +109,122 @@ def test_loop_to_device_decodes_gpu_batches(tiny_cache):
     batch = to_device(collate([ds[SampleKey(i, 0)] for i in range(3)]), torch.device("cpu"), "gpu", (32, 40))
     assert batch["clips"].shape == (3, 2, 4, 32, 40, 3) and batch["clips"].dtype == torch.uint8
     assert not any(k.endswith(("_jpeg", "_offsets", "_count")) for k in batch)
+
+
+# --------------------------------------------------------------------------- CMD motion windows
+
+CMD_REQ = {"views": 1, "keyframe": True, "mv": True, "mv_len": 3, "mv_gap": 2, "mv_negatives": 3}
+
+
+def _cmd_samples(ds, epochs=12):
+    return [(ds.videos[i], ds[SampleKey(i, e)]) for e in range(epochs) for i in range(len(ds))]
+
+
+def test_cmd_future_window_inside_the_video(tiny_cache):
+    """Reference: the clip starts only where clip + gap + future window fit (no repeated last field)."""
+    ds = ClipDataset(tiny_cache, clip_len=4, stride=6, size=(32, 40), requires=CMD_REQ)
+    span = 3 * 6 + 1
+    for v, s in _cmd_samples(ds):
+        t0 = int(s["t0"][0])
+        assert t0 + span + 2 + 3 <= v.n_frames  # the whole future window is inside the video
+        assert int(s["mv_t0"]) == t0 + span + 2  # it starts mv_gap frames after the clip's last frame
+    # the legacy option keeps the old draw: the future window may run past the end
+    old = ClipDataset(tiny_cache, clip_len=4, stride=6, size=(32, 40), requires={**CMD_REQ, "mv_sampling": "legacy"})
+    assert any(int(s["t0"][0]) + span + 2 + 3 > v.n_frames for v, s in _cmd_samples(old))
+
+
+def test_cmd_negatives_unique_and_disjoint_from_the_future_window(tiny_cache):
+    ds = ClipDataset(tiny_cache, clip_len=4, stride=2, size=(32, 40), requires=CMD_REQ)
+    lo = []
+    for v, s in _cmd_samples(ds):
+        fut, negs = int(s["mv_t0"]), [int(t) for t in s["mv_neg_t0"]]
+        assert s["mv_neg"].shape == (3, 2, 3, 8, 10)
+        assert len(set(negs)) == 3  # unique
+        assert all(t + 3 <= fut or t >= fut + 3 for t in negs)  # no overlap with the positive window
+        assert all(0 <= t and t + 3 <= v.n_frames for t in negs)
+        lo.append(min(negs))
+    assert min(lo) < 7  # windows before the positive, even within the first clip span, are drawn
+    # the legacy option keeps the old draw: repeated negatives, some overlapping the positive window
+    old = ClipDataset(tiny_cache, clip_len=4, stride=2, size=(32, 40), requires={**CMD_REQ, "mv_sampling": "legacy"})
+    bad = [s for _, s in _cmd_samples(old) if len(set(s["mv_neg_t0"].tolist())) < 3
+           or any(abs(int(t) - int(s["mv_t0"])) < 3 for t in s["mv_neg_t0"])]
+    assert bad
+
+
+def test_cmd_negative_sampling_is_uniform_over_candidates():
+    from vssl.data.sampling import cmd_negative_candidates, sample_cmd_negative_starts
+
+    cand = cmd_negative_candidates(20, future_start=8, mv_len=4)
+    assert cand.tolist() == [0, 1, 2, 3, 4, 12, 13, 14, 15, 16]
+    rng = np.random.default_rng(0)
+    seen = np.zeros(20)
+    for _ in range(400):
+        t = sample_cmd_negative_starts(20, 8, 4, 3, rng)
+        assert len(set(t)) == 3
+        seen[t] += 1
+    assert seen[cand].min() > 60 and seen[np.setdiff1d(np.arange(20), cand)].sum() == 0
+    # fewer candidates than negatives: with replacement, as the reference
+    assert sorted(set(sample_cmd_negative_starts(9, 4, 4, 3, rng))) == [0]
+    with pytest.raises(InputError, match="no negative motion window"):
+        sample_cmd_negative_starts(8, 2, 4, 3, rng)
+
+
+def test_cmd_min_frames_leaves_room_for_every_start():
+    from vssl.data.sampling import cmd_min_frames, cmd_negative_candidates, cmd_window
+
+    for span in (1, 3, 7):
+        for gap in (0, 2):
+            for mv_len in (1, 4, 9):
+                need = cmd_min_frames(span, gap, mv_len, 3)
+                for n in (need, need + 3):
+                    for t0 in range(n - cmd_window(span, gap, mv_len) + 1):
+                        assert len(cmd_negative_candidates(n, t0 + span + gap, mv_len)) > 0
+                if need > cmd_window(span, gap, mv_len):  # and one frame less would not do
+                    n = need - 1
+                    assert any(len(cmd_negative_candidates(n, t0 + span + gap, mv_len)) == 0
+                               for t0 in range(n - cmd_window(span, gap, mv_len) + 1))
+
+
+def test_cmd_short_videos_are_skipped_with_a_warning(tiny_cache, monkeypatch):
+    import dataclasses
+
+    from vssl.io.cache import Cache
+
+    split = Cache.split
+
+    def shortened(self, *a, **k):
+        vids = split(self, *a, **k)
+        return [dataclasses.replace(v, n_frames=10) if i < 3 else v for i, v in enumerate(vids)]
+
+    monkeypatch.setattr(Cache, "split", shortened)
+    with pytest.warns(UserWarning, match=r"skipping 3 of 9 videos shorter than 12 frames"):
+        ds = ClipDataset(tiny_cache, clip_len=4, stride=2, size=(32, 40), requires=CMD_REQ)
+    assert len(ds) == 6 and all(v.n_frames >= 12 for v in ds.videos)
+    monkeypatch.undo()
+    with pytest.raises(InputError, match=r"no video of split 1 / train has the 51 frames CMD needs"):
+        ClipDataset(tiny_cache, clip_len=16, stride=3, size=(32, 40), requires={**CMD_REQ, "mv_len": 3})
+
+
+def test_cmd_keyframe_within_the_margin():
+    from vssl.data.sampling import sample_cmd_keyframe
+
+    kf = np.array([0, 12, 24, 36])
+    rng = np.random.default_rng(0)
+    picks = {sample_cmd_keyframe(kf, 10, 30, 5, rng) for _ in range(50)}
+    assert picks == {1, 2}  # both I-frames within +-5 frames of the clip [10, 30], uniformly
+    assert sample_cmd_keyframe(kf, 10, 31, 5, rng) in {1, 2, 3}
+    assert sample_cmd_keyframe(kf, 2, 5, 1, rng) is None  # none: the dataset falls back to the nearest
+
+
+def test_cmd_requirement_values_are_checked(tiny_cache):
+    with pytest.raises(ValueError, match="mv_sampling must be one of reference, legacy"):
+        ClipDataset(tiny_cache, requires={**CMD_REQ, "mv_sampling": "old"})
+    with pytest.raises(ValueError, match="mv_units"):
+        ClipDataset(tiny_cache, requires={**CMD_REQ, "mv_units": "px"})
+
+
+def test_mv_source_units():
+    mv = np.full((1, 2, 2, 2), 8, np.int16)  # 2 source px
+    valid = np.ones(1, np.uint8)
+    f = mv_to_load_size(mv, valid, src_hw=(48, 64), load_hw=(24, 40), grid_hw=(2, 2), units="source")
+    np.testing.assert_allclose(f.astype(np.float32), 2.0)  # the reference feeds source-resolution pixels
