@@ -490,3 +490,70 @@ def test_cpu_generator_gives_same_result_on_gpu():
     gpu, _, pg = aug(x.cuda(), generator=_gen(1))
     assert torch.equal(pc.crop.boxes, pg.crop.boxes.cpu())
     assert torch.allclose(cpu, gpu.cpu(), atol=2e-3)
+
+
+def test_geometric_then_colour_is_forward():
+    aug = ClipAugment(16)
+    x = torch.rand(3, 3, 4, 20, 26)
+    y, _, params = aug(x, generator=_gen(3))
+    g = _gen(3)
+    geo, _, crop, _ = aug.geometric(x, generator=g)
+    y2, jit, gray, sigma = aug.colour(geo, generator=g)
+    torch.testing.assert_close(y, y2)
+    torch.testing.assert_close(params.crop.boxes, crop.boxes)
+
+
+def test_fixed_crop_keeps_the_scale_of_the_resized_frame():
+    """DSM / BE reference: Resize(128) (short side) then RandomCrop(112): no scale change."""
+    from vssl.data.transforms import sample_fixed_crop_params
+
+    p = sample_fixed_crop_params(64, (64, 80), 28, 32, generator=_gen(0))
+    w, h = p.boxes[:, 2] - p.boxes[:, 0], p.boxes[:, 3] - p.boxes[:, 1]
+    torch.testing.assert_close(w, torch.full((64,), 56.0))  # 28 resized pixels = 56 source pixels
+    torch.testing.assert_close(h, torch.full((64,), 56.0))
+    assert p.boxes[:, 0].min() >= 0 and p.boxes[:, 2].max() <= 80 and p.boxes[:, 3].max() <= 64
+    assert not p.flip.any() and len(set(p.boxes[:, 0].tolist())) > 1
+    with pytest.raises(ValueError, match="larger"):
+        sample_fixed_crop_params(1, (64, 80), 40, 32)
+
+
+def test_rotated_crop_matches_resized_crop_at_zero_and_rot90_at_ninety():
+    from vssl.data.transforms import rotated_crop
+
+    x = torch.rand(2, 3, 2, 16, 16)
+    box = _params([[0, 0, 16, 16], [4, 2, 12, 10]], [False, True], (16, 16))
+    zero = rotated_crop(x, box, torch.zeros(2), 8)
+    torch.testing.assert_close(zero, resized_crop(x, box, 8, antialias=False))
+    full = _params([[0, 0, 16, 16]] * 2, [False, False], (16, 16))
+    r = rotated_crop(x, full, torch.full((2,), 90.0), 16)
+    torch.testing.assert_close(r, torch.rot90(x, 1, dims=(-2, -1)), atol=1e-5, rtol=0)  # counter-clockwise
+    one = _params([[0, 0, 16, 16]], [False], (16, 16))
+    corners = rotated_crop(torch.ones(1, 1, 16, 16), one, torch.tensor([45.0]), 16)
+    assert corners[0, 0, 0, 0] == 0 and corners[0, 0, 8, 8] == 1  # black corners, as PIL's rotate
+
+
+def test_one_of_jitter_changes_one_op_per_clip_and_reference_style_augment():
+    from vssl.data.transforms import one_of_jitter
+    from vssl.methods.common import make_augment
+
+    p = one_of_jitter(sample_color_jitter_params(200, 0.5, 0.5, 0.25, 0.5, p=0.3, generator=_gen(1)), _gen(2))
+    changed = torch.stack([p.brightness != 1, p.contrast != 1, p.saturation != 1, p.hue != 0], 1)
+    assert (changed.sum(1) <= 1).all() and (changed.sum(1) == 1).float().mean() > 0.95
+    assert p.apply.all() and (changed.sum(0) > 20).all()
+    aug = make_augment(24, style="reference")
+    x = torch.rand(2, 3, 3, 32, 40)
+    y, _, params = aug(x, generator=_gen(0))
+    assert y.shape == (2, 3, 3, 24, 24) and params.angle.abs().max() <= 10 and params.angle.abs().min() > 0
+    with pytest.raises(ValueError, match="augment style"):
+        make_augment(24, style="simclr")
+
+
+def test_temporal_shuffle_permutes_frames_never_identity():
+    from vssl.data.transforms import temporal_shuffle
+
+    x = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(50, 3, 4, 2, 2).contiguous()
+    y = temporal_shuffle(x, _gen(0))
+    order = y[:, 0, :, 0, 0]
+    assert (order.sort(1).values == torch.arange(4.0)).all()  # the same frames
+    assert not (order == torch.arange(4.0)).all(1).any()  # in another order
+    assert (y == y[:, :1]).all()  # same order for every channel and pixel

@@ -80,10 +80,14 @@ __all__ = [
     "gaussian_blur",
     "local_disturbance",
     "normalize",
+    "one_of_jitter",
     "random_grayscale",
     "random_static_frame",
     "resized_crop",
     "rgb_to_grayscale",
+    "rotated_crop",
+    "sample_fixed_crop_params",
+    "temporal_shuffle",
     "sample_be_lambda",
     "sample_color_jitter_params",
     "sample_crop_params",
@@ -318,6 +322,74 @@ def center_crop_params(
     return CropParams(box.expand(batch_size, 4).clone(), flip, (h_in, w_in))
 
 
+def sample_fixed_crop_params(
+    batch_size: int,
+    in_hw: Size,
+    out_hw: Size,
+    resize_short: int,
+    *,
+    flip_p: float = 0.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> CropParams:
+    """Boxes of "resize the short side to ``resize_short``, then a random ``out_hw`` crop"
+    (no scale or aspect change), as DSM's and BE's reference data pipeline
+    (``Resize(128)`` then ``RandomCrop(112)``).
+
+    The offset is a whole pixel of the resized frame, uniform over the valid range;
+    the box is expressed in source pixels, so :func:`resized_crop` does resize and
+    crop as one resampling. 3 draws per clip.
+    """
+    h_in, w_in = _pair(in_hw)
+    ho, wo = _pair(out_hw)
+    s = min(h_in, w_in) / float(resize_short)  # source pixels per resized pixel
+    h_r, w_r = round(h_in / s), round(w_in / s)
+    if ho > h_r or wo > w_r:
+        raise ValueError(f"crop {ho}x{wo} larger than the resized frame {h_r}x{w_r}")
+    device = torch.device(device) if device is not None else _gen_device(generator)
+    u = torch.rand((batch_size, 3), generator=generator, device=_gen_device(generator)).to(torch.float64)
+    y0 = torch.floor(u[:, 0] * (h_r - ho + 1)).clamp(max=h_r - ho) * s
+    x0 = torch.floor(u[:, 1] * (w_r - wo + 1)).clamp(max=w_r - wo) * s
+    boxes = torch.stack([x0, y0, x0 + wo * s, y0 + ho * s], dim=1).to(torch.float32)
+    flip = u[:, 2] < flip_p
+    return CropParams(boxes.to(device), flip.to(device), (h_in, w_in))
+
+
+def rotated_crop(x: Tensor, params: CropParams, angle: Tensor, out_hw: Size, *, mode: str = "bilinear") -> Tensor:
+    """Rotate each frame about its centre by ``angle`` (degrees, (B,), counter-clockwise),
+    then crop its box, resize and flip it: one ``F.grid_sample``; area rotated in from
+    outside the frame is 0 (black, as PIL's ``Image.rotate``). Same sample points as
+    :func:`resized_crop` with ``antialias=False`` when the angle is 0.
+
+    Args:
+        x: float (B, C, T, H, W) or (B, C, H, W); boxes are scaled to its grid.
+        mode: "bilinear" or "nearest".
+    """
+    _check_batched(x)
+    ho, wo = _pair(out_hw)
+    boxes = _grid_boxes(x, params, None)
+    b, dev = x.shape[0], x.device
+    h, w = x.shape[-2:]
+    x0, y0, x1, y1 = boxes.unbind(1)
+    i = torch.arange(wo, device=dev, dtype=torch.float32) + 0.5
+    j = torch.arange(ho, device=dev, dtype=torch.float32) + 0.5
+    i = torch.where(params.flip.to(dev)[:, None], wo - i[None, :], i[None, :])  # (B, wo)
+    px = x0[:, None] + i * ((x1 - x0) / wo)[:, None]  # (B, wo) source x of each column
+    py = y0[:, None] + j[None, :] * ((y1 - y0) / ho)[:, None]  # (B, ho)
+    px, py = px[:, None, :].expand(b, ho, wo), py[:, :, None].expand(b, ho, wo)
+    th = angle.to(device=dev, dtype=torch.float32)[:, None, None] * (math.pi / 180.0)
+    cx, cy = w / 2.0, h / 2.0
+    # Output point P of the rotated frame samples the source at R(-theta)(P - c) + c
+    # (image y points down, so a counter-clockwise turn on screen is +theta here).
+    dx, dy = px - cx, py - cy
+    sx = cx + torch.cos(th) * dx - torch.sin(th) * dy
+    sy = cy + torch.sin(th) * dx + torch.cos(th) * dy
+    grid = torch.stack([2.0 * sx / w - 1.0, 2.0 * sy / h - 1.0], dim=-1)  # (B, ho, wo, 2)
+    p = _planes(x)
+    out = F.grid_sample(p, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
+    return out.reshape(*x.shape[:-2], ho, wo)
+
+
 def _grid_boxes(x: Tensor, params: CropParams, cell_size: float | None) -> Tensor:
     """The crop boxes in coordinates of ``x``'s own pixel grid, (B, 4) float32."""
     boxes = params.boxes.to(device=x.device, dtype=torch.float32)
@@ -519,6 +591,27 @@ def sample_color_jitter_params(
     )
 
 
+def one_of_jitter(params: ColorJitterParams, generator: torch.Generator | None = None) -> ColorJitterParams:
+    """Keep one of the four jitter ops per clip, chosen uniformly, the others set to the
+    identity; every clip jittered (``apply`` all True).
+
+    This is what the DSM / BE reference ``ColorJitter`` does in effect: it shuffles
+    the four ops but applies each to the *original* frame and keeps the last result,
+    so exactly one random op takes effect. 1 draw per clip.
+    """
+    bsz, dev = params.brightness.shape[0], params.brightness.device
+    k = (_rand((bsz,), generator, dev) * 4).long().clamp_(max=3)
+    one = torch.ones_like(params.brightness)
+    return ColorJitterParams(
+        brightness=torch.where(k == 0, params.brightness, one),
+        contrast=torch.where(k == 1, params.contrast, one),
+        saturation=torch.where(k == 2, params.saturation, one),
+        hue=torch.where(k == 3, params.hue, torch.zeros_like(params.hue)),
+        apply=torch.ones_like(params.apply),
+        order=params.order,
+    )
+
+
 def _blend(a: Tensor, b: Tensor, ratio: Tensor) -> Tensor:
     return (ratio * a + (1.0 - ratio) * b).clamp_(0.0, 1.0)
 
@@ -691,12 +784,14 @@ class AugmentParams(NamedTuple):
         jitter: colour-jitter factors.
         grayscale: bool (B,).
         blur_sigma: float32 (B,), 0 = not blurred.
+        angle: float32 (B,) rotation in degrees (all 0 without ``rotation``).
     """
 
     crop: CropParams
     jitter: ColorJitterParams
     grayscale: Tensor
     blur_sigma: Tensor
+    angle: Tensor | None = None
 
 
 class ClipAugment(nn.Module):
@@ -725,6 +820,19 @@ class ClipAugment(nn.Module):
         extra_sizes: output size per extra key (default ``size``).
         extra_modes: "bilinear" or "nearest" per extra key (default bilinear).
         antialias: widen the resize filter when downscaling.
+        crop_mode: "resized" (default): random resized crop with ``scale`` and
+            ``ratio``; "fixed": resize the short side to ``resize_short`` and take a
+            random ``size`` crop, no scale change (DSM / BE reference code).
+        resize_short: the short side before a "fixed" crop (128 for 112 crops).
+        rotation: rotate each clip by U(-rotation, rotation) degrees about the frame
+            centre before cropping (black corners; DSM / BE reference: 10). Done by
+            one ``grid_sample`` (no antialiasing); not for motion-vector extras.
+        jitter_one_of: apply only one of the four jitter ops per clip
+            (:func:`one_of_jitter`, the DSM / BE reference behaviour).
+
+    :meth:`geometric` (crop, flip, rotation, also on the extras) and :meth:`colour`
+    (jitter, grey, blur, normalisation) can be called apart, e.g. to build a FAME
+    mask between them; ``forward`` is the two in a row with the same random stream.
     """
 
     def __init__(
@@ -751,8 +859,18 @@ class ClipAugment(nn.Module):
         extra_sizes: Mapping[str, Size] | None = None,
         extra_modes: Mapping[str, str] | None = None,
         antialias: bool = True,
+        crop_mode: str = "resized",
+        resize_short: int | None = None,
+        rotation: float = 0.0,
+        jitter_one_of: bool = False,
     ) -> None:
         super().__init__()
+        if crop_mode not in ("resized", "fixed"):
+            raise ValueError(f"crop_mode must be 'resized' or 'fixed', got {crop_mode!r}")
+        if crop_mode == "fixed" and (resize_short is None or resize_short < max(_pair(size))):
+            raise ValueError(f"crop_mode 'fixed' needs resize_short >= the crop size, got {resize_short}")
+        if rotation < 0:
+            raise ValueError(f"rotation must be >= 0 degrees, got {rotation}")
         for name, v in (("flip_p", flip_p), ("jitter_p", jitter_p), ("gray_p", gray_p), ("blur_p", blur_p)):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a probability, got {v}")
@@ -778,6 +896,83 @@ class ClipAugment(nn.Module):
         self.extra_sizes = dict(extra_sizes or {})
         self.extra_modes = dict(extra_modes or {})
         self.antialias = antialias
+        self.crop_mode, self.resize_short = crop_mode, resize_short
+        self.rotation, self.jitter_one_of = float(rotation), jitter_one_of
+
+    def geometric(
+        self,
+        x: Tensor,
+        extras: Mapping[str, Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor], CropParams, Tensor]:
+        """Crop, resize, flip (and rotate) the clips and their extras.
+
+        Returns:
+            ``(x, extras, crop, angle)``: angle (B,) in degrees (zeros without rotation).
+        """
+        _check_rgb(x)
+        bsz, dev = x.shape[0], x.device
+        if self.crop_mode == "fixed":
+            crop = sample_fixed_crop_params(
+                bsz, x.shape[-2:], self.size, self.resize_short, flip_p=self.flip_p, generator=generator, device=dev
+            )
+        else:
+            crop = sample_crop_params(
+                bsz, x.shape[-2:], scale=self.scale, ratio=self.ratio, flip_p=self.flip_p, generator=generator, device=dev
+            )
+        if self.rotation > 0:
+            angle = self.rotation * (2.0 * _rand((bsz,), generator, dev) - 1.0)
+            x = rotated_crop(x, crop, angle, self.size)
+        else:
+            angle = torch.zeros(bsz, device=dev)
+            x = resized_crop(x, crop, self.size, antialias=self.antialias)
+        out: dict[str, Tensor] = {}
+        for key, v in (extras or {}).items():
+            if v.shape[0] != bsz:
+                raise ValueError(f"extra {key!r} has batch {v.shape[0]}, clips have {bsz}")
+            size = self.extra_sizes.get(key, self.size)
+            mode = self.extra_modes.get(key, "bilinear")
+            if key in self.mv_keys:
+                if self.rotation > 0:
+                    raise ValueError("rotation is not supported for motion-vector extras")
+                out[key] = transform_motion_vectors(
+                    v,
+                    crop,
+                    size,
+                    faithful=self.mv_faithful,
+                    value_hw=self.size,
+                    cell_size=self.mv_cell_size,
+                    antialias=self.antialias,
+                )
+            elif self.rotation > 0:
+                out[key] = rotated_crop(v, crop, angle, size, mode=mode)
+            else:
+                out[key] = resized_crop(v, crop, size, mode=mode, antialias=self.antialias)
+        return x, out, crop, angle
+
+    def colour(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ColorJitterParams, Tensor, Tensor]:
+        """Colour jitter, grey, blur and the optional normalisation of (already cropped) clips.
+
+        Returns:
+            ``(x, jitter, grayscale, blur_sigma)``.
+        """
+        _check_rgb(x)
+        bsz, dev = x.shape[0], x.device
+        jit = sample_color_jitter_params(bsz, *self.jitter, p=self.jitter_p, generator=generator, device=dev)
+        if self.jitter_one_of:
+            jit = one_of_jitter(jit, generator)
+        x = apply_color_jitter(x, jit)
+        gray = _rand((bsz,), generator, dev) < self.gray_p
+        if self.gray_p > 0:
+            x = apply_grayscale(x, gray)
+        sigma = _sample_blur_sigma(bsz, self.blur_p, self.blur_sigma, generator, dev)
+        if self.blur_p > 0:
+            x = apply_gaussian_blur(x, sigma, blur_kernel_size(*self.size, self.blur_kernel_frac))
+        if self.mean is not None:
+            x = normalize(x, self.mean, self.std)
+        return x, jit, gray, sigma
 
     def forward(
         self,
@@ -796,47 +991,15 @@ class ClipAugment(nn.Module):
             ``(x_aug, extras_aug, params)``: x_aug (B, 3, T, *size), extras_aug a new
             dict with the same keys, params the :class:`AugmentParams` used.
         """
-        _check_rgb(x)
-        bsz, dev = x.shape[0], x.device
-        crop = sample_crop_params(
-            bsz, x.shape[-2:], scale=self.scale, ratio=self.ratio, flip_p=self.flip_p, generator=generator, device=dev
-        )
-        x = resized_crop(x, crop, self.size, antialias=self.antialias)
-        jit = sample_color_jitter_params(bsz, *self.jitter, p=self.jitter_p, generator=generator, device=dev)
-        x = apply_color_jitter(x, jit)
-        gray = _rand((bsz,), generator, dev) < self.gray_p
-        if self.gray_p > 0:
-            x = apply_grayscale(x, gray)
-        sigma = _sample_blur_sigma(bsz, self.blur_p, self.blur_sigma, generator, dev)
-        if self.blur_p > 0:
-            x = apply_gaussian_blur(x, sigma, blur_kernel_size(*self.size, self.blur_kernel_frac))
-        if self.mean is not None:
-            x = normalize(x, self.mean, self.std)
-        out: dict[str, Tensor] = {}
-        for key, v in (extras or {}).items():
-            if v.shape[0] != bsz:
-                raise ValueError(f"extra {key!r} has batch {v.shape[0]}, clips have {bsz}")
-            size = self.extra_sizes.get(key, self.size)
-            if key in self.mv_keys:
-                out[key] = transform_motion_vectors(
-                    v,
-                    crop,
-                    size,
-                    faithful=self.mv_faithful,
-                    value_hw=self.size,
-                    cell_size=self.mv_cell_size,
-                    antialias=self.antialias,
-                )
-            else:
-                out[key] = resized_crop(
-                    v, crop, size, mode=self.extra_modes.get(key, "bilinear"), antialias=self.antialias
-                )
-        return x, out, AugmentParams(crop, jit, gray, sigma)
+        x, out, crop, angle = self.geometric(x, extras, generator)
+        x, jit, gray, sigma = self.colour(x, generator)
+        return x, out, AugmentParams(crop, jit, gray, sigma, angle)
 
     def extra_repr(self) -> str:
         return (
             f"size={self.size}, scale={self.scale}, jitter={self.jitter}, jitter_p={self.jitter_p}, "
-            f"gray_p={self.gray_p}, blur_p={self.blur_p}, mv_faithful={self.mv_faithful}"
+            f"gray_p={self.gray_p}, blur_p={self.blur_p}, mv_faithful={self.mv_faithful}, "
+            f"crop_mode={self.crop_mode!r}, rotation={self.rotation}, jitter_one_of={self.jitter_one_of}"
         )
 
 
@@ -940,6 +1103,25 @@ def local_disturbance(
     p = _planes(x)
     out = F.grid_sample(p, grid.to(x.dtype), mode="bilinear", padding_mode=padding_mode, align_corners=False)
     return out.reshape(x.shape)
+
+
+def temporal_shuffle(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """DSM's *temporal local disturbance* negative: the frames of each clip in a random
+    order (one permutation per clip, never the identity when T > 1): the scene of
+    every frame is kept, the motion is broken.
+
+    Args:
+        x: (B, C, T, H, W).
+    """
+    if x.ndim != 5:
+        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
+    bsz, t = x.shape[0], x.shape[2]
+    order = _rand((bsz, t), generator, x.device).argsort(dim=1)  # (B, T)
+    if t > 1:  # an identity draw becomes a one-step rotation
+        ident = (order == torch.arange(t, device=x.device)).all(dim=1, keepdim=True)
+        order = torch.where(ident, order.roll(1, dims=1), order)
+    idx = order[:, None, :, None, None].expand(-1, x.shape[1], -1, x.shape[3], x.shape[4])
+    return x.gather(2, idx)
 
 
 # --------------------------------------------------------------------------- FAME
