@@ -91,3 +91,16 @@ def test_loss_falls_under_sgd(distance):
         losses.append(loss.item())
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_normalize_makes_the_loss_scale_free():
+    """DSM / BE reference models end in Normalize(2): norms cannot meet the margin."""
+    g = torch.Generator().manual_seed(1)
+    a, p, n = (torch.randn(6, 8, generator=g) for _ in range(3))
+    base = triplet_margin(a, p, n, distance="euclidean", normalize=True)
+    torch.testing.assert_close(triplet_margin(50 * a, 50 * p, 50 * n, distance="euclidean", normalize=True), base)
+    unit = [torch.nn.functional.normalize(v, dim=1) for v in (a, p, n)]
+    torch.testing.assert_close(base, triplet_margin(*unit, distance="euclidean"))
+    # without it, scaling the embeddings changes the loss (the bug of the unnormalised variant)
+    assert float(triplet_margin(50 * a, 50 * p, 50 * n, distance="euclidean")) != pytest.approx(
+        float(triplet_margin(a, p, n, distance="euclidean")))

@@ -27,6 +27,7 @@ def triplet_margin(
     *,
     margin: float = 0.5,
     distance: Distance = "cosine",
+    normalize: bool = False,
 ) -> Tensor:
     """Triplet margin loss, mean over the batch.
 
@@ -39,8 +40,12 @@ def triplet_margin(
         distance: ``"cosine"`` (default): ``1 - cos``, scale-free, in [0, 2].
             ``"euclidean"``: plain L2 distance on the inputs as given, which
             is what DSM's public code does (``nn.TripletMarginLoss(margin=0.5,
-            p=2)`` on the model output). On L2-normalised inputs the squared
-            Euclidean distance is twice the cosine distance.
+            p=2)`` on the model output, which ends in an L2 normalisation).
+            On L2-normalised inputs the squared Euclidean distance is twice
+            the cosine distance.
+        normalize: L2-normalise the three inputs first (the DSM / BE reference
+            models' ``Normalize(2)``). Without it a Euclidean margin can be met
+            by growing the norms of the embeddings.
 
     Returns:
         Scalar tensor ``mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + margin)``.
@@ -55,6 +60,8 @@ def triplet_margin(
             "anchor, positive and negative must all be (B, D), got "
             f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
         )
+    if normalize:
+        anchor, positive, negative = (F.normalize(v, dim=1) for v in (anchor, positive, negative))
     if distance == "cosine":
         d_pos = cosine_distance(anchor, positive)
         d_neg = cosine_distance(anchor, negative)
