@@ -9,16 +9,22 @@ Background Robust Self-supervised Video Representation Learning"
 * the distracted clip is the positive of the original; an extra intra-video
   negative comes from another segment of the same video (shifted when it falls
   within 2 frames of the positive);
-* the MoCo setup (m = 0.999, queue, tau 0.07, lr 0.003, weight decay 1e-4), or
-  the triplet variant with margin 0.5 (``loss="triplet"``).
+* the MoCo setup (m = 0.999, queue, tau 0.07, lr 0.003, weight decay 1e-4), the
+  intra-video negative embedded by the query encoder with gradient (as the
+  public code; ``neg_encoder="momentum"``: momentum encoder, no gradient), or the
+  triplet variant with margin 0.5 (``loss="triplet"``: L2-normalised embeddings,
+  intra- plus inter-video term, as ``train_be_triplet``).
 
-Pairs: the query is the distracted clip 1; the key (momentum encoder) is clip 2
-of the same video (``key_view="other_clip"``, MoCo's positive) or another
-augmentation of clip 1 itself, undistracted (``"same_clip"``). The static frame
-is a random frame of the query clip (``--static-frames online``) or one of the
-frames stored by ``vssl precompute be`` (``cache``); it is appended to the clip
-as one more frame before augmentation, so it gets exactly the clip's crop, flip
-and colour changes.
+Pairs: the query is the distracted clip 1; its positive key (momentum encoder)
+is another augmentation of the same segment, undistracted (``key_view=
+"same_clip"``, the public code's ``get_be_items``), or clip 2 of the same
+video (``"other_clip"``, MoCo's positive). The static frame is a random frame
+of the query clip (``--static-frames online``) or one of the frames stored by
+``vssl precompute be`` (``cache``); it is appended to the clip as one more
+frame before augmentation, so it gets exactly the clip's crop, flip and colour
+changes. The augmentation is the public code's (``augment="reference"``, the
+same as DSM's) or MoCo v2's (``"mocov2"``). No Shuffle BN in the public code
+(commented out): off by default. Sources in ``docs/fidelity.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from torch import nn
 
 from vssl.data.transforms import be_mix, random_static_frame, sample_be_lambda
 from vssl.methods.common import (
+    AUGMENT_STYLES,
     StepOut,
+    check_choice,
+    check_shuffle_bn,
     float_clips,
     float_images,
     intra_video_contrast,
@@ -42,31 +51,39 @@ from vssl.methods.common import (
 
 @dataclass(frozen=True)
 class Config:
-    """BE hyperparameters (RECIPES.md)."""
+    """BE hyperparameters (RECIPES.md, FingerRec/BE ``src/Contrastive/pt.py``)."""
 
     temperature: float = 0.07
     momentum: float = 0.999
     queue_size: int = 2048
     proj_dim: int = 128
     crop: int = 112
-    min_scale: float = 0.2
+    min_scale: float = 0.2  # "mocov2" augmentation only
+    augment: str = "reference"  # "reference" (BE code, as DSM's) | "mocov2"
     lambda_max: float = 0.3  # lambda ~ U[0, 0.3], one per batch
-    key_view: str = "other_clip"  # "other_clip" | "same_clip"
+    key_view: str = "same_clip"  # "same_clip" (BE code) | "other_clip"
+    neg_encoder: str = "online"  # intra-video negative through: "online" (with gradient) | "momentum"
     loss: str = "infonce"  # "infonce" | "triplet"
     margin: float = 0.5
-    triplet_distance: str = "cosine"
+    triplet_distance: str = "euclidean"  # BE's code: nn.TripletMarginLoss(p=2); or "cosine"
+    triplet_normalize: bool = True  # L2-normalise before the triplet loss (BE's models end in Normalize(2))
+    triplet_inter: bool = True  # add the inter-video triplet term (BE's code)
+    shuffle_bn: bool = False  # BE's code has it commented out
+    bn_splits: int = 2
 
     def __post_init__(self):
-        if self.key_view not in ("other_clip", "same_clip"):
-            raise ValueError(f"be key_view must be 'other_clip' or 'same_clip', got {self.key_view!r}")
-        if self.loss not in ("infonce", "triplet"):
-            raise ValueError(f"be loss must be 'infonce' or 'triplet', got {self.loss!r}")
+        check_choice("be", "key_view", self.key_view, ("same_clip", "other_clip"))
+        check_choice("be", "loss", self.loss, ("infonce", "triplet"))
+        check_choice("be", "augment", self.augment, AUGMENT_STYLES)
+        check_choice("be", "neg_encoder", self.neg_encoder, ("online", "momentum"))
+        check_choice("be", "triplet_distance", self.triplet_distance, ("euclidean", "cosine"))
+        check_shuffle_bn("be", self)
         if not 0.0 <= self.lambda_max <= 1.0:
             raise ValueError(f"be lambda_max must be in [0, 1], got {self.lambda_max}")
 
 
 class BE(nn.Module):
-    """BE: query = distracted clip, key = undistracted clip of the same video, extra negative = other segment."""
+    """BE: query = distracted clip, key = the same segment undistracted, extra negative = other segment."""
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}

@@ -29,7 +29,7 @@ from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
 from vssl.data.transforms import ClipAugment, normalize, to_float_clip
 from vssl.losses import info_nce_logits, triplet_margin
 from vssl.models import MLPHead, Queue, copy_to_momentum, momentum_update
-from vssl.train.distributed import gather_nograd
+from vssl.train.distributed import gather_nograd, is_distributed
 
 
 class StepOut(NamedTuple):
@@ -50,10 +50,53 @@ def float_images(x: Tensor) -> Tensor:
     return x.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def make_augment(crop: int, min_scale: float = 0.2, **kw) -> ClipAugment:
-    """The shared MoCo v2 clip augmentation at ``crop`` (RECIPES.md: crop scale (0.2, 1),
-    flip, colour jitter (0.4, 0.4, 0.4, 0.1) p=0.8, grey p=0.2, blur p=0.5), not normalised."""
-    return ClipAugment(crop, scale=(min_scale, 1.0), **kw)
+AUGMENT_STYLES = ("mocov2", "reference")
+
+
+def make_augment(crop: int, min_scale: float = 0.2, style: str = "mocov2", **kw) -> ClipAugment:
+    """A clip augmentation at ``crop``, not normalised.
+
+    ``style="mocov2"``: the shared MoCo v2 one (RECIPES.md: crop scale (``min_scale``, 1),
+    flip, colour jitter (0.4, 0.4, 0.4, 0.1) p=0.8, grey p=0.2, blur p=0.5).
+    ``"reference"``: the training transform of the DSM and BE reference code
+    (``data/config.py``, ``pt_augmentation_config``): rotation U(-10, 10) degrees,
+    short side resized to 128 (scaled with ``crop``: ``round(crop * 128 / 112)``),
+    random ``crop`` crop at that scale, colour jitter (0.5, 0.5, 0.25, 0.5) on every
+    clip with one op taking effect, no flip, grey or blur (``min_scale`` unused).
+    """
+    if style == "mocov2":
+        return ClipAugment(crop, scale=(min_scale, 1.0), **kw)
+    if style == "reference":
+        opts = dict(
+            crop_mode="fixed",
+            resize_short=max(crop, round(crop * 128 / 112)),
+            rotation=10.0,
+            flip_p=0.0,
+            brightness=0.5,
+            contrast=0.5,
+            saturation=0.25,
+            hue=0.5,
+            jitter_p=1.0,
+            jitter_one_of=True,
+            gray_p=0.0,
+            blur_p=0.0,
+        )
+        return ClipAugment(crop, **{**opts, **kw})
+    raise ValueError(f"augment style must be one of {AUGMENT_STYLES}, got {style!r}")
+
+
+def check_choice(method: str, name: str, value, choices) -> None:
+    """One-line ValueError when a config field is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{method} {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_shuffle_bn(method: str, cfg) -> None:
+    """Validate ``cfg.shuffle_bn`` / ``cfg.bn_splits`` (one-line ValueError)."""
+    if not isinstance(cfg.shuffle_bn, bool):
+        raise ValueError(f"{method} shuffle_bn must be true or false, got {cfg.shuffle_bn!r}")
+    if not isinstance(cfg.bn_splits, int) or cfg.bn_splits < 1:
+        raise ValueError(f"{method} bn_splits must be an integer >= 1, got {cfg.bn_splits!r}")
 
 
 def norm(x: Tensor) -> Tensor:
@@ -93,18 +136,43 @@ class MomentumPair(nn.Module):
         proj_dim: key / query dimension.
         queue_size: number of negatives kept (0 = no queue).
         momentum: EMA coefficient m.
+        shuffle_bn: Shuffle BN for the keys (MoCo, He et al. 2020, sec. 3.3): the key
+            batch is shuffled before the key encoder and unshuffled after it, so the
+            batch-norm statistics a key sees come from another group of clips than
+            its query's. Under DDP the shuffle is across ranks, as the MoCo / FAME
+            code (``_batch_shuffle_ddp``). On one process the split-batch equivalent:
+            the shuffled batch goes through the key encoder in ``bn_splits``
+            sub-batches (each its own BN group, as one GPU of the reference), while
+            the queries are one group. Sub-batches have at least 2 clips: a batch of
+            fewer than ``2 * bn_splits`` clips uses fewer splits (one group below 4
+            clips, i.e. no Shuffle BN). A key encoder without batch norm skips it
+            (nothing to leak).
+        bn_splits: number of key sub-batches on one process.
     """
 
-    def __init__(self, backbone: nn.Module, feat_dim: int, proj_dim: int, queue_size: int, momentum: float):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feat_dim: int,
+        proj_dim: int,
+        queue_size: int,
+        momentum: float,
+        *,
+        shuffle_bn: bool = False,
+        bn_splits: int = 2,
+    ):
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        if bn_splits < 1:
+            raise ValueError(f"bn_splits must be >= 1, got {bn_splits}")
         self.backbone = backbone
         self.head = MLPHead(feat_dim, feat_dim, proj_dim)
         self.key_backbone = copy_to_momentum(backbone)
         self.key_head = copy_to_momentum(self.head)
         self.queue = Queue(queue_size, proj_dim) if queue_size > 0 else None
         self.momentum = momentum
+        self.shuffle_bn, self.bn_splits = shuffle_bn, bn_splits
         self.channels_last = False
         self._pending: list[Tensor] = []
 
@@ -112,10 +180,46 @@ class MomentumPair(nn.Module):
         """``(B, D)`` query projections (with gradient)."""
         return self.head(self.backbone(prep(x, self.channels_last)))
 
+    def _key_forward(self, x: Tensor) -> Tensor:
+        return self.key_head(self.key_backbone(prep(x, self.channels_last)))
+
+    def _key_has_bn(self) -> bool:
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.key_backbone.modules()) or any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.key_head.modules()
+        )
+
+    def _shuffled_key_ddp(self, x: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        b = x.shape[0]
+        x_all = gather_nograd(x)
+        ws, rk = x_all.shape[0] // b, dist.get_rank()
+        perm = torch.randperm(x_all.shape[0], device=x.device)
+        dist.broadcast(perm, src=0)
+        k = self._key_forward(x_all[perm.view(ws, b)[rk]])
+        k_all = gather_nograd(k.contiguous())
+        return k_all[torch.argsort(perm).view(ws, b)[rk]]
+
+    def _shuffled_key_local(self, x: Tensor) -> Tensor:
+        b = x.shape[0]
+        splits = min(self.bn_splits, b // 2)
+        if splits < 2:
+            return self._key_forward(x)
+        perm = torch.randperm(b, device=x.device)
+        k = torch.cat([self._key_forward(part) for part in x[perm].chunk(splits)])
+        out = torch.empty_like(k)
+        out[perm] = k
+        return out
+
     @torch.no_grad()
     def key(self, x: Tensor) -> Tensor:
-        """``(B, D)`` key projections of the momentum encoder, L2-normalised, no gradient."""
-        return F.normalize(self.key_head(self.key_backbone(prep(x, self.channels_last))).float(), dim=1)
+        """``(B, D)`` key projections of the momentum encoder, L2-normalised, no gradient
+        (with Shuffle BN when ``shuffle_bn``)."""
+        if self.shuffle_bn and self._key_has_bn():
+            k = self._shuffled_key_ddp(x) if is_distributed() else self._shuffled_key_local(x)
+        else:
+            k = self._key_forward(x)
+        return F.normalize(k.float(), dim=1)
 
     def negatives(self) -> Tensor | None:
         return self.queue.negatives if self.queue is not None else None
@@ -142,14 +246,24 @@ def setup_momentum_method(method: nn.Module, backbone: nn.Module, feat_dim: int,
     """The ``__init__`` of the MoCo-family methods (MoCo, BE, DSM, FAME), after ``super().__init__()``.
 
     Sets ``method.cfg``; ``method.enc``, a :class:`MomentumPair` of ``cfg.proj_dim``,
-    ``cfg.queue_size`` (0 when not ``queue``: the triplet variants) and ``cfg.momentum``;
+    ``cfg.queue_size`` (0 when not ``queue``: the triplet variants), ``cfg.momentum`` and
+    ``cfg.shuffle_bn`` / ``cfg.bn_splits`` (off when the config has none);
     ``method.backbone``, the trained backbone (``enc.backbone``); ``method.augment``,
-    :func:`make_augment` at ``cfg.crop``, ``cfg.min_scale``.
+    :func:`make_augment` at ``cfg.crop``, ``cfg.min_scale`` and ``cfg.augment``
+    (``"mocov2"`` when the config has none).
     """
     method.cfg = cfg
-    method.enc = MomentumPair(backbone, feat_dim, cfg.proj_dim, cfg.queue_size if queue else 0, cfg.momentum)
+    method.enc = MomentumPair(
+        backbone,
+        feat_dim,
+        cfg.proj_dim,
+        cfg.queue_size if queue else 0,
+        cfg.momentum,
+        shuffle_bn=getattr(cfg, "shuffle_bn", False),
+        bn_splits=getattr(cfg, "bn_splits", 2),
+    )
     method.backbone = method.enc.backbone
-    method.augment = make_augment(cfg.crop, cfg.min_scale)
+    method.augment = make_augment(cfg.crop, cfg.min_scale, getattr(cfg, "augment", "mocov2"))
 
 
 def momentum_contrast(enc: MomentumPair, x_q: Tensor, x_k: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
@@ -170,23 +284,40 @@ def intra_video_contrast(enc: MomentumPair, q_in: Tensor, k_in: Tensor, n_in: Te
     """The loss of DSM and BE: query ``q_in``, positive ``k_in``, intra-video negative ``n_in``
     (normalised network inputs of one batch each).
 
-    ``cfg.loss == "triplet"``: triplet margin loss (``cfg.margin``, ``cfg.triplet_distance``)
-    on the query encoder's projections of the three, computed as one batch; no logs.
+    ``cfg.loss == "triplet"`` (both reference codes' ``train_*_triplet``): the query
+    encoder embeds the three in separate passes (L2-normalised when
+    ``cfg.triplet_normalize``, as the reference models end in ``Normalize(2)``); the
+    loss is the triplet margin loss (``cfg.margin``, ``cfg.triplet_distance``) with the
+    intra-video negative, plus, when ``cfg.triplet_inter``, the same loss with the
+    negatives of the batch in reverse order (another video's clip, the reference's
+    ``flip(feat_n, 0)``; with an odd batch the middle clip keeps its own).
     Otherwise the MoCo setup: InfoNCE (``cfg.temperature``) of the queries against the
-    momentum keys of ``k_in`` and ``n_in`` (one key batch), the queue, and each query's
-    intra-video negative as one extra negative; the positive keys are remembered for the
-    queue. Logs ``acc`` and ``neg_wins``, how often the intra-video negative outscores
-    the positive.
+    momentum keys of ``k_in``, the queue, and each query's intra-video negative as one
+    extra negative; the positive keys are remembered for the queue. The negative is
+    embedded by the query encoder *with gradient* when ``cfg.neg_encoder == "online"``
+    (both reference codes: ``feat_n, _ = model(negative)``), or by the momentum
+    encoder without gradient (``"momentum"``). Logs ``acc`` (InfoNCE) and
+    ``neg_wins``: how often the intra-video negative is nearer the query than the
+    positive.
     """
     b = q_in.shape[0]
     if cfg.loss == "triplet":
-        z = enc.query(torch.cat([q_in, k_in, n_in])).float()
-        loss = triplet_margin(z[:b], z[b : 2 * b], z[2 * b :], margin=cfg.margin, distance=cfg.triplet_distance)
-        return StepOut(loss, {})
+        z_q, z_k, z_n = (enc.query(v).float() for v in (q_in, k_in, n_in))
+        kw = dict(margin=cfg.margin, distance=cfg.triplet_distance, normalize=cfg.triplet_normalize)
+        loss = triplet_margin(z_q, z_k, z_n, **kw)
+        if cfg.triplet_inter:
+            loss = loss + triplet_margin(z_q, z_k, z_n.flip(0), **kw)
+        with torch.no_grad():
+            cos_p = F.cosine_similarity(z_q, z_k, dim=1)
+            cos_n = F.cosine_similarity(z_q, z_n, dim=1)
+        return StepOut(loss, {"neg_wins": (cos_n > cos_p).float().mean()})
     q = enc.query(q_in).float()
-    kn = enc.key(torch.cat([k_in, n_in]))
-    k, n = kn[:b], kn[b:]
+    k = enc.key(k_in)
+    if cfg.neg_encoder == "online":
+        n = enc.query(n_in).float()
+    else:
+        n = enc.key(n_in)
     logits, labels = info_nce_logits(q, k, enc.negatives(), temperature=cfg.temperature, extra_negatives=n)
     enc.remember(k)
-    hard = (logits[:, -1] > logits[:, 0]).float().mean()
+    hard = (logits[:, -1] > logits[:, 0]).float().mean().detach()
     return StepOut(F.cross_entropy(logits, labels), {"acc": top1(logits, labels), "neg_wins": hard})

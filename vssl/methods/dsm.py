@@ -7,15 +7,24 @@ RECIPES.md, DSM:
 * positive: a *spatial local disturbance* of the clip (1 to 3 smooth local
   warps, the same warp on every frame): motion kept, scene appearance broken;
 * negative: a clip from another temporal segment of the same video (same scene,
-  other motion), shifted when it falls within 2 frames of the positive. The
-  paper also names temporal shuffling; the public code does not use it, nor
-  does this one;
+  other motion), shifted when it falls within 2 frames of the positive
+  (``negative="segment"``, the public code). The paper also names a *temporal
+  local disturbance* of the clip; ``negative="shuffle"`` offers it as the clip's
+  frames in a random order;
 * the MoCo setup (m = 0.999, queue, tau 0.07, lr 0.003, weight decay 1e-4), the
-  intra-video negative as one extra negative per query; or the triplet variant
-  (margin 0.5) with ``loss="triplet"``.
+  intra-video negative as one extra negative per query, embedded by the query
+  encoder with gradient (as the public code; ``neg_encoder="momentum"`` = no
+  gradient); or the triplet variant (margin 0.5, L2-normalised embeddings, plus
+  an inter-video term) with ``loss="triplet"``.
 
-Here the anchor and the positive are two augmentations of the same clip (crop,
-flip, colour...), the positive then disturbed.
+Views (``train_dsm`` of the public code): anchor and positive are two
+augmentations of the same clip; the warp is applied to the anchor, the query
+of the online encoder (``warp_view="query"``; ``"key"`` warps the momentum
+encoder's positive instead). The augmentation is the public code's
+(``augment="reference"``: small rotation, resize and a fixed-scale crop, its
+colour jitter; see :func:`vssl.methods.common.make_augment`), or MoCo v2's
+(``"mocov2"``). No Shuffle BN in the public code (commented out): off by
+default (``shuffle_bn``). Every choice with its source is in ``docs/fidelity.md``.
 """
 
 from __future__ import annotations
@@ -25,33 +34,56 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.data.transforms import local_disturbance
-from vssl.methods.common import StepOut, float_clips, intra_video_contrast, no_autocast, norm, setup_momentum_method
+from vssl.data.transforms import local_disturbance, temporal_shuffle
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    check_shuffle_bn,
+    float_clips,
+    intra_video_contrast,
+    no_autocast,
+    norm,
+    setup_momentum_method,
+)
 
 
 @dataclass(frozen=True)
 class Config:
-    """DSM hyperparameters (RECIPES.md)."""
+    """DSM hyperparameters (RECIPES.md, FingerRec/DSM-decoupling-scene-motion ``src/pt.py``)."""
 
     temperature: float = 0.07
     momentum: float = 0.999
     queue_size: int = 2048
     proj_dim: int = 128
     crop: int = 112
-    min_scale: float = 0.2
+    min_scale: float = 0.2  # "mocov2" augmentation only
+    augment: str = "reference"  # "reference" (DSM code) | "mocov2"
+    warp_view: str = "query"  # which view gets the local warp: "query" (DSM code) | "key"
+    negative: str = "segment"  # "segment" (another segment, DSM code) | "shuffle" (frames shuffled)
+    neg_encoder: str = "online"  # intra-video negative through: "online" (with gradient) | "momentum"
     loss: str = "infonce"  # "infonce" (MoCo setup) | "triplet"
     margin: float = 0.5  # triplet variant
     triplet_distance: str = "euclidean"  # DSM's code: nn.TripletMarginLoss(p=2); or "cosine"
+    triplet_normalize: bool = True  # L2-normalise before the triplet loss (DSM's models end in Normalize(2))
+    triplet_inter: bool = True  # add the inter-video triplet term (DSM's code)
     warps_min: int = 1  # local warps per clip
     warps_max: int = 3
+    shuffle_bn: bool = False  # DSM's code has it commented out
+    bn_splits: int = 2
 
     def __post_init__(self):
-        if self.loss not in ("infonce", "triplet"):
-            raise ValueError(f"dsm loss must be 'infonce' or 'triplet', got {self.loss!r}")
+        check_choice("dsm", "loss", self.loss, ("infonce", "triplet"))
+        check_choice("dsm", "augment", self.augment, AUGMENT_STYLES)
+        check_choice("dsm", "warp_view", self.warp_view, ("query", "key"))
+        check_choice("dsm", "negative", self.negative, ("segment", "shuffle"))
+        check_choice("dsm", "neg_encoder", self.neg_encoder, ("online", "momentum"))
+        check_choice("dsm", "triplet_distance", self.triplet_distance, ("euclidean", "cosine"))
+        check_shuffle_bn("dsm", self)
 
 
 class DSM(nn.Module):
-    """DSM: anchor = clip, positive = locally disturbed clip, extra negative = other segment."""
+    """DSM: query = locally disturbed clip, key = the clip, extra negative = other segment."""
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
@@ -63,16 +95,25 @@ class DSM(nn.Module):
 
     @property
     def requires(self) -> dict:
-        return {"views": 1, "neg_clip": True}
+        return {"views": 1, "neg_clip": self.cfg.negative == "segment"}
+
+    def _warp(self, x: torch.Tensor) -> torch.Tensor:
+        return local_disturbance(x, n_warps=(self.cfg.warps_min, self.cfg.warps_max))
 
     def training_step(self, batch: dict) -> StepOut:
-        clips, neg = batch["clips"], batch["neg"]
+        clips = batch["clips"]
         with no_autocast(clips.device):
             x = float_clips(clips[:, 0])
             anchor, _, _ = self.augment(x)
             pos, _, _ = self.augment(x)
-            pos = local_disturbance(pos, n_warps=(self.cfg.warps_min, self.cfg.warps_max))
-            negative, _, _ = self.augment(float_clips(neg))
+            if self.cfg.warp_view == "query":
+                anchor = self._warp(anchor)
+            else:
+                pos = self._warp(pos)
+            if self.cfg.negative == "segment":
+                negative, _, _ = self.augment(float_clips(batch["neg"]))
+            else:
+                negative = temporal_shuffle(self.augment(x)[0])
             anchor, pos, negative = norm(anchor), norm(pos), norm(negative)
         return intra_video_contrast(self.enc, anchor, pos, negative, self.cfg)
 

@@ -5,18 +5,23 @@ Foreground-background Merging", CVPR 2022 (https://arxiv.org/abs/2109.15130).
 RECIPES.md, FAME:
 
 * applied to the query clip only; the key is another clip of the same video;
-  the loss is symmetrised (each clip is once the merged query, once the key);
-* the foreground mask of a clip is computed after crop and flip
-  (:func:`vssl.preprocess.fame_mask.fame_mask`, top ``beta = 0.5`` of the pixels);
+  the loss is symmetrised: the second direction swaps query and key, so the
+  merged clip is the *key* of clip 2 (``swap_directions``, as ``forward`` of the
+  public ``moco/builder.py``);
+* the foreground mask of a clip is computed after crop and flip and before any
+  colour change (:func:`vssl.preprocess.fame_mask.fame_mask`, top ``beta = 0.5``
+  of the pixels); the colour jitter, grey and blur are then drawn once for the
+  merged clip (``mask_before_colour``, the public ``train.py``:
+  ``aug_gpu(FA(video[0]))``);
 * merge: permute the batch, ``out = mask * clip + (1 - mask) * clip_of_other_video``;
-* MoCo setup with tau 0.1, SGD lr 0.01, weight decay 1e-4, cosine.
+* MoCo setup with tau 0.1, SGD lr 0.01, weight decay 1e-4, cosine, Shuffle BN
+  (``shuffle_bn``; see :class:`vssl.methods.common.MomentumPair`).
 
-Masks: ``--fame-masks online`` computes them on the augmented batch on the
-device (as the reference code); ``cache`` crops and flips the soft score map
+Masks: ``--fame-masks online`` computes them on the cropped and flipped batch on
+the device (as the reference code); ``cache`` crops and flips the soft score map
 of ``vssl precompute fame`` with its clip and keeps the top ``beta`` fraction
 (RECIPES: "store soft score maps per clip window and crop them with the clip,
-threshold at beta at training time"). Masks are computed on the clip after the
-whole augmentation (crop, flip and colour, before normalisation).
+threshold at beta at training time"). Every departure: ``docs/fidelity.md``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,15 @@ import torch
 from torch import nn
 
 from vssl.data.transforms import fame_merge, threshold_top_fraction
-from vssl.methods.common import StepOut, float_clips, momentum_contrast, no_autocast, norm, setup_momentum_method
+from vssl.methods.common import (
+    StepOut,
+    check_shuffle_bn,
+    float_clips,
+    momentum_contrast,
+    no_autocast,
+    norm,
+    setup_momentum_method,
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,16 @@ class Config:
     min_scale: float = 0.2
     beta: float = 0.5  # fraction of pixels kept as foreground
     symmetric: bool = True
+    swap_directions: bool = True  # 2nd direction: query clip 2, key the merged clip (FAME code); False: merge clip 2 too
+    mask_before_colour: bool = True  # mask and merge on the cropped clip, colour after (FAME code)
     colour_space: str = "wheel"  # fame_mask colour bins: "wheel" (reference), "wheel_buggy", "hsv"
+    shuffle_bn: bool = True  # FAME code: _batch_shuffle_ddp
+    bn_splits: int = 2
 
     def __post_init__(self):
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"fame beta must be in [0, 1], got {self.beta}")
+        check_shuffle_bn("fame", self)
 
 
 class FAME(nn.Module):
@@ -71,26 +89,41 @@ class FAME(nn.Module):
 
         return fame_mask(x, beta=self.cfg.beta, colour_space=self.cfg.colour_space)
 
-    def _view(self, clips: torch.Tensor, scores: torch.Tensor | None, v: int):
+    def _geometric(self, clips: torch.Tensor, scores: torch.Tensor | None, v: int):
         extras = {"score": scores[:, v, None].float().div_(255.0)} if scores is not None else None
-        x, ex, _ = self.augment(float_clips(clips[:, v]), extras)
+        x, ex, _, _ = self.augment.geometric(float_clips(clips[:, v]), extras)
         return x, ex.get("score")
+
+    def _colour(self, x: torch.Tensor) -> torch.Tensor:
+        return self.augment.colour(x)[0]
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"]
         scores = batch.get("fame_score")  # uint8 (B, V, H, W) with --fame-masks cache
+        cfg = self.cfg
         with no_autocast(clips.device):
-            x1, s1 = self._view(clips, scores, 0)
-            x2, s2 = self._view(clips, scores, 1)
-            m1 = self._mask(x1, s1)
-            q1 = norm(fame_merge(x1, m1))
-            k1, k2 = norm(x1), norm(x2)
-            if self.cfg.symmetric:
-                q2 = norm(fame_merge(x2, self._mask(x2, s2)))
-        loss, acc = momentum_contrast(self.enc, q1, k2, self.cfg.temperature)
+            g1, s1 = self._geometric(clips, scores, 0)
+            g2, s2 = self._geometric(clips, scores, 1)
+            if cfg.mask_before_colour:  # FAME code: colour(merge(crop(clip)))
+                m1 = self._mask(g1, s1)
+                q1, k2 = self._colour(fame_merge(g1, m1)), self._colour(g2)
+            else:  # merge(colour(crop(clip))): the background keeps the other clip's colours
+                x1, x2 = self._colour(g1), self._colour(g2)
+                m1 = self._mask(x1, s1)
+                q1, k2 = fame_merge(x1, m1), x2
+            if cfg.symmetric and cfg.swap_directions:
+                q2, k1 = k2, q1
+            elif cfg.symmetric and cfg.mask_before_colour:
+                q2, k1 = self._colour(fame_merge(g2, self._mask(g2, s2))), self._colour(g1)
+            elif cfg.symmetric:
+                q2, k1 = fame_merge(x2, self._mask(x2, s2)), x1
+            q1, k2 = norm(q1), norm(k2)
+            if cfg.symmetric:
+                q2, k1 = norm(q2), norm(k1)
+        loss, acc = momentum_contrast(self.enc, q1, k2, cfg.temperature)
         logs = {"acc": acc, "fg_fraction": m1.mean()}
-        if self.cfg.symmetric:
-            loss2, acc2 = momentum_contrast(self.enc, q2, k1, self.cfg.temperature)
+        if cfg.symmetric:
+            loss2, acc2 = momentum_contrast(self.enc, q2, k1, cfg.temperature)
             loss = (loss + loss2) / 2
             logs["acc"] = (acc + acc2) / 2
         return StepOut(loss, logs)

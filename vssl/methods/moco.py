@@ -7,6 +7,9 @@ RECIPES.md that BE, DSM and FAME build on (it is the baseline those papers
 compare with): m = 0.999, queue 2 048 for UCF101-sized data (65 536 for
 Kinetics-400), projection 128, tau 0.07, SGD lr 0.003, weight decay 1e-4,
 16 x 112 x 112 clips, augmentation identical over the frames of a clip.
+Shuffle BN for the keys (MoCo sec. 3.3, ``_batch_shuffle_ddp`` of the MoCo v2
+and FAME code; one process: the split-batch equivalent of
+:class:`vssl.methods.common.MomentumPair`), ``shuffle_bn`` / ``bn_splits``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.methods.common import StepOut, float_clips, momentum_contrast, no_autocast, norm, setup_momentum_method
+from vssl.methods.common import (
+    StepOut,
+    check_shuffle_bn,
+    float_clips,
+    momentum_contrast,
+    no_autocast,
+    norm,
+    setup_momentum_method,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,11 @@ class Config:
     crop: int = 112
     min_scale: float = 0.2  # random resized crop scale (0.2, 1)
     symmetric: bool = False  # MoCo v2 is not symmetrised; True adds the (k, q) direction
+    shuffle_bn: bool = True  # MoCo v2 code: batch shuffle of the keys
+    bn_splits: int = 2  # key sub-batches on one process (split-batch Shuffle BN)
+
+    def __post_init__(self):
+        check_shuffle_bn("moco", self)
 
 
 class MoCo(nn.Module):
