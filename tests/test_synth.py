@@ -241,3 +241,69 @@ def test_encoder_deterministic(tmp_path):
         synth.encode_h264(videos[k], tmp_path / "v.mp4")
         digests[k].add((tmp_path / "v.mp4").read_bytes())
     assert all(len(d) == 1 for d in digests.values())
+
+
+# --------------------------------------------------------------------------- bias regimes
+
+
+def _mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    """Plug-in mutual information (nats) of two integer label arrays."""
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1)
+    joint /= joint.sum()
+    pa, pb = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / (pa @ pb)[nz])).sum())
+
+
+def _families(bias: str, split: str, strength: float = 1.0, classes: int = 6, n: int = 600):
+    labels, fams = [], []
+    for c in range(classes):
+        for i in range(n // classes):
+            rng = np.random.default_rng([0, c, i, 1])
+            fams.append(synth.background_family(c, split, classes, bias, strength, rng))
+            labels.append(c)
+    return np.array(labels), np.array(fams)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_bias_none_decorrelates_background_from_class(split):
+    from scipy.stats import chi2_contingency
+
+    lab, fam = _families("none", split)
+    assert _mutual_information(lab, fam) < 0.05  # log(6) = 1.79 nats when the family is the class
+    table = np.zeros((6, 6))
+    np.add.at(table, (lab, fam), 1)
+    assert chi2_contingency(table).pvalue > 0.001
+    assert set(fam.tolist()) == set(range(6)), "every family is used"
+
+
+def test_bias_class_follows_the_class_in_train_never_in_test():
+    lab, fam = _families("class", "train")
+    assert (lab == fam).all()
+    assert _mutual_information(lab, fam) == pytest.approx(np.log(6))
+    lab, fam = _families("class", "test")
+    assert (lab != fam).all()
+
+
+def test_bias_strength_is_the_share_of_train_videos_wearing_their_class_background():
+    lab, fam = _families("class", "train", strength=0.5, n=3000)
+    assert (lab == fam).mean() == pytest.approx(0.5, abs=0.04)
+
+
+@pytest.mark.parametrize("kw", [dict(bias="scene"), dict(bias_strength=1.5), dict(bias="none", bias_strength=0.5)])
+def test_bad_bias_options_are_one_line_errors(tmp_path, kw):
+    with pytest.raises(ValueError, match="bias"):
+        synth.make_synth(tmp_path / "x", **{**SMALL, **kw})
+
+
+def test_bias_none_dataset_records_the_regime_and_keeps_the_objects(tmp_path):
+    small = {**SMALL, "videos_per_class": 2}
+    synth.make_synth(tmp_path / "c", seed=0, **small)
+    synth.make_synth(tmp_path / "n", seed=0, bias="none", **small)
+    mc = json.loads((tmp_path / "c" / synth.META_FILE).read_text())
+    mn = json.loads((tmp_path / "n" / synth.META_FILE).read_text())
+    assert (mc["params"]["bias"], mn["params"]["bias"]) == ("class", "none")
+    for rc, rn in zip(mc["videos"], mn["videos"]):
+        assert rc["objects"] == rn["objects"] and rc["label"] == rn["label"], "same objects, other background"
+        assert f"_g{rn['background_family'] + 1:02d}_" in rn["path"]

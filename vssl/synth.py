@@ -21,10 +21,21 @@ Shake                  one object jittering by random integer steps
 
 Every video draws its background from one *background family* (stripes,
 checkerboard, smooth noise, ...; random parameters and colours within the
-family). In the **train** split the family index equals the class index, so
-the background alone predicts the label; in the **test** split each video gets
-another class's family, so it does not. A model that learned the scene rather
-than the motion does well on train and at chance on test.
+family). How the family relates to the class is the *bias regime* (``bias``):
+
+* ``"class"`` (default): in the **train** split the family index equals the
+  class index (with probability ``bias_strength``, 1 by default; otherwise a
+  uniformly drawn other family), so the background alone predicts the label;
+  in the **test** split each video gets another class's family, so it does
+  not. A model that learned the scene rather than the motion does well on
+  train and below chance on test. Measures debiasing.
+* ``"none"``: the family is drawn uniformly from all families, independently
+  of the class, in every split. The background carries no label information:
+  measures motion learning without the shortcut.
+
+The family draw and the background image use their own random streams
+(``[seed, c, i, 1]`` and ``[seed, c, i, 2]``), so the two regimes give the same
+objects and motion for the same video and differ only in the background.
 
 Layout of ``OUT`` (readable by ``vssl extract OUT`` as a dataset root)::
 
@@ -96,7 +107,7 @@ BACKGROUND_FAMILIES: tuple[str, ...] = (
 )
 MAX_CLASSES = len(CLASS_NAMES)
 MIN_SIDE = 32
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: background family and image drawn from their own streams (bias regimes)
 GROUNDTRUTH_DIR = "_groundtruth"
 META_FILE = "synth.json"
 DEFAULT_CRF = 18
@@ -678,6 +689,34 @@ def _check_args(
     return w, h
 
 
+BIAS_REGIMES = ("class", "none")
+
+
+def check_bias(bias, bias_strength) -> None:
+    """ValueError (one line) unless ``bias`` is a regime and ``bias_strength`` a probability."""
+    if bias not in BIAS_REGIMES:
+        raise ValueError(f"bias must be one of {', '.join(BIAS_REGIMES)}, got {bias!r}")
+    try:
+        ok = 0.0 <= float(bias_strength) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"bias_strength must be a number in [0, 1], got {bias_strength!r}")
+    if bias == "none" and float(bias_strength) != 1.0:
+        raise ValueError("bias_strength applies to bias 'class' only (with 'none' the background is independent)")
+
+
+def background_family(c: int, split: str, classes: int, bias: str, strength: float, rng: np.random.Generator) -> int:
+    """The background family of a video of class ``c`` in ``split`` (see the module docstring)."""
+    if bias == "none":
+        return int(rng.integers(classes))
+    if split == "test":  # any family but the class's own
+        return (c + 1 + int(rng.integers(classes - 1))) % classes
+    if strength >= 1.0 or rng.random() < strength:
+        return c
+    return (c + 1 + int(rng.integers(classes - 1))) % classes
+
+
 def n_test_videos(videos_per_class: int, test_fraction: float) -> int:
     """How many of a class's videos go to test: round(v * f), at least 1 if f > 0, at most v - 1."""
     n = int(round(videos_per_class * test_fraction))
@@ -703,11 +742,14 @@ def make_synth(
     gop: int = 12,
     bframes: int = 2,
     test_fraction: float = 1 / 3,
+    bias: str = "class",
+    bias_strength: float = 1.0,
     progress: bool = True,
 ) -> dict:
     """Write the synthetic scene-bias dataset to ``out`` (see the module docstring).
 
-    Video ``i`` of class ``c`` is generated from ``np.random.default_rng([seed, c, i])``
+    Video ``i`` of class ``c`` is generated from ``np.random.default_rng([seed, c, i])`` (and
+    ``[seed, c, i, 1]``, ``[seed, c, i, 2]`` for its background family and image)
     alone, so one video does not depend on the others or on ``classes``. Its last
     ``n_test_videos(videos_per_class, test_fraction)`` videos per class are the test split.
     Existing files of the same names are replaced; other files in ``out`` are left alone.
@@ -723,6 +765,10 @@ def make_synth(
         gop: keyframe interval.
         bframes: B-frames between anchors (0 = I/P only).
         test_fraction: share of each class's videos in the test split, in [0, 1).
+        bias: ``"class"`` (train background family follows the class, test families are
+            another class's) or ``"none"`` (family independent of the class everywhere).
+        bias_strength: ``"class"`` only: probability that a train video wears its
+            class's family (1 = always; 1 / classes = no more than chance).
         progress: show a rich progress bar.
 
     Returns:
@@ -734,6 +780,8 @@ def make_synth(
         ValueError: on a bad argument (e.g. classes outside 2..8, an odd width or height).
     """
     w, h = _check_args(classes, videos_per_class, size, frames, fps, gop, bframes, test_fraction, seed)
+    check_bias(bias, bias_strength)
+    bias_strength = float(bias_strength)
     classes, videos_per_class, frames = int(classes), int(videos_per_class), int(frames)
     fps, gop, bframes, seed = int(fps), int(gop), int(bframes), int(seed)
     t0 = time.perf_counter()
@@ -758,13 +806,11 @@ def make_synth(
         for c, i in jobs:
             rng = np.random.default_rng([seed, c, i])
             split = "test" if i >= videos_per_class - n_test else "train"
-            fam = c
-            if split == "test":  # any family but the class's own
-                fam = (c + 1 + int(rng.integers(classes - 1))) % classes
+            fam = background_family(c, split, classes, bias, bias_strength, np.random.default_rng([seed, c, i, 1]))
             stem = video_stem(names[c], fam, i)
             rel = f"{names[c]}/{stem}.mp4"
             gt_rel = f"{GROUNDTRUTH_DIR}/{names[c]}/{stem}.npz"
-            background = make_background(fam, rng, w, h)
+            background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w, h)
             tracks = _motion(c, rng, w, h, frames)
             video, masks, boxes = render_video(background, tracks)
             (out / names[c]).mkdir(exist_ok=True)
@@ -825,6 +871,8 @@ def make_synth(
             "gop": gop,
             "bframes": bframes,
             "test_fraction": float(test_fraction),
+            "bias": bias,
+            "bias_strength": bias_strength,
             "codec": "libx264",
             "pix_fmt": "yuv420p",
             "crf": DEFAULT_CRF,

@@ -10,6 +10,7 @@ TINY_PARAMS = {
     "dsm": {"crop": 24, "queue_size": 16},
     "be": {"crop": 24, "queue_size": 16},
     "fame": {"crop": 24, "queue_size": 16},
+    "supervised": {"crop": 24, "num_classes": 3},
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
 }
 B, T, SIZE = 4, 4, (32, 40)

@@ -21,18 +21,25 @@ from vssl.cli.common import (
 
 def synth(
     out: Annotated[Path, typer.Argument(help="Output directory of the dataset.")],
-    classes: Annotated[int, typer.Option(help="Number of motion classes (1-8).")] = 6,
+    classes: Annotated[int, typer.Option(help="Number of motion classes (2-8).")] = 6,
     videos_per_class: Annotated[int, typer.Option(help="Videos per class.")] = 12,
     size: Annotated[str, typer.Option(help="Frame size WxH (even numbers).")] = "160x120",
     frames: Annotated[int, typer.Option(help="Frames per video.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
     gop: Annotated[int, typer.Option(help="Keyframe interval of the H.264 stream.")] = 12,
     bframes: Annotated[int, typer.Option(help="B-frames between anchors (0 = none).")] = 2,
+    bias: Annotated[str, typer.Option(help="Scene-bias regime: class (train background follows the class, test "
+                                           "backgrounds are another class's: measures debiasing) or none (background "
+                                           "independent of the class everywhere: measures motion learning).")] = "class",
+    bias_strength: Annotated[float, typer.Option(help="--bias class: probability that a train video wears its "
+                                                      "class's background (1 = always).")] = 1.0,
+    test_fraction: Annotated[float, typer.Option(help="Share of each class's videos in the test split.")] = 1 / 3,
 ):
     """Write the embedded synthetic dataset: labelled H.264 videos built to expose scene bias.
 
-    Each class is a motion pattern of textured objects over a textured background. In the
-    train split the background family predicts the class; in the test split it does not.
+    Each class is a motion pattern of textured objects over a textured background. With
+    --bias class the train split's background family predicts the class and the test
+    split's does not; with --bias none the background is independent of the class.
     Also writes ground-truth masks and velocities (_groundtruth/) and UCF101-style split
     files (classInd.txt, trainlist01.txt, testlist01.txt).
     """
@@ -42,7 +49,8 @@ def synth(
     w, h = parse_size(size)
     try:
         summary = make_synth(out, classes=classes, videos_per_class=videos_per_class, size=(w, h), frames=frames,
-                             seed=seed, gop=gop, bframes=bframes, progress=True)
+                             seed=seed, gop=gop, bframes=bframes, bias=bias, bias_strength=bias_strength,
+                             test_fraction=test_fraction, progress=True)
     except ValueError as e:
         raise InputError(str(e)) from None
     n = summary["n_videos"]

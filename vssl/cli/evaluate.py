@@ -36,11 +36,13 @@ Backbone = Annotated[Optional[str], typer.Option(
     "Default: the run's config, else r3d_18.")]
 RandomInit = Annotated[bool, typer.Option("--random-init", help="Evaluate randomly initialised weights (baseline).")]
 Split = Annotated[str, typer.Option(help="Split number of the cache's split files (query = test, gallery/train = train).")]
-Clips = Annotated[int, typer.Option(help="Evenly spaced clips per video.")]
-ClipLen = Annotated[int, typer.Option(help="Frames per clip.")]
-Stride = Annotated[int, typer.Option(help="Temporal stride between the frames of a clip.")]
-Resize = Annotated[int, typer.Option(help="Short side the frames are resized to.")]
-Size = Annotated[int, typer.Option("--size", help="Side of the centre crop fed to the network.")]
+Clips = Annotated[Optional[int], typer.Option(help="Evenly spaced clips per video (default 10, or the preset's).")]
+ClipLen = Annotated[Optional[int], typer.Option(help="Frames per clip (default: the run's data.clip_len, else 16).")]
+Stride = Annotated[Optional[int], typer.Option(help="Temporal stride between the frames of a clip (default: the run's data.stride, else 1).")]
+Resize = Annotated[Optional[int], typer.Option(help="Short side the frames are resized to (default: the short side of the run's data.load_size, else 128).")]
+Size = Annotated[Optional[int], typer.Option("--size", help="Side of the centre crop fed to the network (default: the run's crop, else 112).")]
+Preset = Annotated[Optional[str], typer.Option(help="Evaluation settings of a pretraining preset (e.g. demo: tiny backbone, "
+                                                     "8-frame clips, crop 56); flags override them.")]
 Normalize = Annotated[str, typer.Option(help="Input normalisation: auto (from the run's config, else kinetics), "
                                               "kinetics, imagenet, none.")]
 BatchSize = Annotated[int, typer.Option(help="Clips per inference batch.")]
@@ -52,11 +54,15 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-             batch_size, workers, device, seed, force, quiet, amp=True):
-    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime
+             batch_size, workers, device, seed, force, quiet, amp=True, preset=None):
+    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
 
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
+    o = clip_options(checkpoint, preset, backbone=backbone, clips=clips, clip_len=clip_len, stride=stride,
+                     resize=resize, size=size, random_init=random_init)
+    backbone, clips, clip_len, stride, resize, size = (o[k] for k in ("backbone", "clips", "clip_len", "stride",
+                                                                      "resize", "size"))
     cfg = EvalConfig(
         cache=cache, out=out, checkpoint=checkpoint, backbone=backbone, random_init=random_init, seed=seed,
         split=split, force=force,
@@ -103,9 +109,9 @@ def _pct(v) -> str:
 @error_boundary
 def retrieval(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
-    split: Split = "1", clips: Clips = 10, clip_len: ClipLen = 16, stride: Stride = 1, resize: Resize = 128,
-    size: Size = 112, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
-    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False,
+    split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
+    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     center: Annotated[bool, typer.Option("--center", help="Centre features by the gallery mean before L2-normalising.")] = False,
     ks: Annotated[str, typer.Option(help="Comma-separated k of recall at k.")] = "1,5,10,20,50",
     clip_level: Annotated[bool, typer.Option("--clip-level/--no-clip-level", help="Also retrieve every test clip among all train clips.")] = True,
@@ -128,7 +134,7 @@ def retrieval(
     except ValueError:
         raise InputError(f"--ks must be comma-separated integers, not '{ks}'") from None
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet)
+                 batch_size, workers, device, seed, force, quiet, preset=preset)
     _header(s, "retrieval")
     r = run_retrieval(s, RetrievalOptions(ks=k_list, center=center, clip_level=clip_level, tsne=tsne))
     _features_line(r)
@@ -147,9 +153,9 @@ def retrieval(
 @error_boundary
 def linear(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
-    split: Split = "1", clips: Clips = 10, clip_len: ClipLen = 16, stride: Stride = 1, resize: Resize = 128,
-    size: Size = 112, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
-    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False,
+    split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
+    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     solver: Annotated[str, typer.Option(help="sgd (minibatch SGD, cosine lr) or lbfgs (scikit-learn, deterministic).")] = "sgd",
     epochs: Annotated[int, typer.Option(help="SGD epochs over the train clips.")] = 100,
     lr: Annotated[float, typer.Option(help="SGD learning rate (features are standardised).")] = 0.1,
@@ -168,7 +174,7 @@ def linear(
     from vssl.eval.protocols import LinearOptions, run_linear
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet)
+                 batch_size, workers, device, seed, force, quiet, preset=preset)
     _header(s, "linear")
     r = run_linear(s, LinearOptions(method=solver, epochs=epochs, lr=lr, wd=wd, batch_size=probe_batch_size))
     _features_line(r)
@@ -185,9 +191,9 @@ def linear(
 @error_boundary
 def knn(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
-    split: Split = "1", clips: Clips = 10, clip_len: ClipLen = 16, stride: Stride = 1, resize: Resize = 128,
-    size: Size = 112, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
-    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False,
+    split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
+    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours that vote.")] = 20,
     temperature: Annotated[float, typer.Option(help="Vote weight exp(cos / T).")] = 0.07,
 ):
@@ -203,7 +209,7 @@ def knn(
     from vssl.eval.protocols import KnnOptions, run_knn
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet)
+                 batch_size, workers, device, seed, force, quiet, preset=preset)
     _header(s, "knn")
     r = run_knn(s, KnnOptions(k=k, temperature=temperature))
     _features_line(r)
@@ -220,12 +226,12 @@ def knn(
 @error_boundary
 def finetune(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
-    split: Split = "1", clips: Annotated[int, typer.Option(help="Test clips per video (x --test-crops crops).")] = 10,
-    clip_len: ClipLen = 16, stride: Stride = 1,
-    resize: Annotated[int, typer.Option(help="Short side of test frames; training frames are resize x resize*4/3.")] = 128,
-    size: Size = 112, normalize: Normalize = "auto",
+    split: Split = "1", clips: Annotated[Optional[int], typer.Option(help="Test clips per video (x --test-crops crops; default 10).")] = None,
+    clip_len: ClipLen = None, stride: Stride = None,
+    resize: Annotated[Optional[int], typer.Option(help="Short side of test frames; training frames are resize x resize*4/3 (default: the run's, else 128).")] = None,
+    size: Size = None, normalize: Normalize = "auto",
     batch_size: Annotated[int, typer.Option(help="Training batch size (also used for test inference).")] = 32,
-    workers: Workers = None, device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False,
+    workers: Workers = None, device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     epochs: Annotated[int, typer.Option(help="Epochs over the train videos (one random clip per video and epoch).")] = 10,
     lr: Annotated[float, typer.Option(help="Peak SGD learning rate (linear warm-up, cosine decay).")] = 0.01,
     wd: Annotated[float, typer.Option(help="Weight decay (not on biases and norms).")] = 5e-4,
@@ -253,7 +259,7 @@ def finetune(
     from vssl.eval.finetune import FinetuneOptions, run_finetune
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, amp=amp)
+                 batch_size, workers, device, seed, force, quiet, amp=amp, preset=preset)
     _header(s, "finetune")
     r = run_finetune(s, FinetuneOptions(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, wd=wd,
                                         warmup_epochs=warmup_epochs, dropout=dropout, min_scale=min_scale,
@@ -276,9 +282,9 @@ def finetune(
 @error_boundary
 def scene_bias(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
-    split: Split = "1", clips: Clips = 10, clip_len: ClipLen = 16, stride: Stride = 1, resize: Resize = 128,
-    size: Size = 112, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
-    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False,
+    split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
+    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     mode: Annotated[str, typer.Option(help="auto (synth when the cache comes from `vssl synth`, else swap), synth, swap, both.")] = "auto",
     beta: Annotated[float, typer.Option(help="swap: fraction of each clip kept as foreground (FAME mask).")] = 0.5,
     masks: Annotated[str, typer.Option(help="swap: auto (CACHE/fame when present, else online), precomputed, online.")] = "auto",
@@ -312,7 +318,7 @@ def scene_bias(
     from vssl.eval.scene_bias import SceneBiasOptions, run_scene_bias
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet)
+                 batch_size, workers, device, seed, force, quiet, preset=preset)
     _header(s, "scene-bias")
     r = run_scene_bias(s, SceneBiasOptions(mode=mode, beta=beta, masks=masks, swap_clips=swap_clips,
                                            background=background))

@@ -10,7 +10,7 @@ import typer
 from vssl.cli.common import console, error_boundary
 
 # Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
-METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd")
+METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "supervised")
 
 
 def pretrain(
@@ -19,6 +19,7 @@ def pretrain(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; rerun the same command to resume).")] = ...,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone: r3d_18, r2plus1d_18, mc3_18, s3d, c3d, r3d_10, tiny (default r3d_18).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; flags override it, it overrides the method's paper recipe.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Named short-run settings over the paper recipe: demo (tiny backbone, 8-frame clips, a few hundred steps: minutes on a CPU). See vssl/train/presets.py.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (ignored when --steps is given).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total optimiser steps (overrides --epochs).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Global batch per optimiser step (all GPUs and accumulation steps).")] = None,
@@ -45,7 +46,7 @@ def pretrain(
 ):
     """Pretrain a backbone with a self-supervised method on a cache.
 
-    Settings: the method's paper recipe < --config FILE.yaml < flags. The run directory gets
+    Settings: the method's paper recipe < --preset < --config FILE.yaml < flags. The run directory gets
     config.yaml (fully resolved), run.json, metrics.jsonl, tb/ and checkpoints/last.pt.
     Multi-GPU: torchrun --nproc-per-node N $(which vssl) pretrain ...
     """
@@ -61,7 +62,7 @@ def pretrain(
         "run.compile": compile, "run.save_every": save_every, "run.log_every": log_every,
     }
     overrides = {**parse_set(set_), **{k: v for k, v in flags.items() if v is not None}}
-    cfg = resolve_config(method, config_file=config, overrides=overrides)
+    cfg = resolve_config(method, config_file=config, overrides=overrides, preset=preset)
     s = run_pretrain(cfg, out, resume=resume, quiet=quiet)
     _summary(cfg, s)
 

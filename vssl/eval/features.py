@@ -45,6 +45,7 @@ FEATURES_VERSION = 1
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models (Kinetics-400 RGB statistics)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 NORMALIZATIONS = ("auto", "kinetics", "imagenet", "none")
+INPUTS = ("auto", "rgb", "diff")
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
@@ -62,6 +63,10 @@ class FeatureOptions:
         normalize: ``"kinetics"`` (torchvision video models), ``"imagenet"`` or ``"none"``
             (plain [0, 1]); must match what the backbone was pretrained with. ``"auto"``:
             what the run's config says (:func:`normalization_of_config`), else kinetics.
+        input: ``"rgb"`` (the normalised frames) or ``"diff"`` (differences of consecutive
+            normalised frames, T - 1 of them: a motion-only input, as the ``supervised``
+            method's ``input=diff`` control trains with). ``"auto"``: what the run's config
+            says (:func:`input_of_config`), else rgb.
     """
 
     clips: int = 10
@@ -71,6 +76,7 @@ class FeatureOptions:
     crop: int = 112
     crops: int = 1
     normalize: str = "kinetics"
+    input: str = "auto"
 
     def validate(self) -> None:
         for name in ("clips", "clip_len", "stride", "resize", "crop"):
@@ -82,6 +88,10 @@ class FeatureOptions:
             raise InputError(f"crops must be 1 or 3 (got {self.crops})")
         if self.normalize not in NORMALIZATIONS:
             raise InputError(f"--normalize must be one of {', '.join(NORMALIZATIONS)} (got '{self.normalize}')")
+        if self.input not in INPUTS:
+            raise InputError(f"input must be one of {', '.join(INPUTS)} (got '{self.input}')")
+        if self.input == "diff" and self.clip_len < 2:
+            raise InputError("input 'diff' needs clips of at least 2 frames")
 
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -90,6 +100,15 @@ class FeatureOptions:
         if self.normalize == "imagenet":
             return _IMAGENET
         return None
+
+
+def input_of_config(cfg: dict) -> str:
+    """The network input a pretraining config records: its method section's ``input``
+    (``"rgb"`` or ``"diff"``), default ``"rgb"``."""
+    method = cfg.get("method")
+    section = cfg.get(method) if isinstance(method, str) else None
+    v = section.get("input") if isinstance(section, dict) else None
+    return v if v in ("rgb", "diff") else "rgb"
 
 
 def normalization_of_config(cfg: dict) -> str:
@@ -276,13 +295,16 @@ class EvalClips(torch.utils.data.Dataset):
         return {"clip": spatial_crops(fr, self.opts.crop, self.opts.crops), "video": vi, "clip_index": ci}
 
 
-def to_model_input(clips_u8: Tensor, mean_std, device: torch.device) -> Tensor:
-    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) on ``device``, in [0, 1] then normalised."""
+def to_model_input(clips_u8: Tensor, mean_std, device: torch.device, input: str = "rgb") -> Tensor:
+    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) on ``device``, in [0, 1] then normalised;
+    ``input="diff"``: the T - 1 differences of consecutive normalised frames."""
     x = clips_u8.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
     if mean_std is not None:
         m = torch.tensor(mean_std[0], device=device).view(1, 3, 1, 1, 1)
         s = torch.tensor(mean_std[1], device=device).view(1, 3, 1, 1, 1)
         x = (x - m) / s
+    if input == "diff":
+        x = x[:, :, 1:] - x[:, :, :-1]
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last_3d)
     return x
@@ -374,7 +396,7 @@ def compute_features(model: nn.Module, cache_root: str | Path, video_ids: Sequen
         for batch in loader:
             clip = batch["clip"]  # (B, K, T, S, S, 3)
             b = clip.shape[0]
-            x = to_model_input(clip.reshape(b * k, *clip.shape[2:]), ms, dev)
+            x = to_model_input(clip.reshape(b * k, *clip.shape[2:]), ms, dev, opts.input)
             with autocast(dev, rt.amp):
                 f = model(x)
             feats.append(f.float().cpu())
@@ -479,6 +501,8 @@ class EvalSession:
                                               seed=cfg.seed)
         if cfg.features.normalize == "auto":
             cfg.features = replace(cfg.features, normalize=normalization_of_config(self.meta.get("config") or {}))
+        if cfg.features.input == "auto":
+            cfg.features = replace(cfg.features, input=input_of_config(self.meta.get("config") or {}))
         self.out = Path(cfg.out)
         check_eval_dir(self.out, self.header(), cfg.force)
         self._sets: dict[tuple[str, FeatureOptions], FeatureSet] = {}
@@ -581,3 +605,54 @@ def check_eval_dir(out: Path, header: dict, force: bool) -> None:
 
 def with_crops(opts: FeatureOptions, crops: int, clips: int | None = None) -> FeatureOptions:
     return replace(opts, crops=crops, clips=opts.clips if clips is None else clips)
+
+
+CLIP_DEFAULTS = {"clips": 10, "clip_len": 16, "stride": 1, "resize": 128, "size": 112}
+
+
+def run_clip_options(checkpoint: str | Path | None) -> dict[str, Any]:
+    """The clip options a pretraining run trained with (``clip_len``, ``stride``, ``resize`` = the
+    short side of ``data.load_size``, ``size`` = the method's ``crop``), from the ``config.yaml`` of a
+    run directory or of the run a checkpoint file lies in; {} for exported files and random init."""
+    from vssl.eval.checkpoints import read_run_config
+
+    if checkpoint is None:
+        return {}
+    p = Path(checkpoint)
+    cfg = {}
+    for d in ([p] if p.is_dir() else []) + [p.parent, p.parent.parent]:
+        cfg = read_run_config(d) if d.is_dir() else {}
+        if cfg:
+            break
+    out: dict[str, Any] = {}
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    for k in ("clip_len", "stride"):
+        if isinstance(data.get(k), int):
+            out[k] = data[k]
+    ls = data.get("load_size")
+    if isinstance(ls, (list, tuple)) and len(ls) == 2 and all(isinstance(v, int) for v in ls):
+        out["resize"] = min(ls)
+    method = cfg.get("method")
+    params = cfg.get(method) if isinstance(method, str) and isinstance(cfg.get(method), dict) else {}
+    if isinstance(params.get("crop"), int):
+        out["size"] = params["crop"]
+    return out
+
+
+def clip_options(checkpoint, preset: str | None, *, random_init: bool = False, **given) -> dict[str, Any]:
+    """Resolve ``vssl eval``'s clip options: a given value (not None) > the preset's > the run's
+    (:func:`run_clip_options`) > :data:`CLIP_DEFAULTS`. ``backbone``: given > the preset's (random
+    init only; a run's backbone comes from its config) > None."""
+    from vssl.train.presets import eval_options
+
+    pre = eval_options(preset) if preset else {}
+    run = run_clip_options(None if random_init else checkpoint)
+    out: dict[str, Any] = {}
+    for k, default in CLIP_DEFAULTS.items():
+        v = given.get(k)
+        out[k] = v if v is not None else pre.get(k, run.get(k, default))
+    b = given.get("backbone")
+    out["backbone"] = b if b is not None else (pre.get("backbone") if random_init else None)
+    if out["size"] > out["resize"] and given.get("resize") is None and given.get("size") is not None:
+        out["resize"] = out["size"]
+    return out

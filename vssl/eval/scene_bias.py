@@ -261,7 +261,7 @@ def swapped_features(session: EvalSession, action: np.ndarray, background: np.nd
                 b = b.median(dim=2, keepdim=True).values  # (B, 3, 1, S, S): the static scene of B
             merged = m[:, :, None] * a + (1 - m[:, :, None]) * b
             u8 = merged.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1)
-            x = to_model_input(u8, opts.mean_std, dev)
+            x = to_model_input(u8, opts.mean_std, dev, opts.input)
             with autocast(dev, rt.amp):
                 f = model(x)
             feats.append(f.float().cpu())

@@ -17,6 +17,7 @@ from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
 from vssl.methods.moco import MoCo
 from vssl.methods.simclr import SimCLR
+from vssl.methods.supervised import Supervised
 
 METHODS: dict[str, type[nn.Module]] = {
     "moco": MoCo,
@@ -25,8 +26,10 @@ METHODS: dict[str, type[nn.Module]] = {
     "be": BE,
     "fame": FAME,
     "cmd": CMD,
+    "supervised": Supervised,
 }
-"""Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``)."""
+"""Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
+``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
 
 
 def get_method(name: str) -> type[nn.Module]:
@@ -37,4 +40,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "StepOut", "get_method"]
+__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "StepOut", "Supervised", "get_method"]

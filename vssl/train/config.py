@@ -6,8 +6,9 @@ Resolution, later wins:
    :class:`RunConfig`, and the method's own ``Config``);
 2. the method's paper recipe (its ``RECIPE`` dict, e.g. CMD's stride 4 and
    Nesterov SGD, RECIPES.md);
-3. ``--config FILE.yaml``;
-4. command-line flags (and ``--set section.key=value``).
+3. ``--preset NAME`` (:mod:`vssl.train.presets`, e.g. ``demo``: a short CPU run);
+4. ``--config FILE.yaml``;
+5. command-line flags (and ``--set section.key=value``).
 
 The YAML file (and the ``config.yaml`` a run writes) looks like::
 
@@ -259,14 +260,16 @@ def resolve_config(
     *,
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
 ) -> PretrainConfig:
-    """Build the resolved config: defaults < method recipe < YAML < ``overrides``.
+    """Build the resolved config: defaults < method recipe < preset < YAML < ``overrides``.
 
     Args:
         method: method name (CLI ``--method``); may come from the YAML file instead.
         config_file: a YAML file as in the module docstring.
         overrides: dotted keys (``"optim.lr"``, ``"backbone"``, ``"moco.temperature"``);
             ``None`` values are skipped (flags not given).
+        preset: a name of :data:`vssl.train.presets.PRESETS`, or None.
 
     Raises:
         InputError: unknown method or key (naming the key and the file), bad value.
@@ -282,6 +285,10 @@ def resolve_config(
     cfg: dict = {"method": name}
     for sec, overr in getattr(cls, "RECIPE", {}).items():
         cfg.setdefault(sec, {}).update(overr)
+    if preset:
+        from vssl.train.presets import pretrain_overrides
+
+        _merge_layer(cfg, _nest(pretrain_overrides(preset, str(name))), f"preset '{preset}'", name, cls)
     if config_file:
         if file_layer.get("method", name) != name:
             raise InputError(

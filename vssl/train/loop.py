@@ -149,9 +149,15 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
     from vssl.methods import get_method
     from vssl.models import build_backbone
 
+    cls = get_method(cfg.method)
+    kw = {}
+    if getattr(cls, "needs_labels", False) and not getattr(cfg.params, "num_classes", 0) and cfg.cache:
+        from vssl.io.cache import Cache
+
+        kw["num_classes"] = Cache(cfg.cache).num_classes  # a supervised control: classes of the cache
     torch.manual_seed(cfg.seed)
     backbone = build_backbone(cfg.backbone)
-    return get_method(cfg.method)(backbone, backbone.feat_dim, cfg.params)
+    return cls(backbone, backbone.feat_dim, cfg.params, **kw)
 
 
 def build_engine(cfg: PretrainConfig, method: nn.Module, device: torch.device, dist: D.DistInfo, *,

@@ -1,0 +1,390 @@
+"""``vssl bench science``: does a method learn motion, and does it shed the scene?
+
+The instrument, end to end, on data it makes itself (``vssl synth``), in two regimes:
+
+* ``none``: the background family is drawn independently of the class in every
+  split. Only the motion tells the class, so action retrieval above random init
+  means the method learnt motion.
+* ``class``: the train background follows the class; test videos wear another
+  class's background. Background R@1 (the nearest train video wears the query's
+  background family, i.e. is of the class whose background the query borrowed)
+  measures reliance on the scene.
+
+For each regime and seed it pretrains every method of ``methods`` with the preset
+(``--preset demo``: tiny backbone, a few hundred CPU steps), plus two supervised
+controls with the same backbone and budget (``supervised`` with RGB input: how far
+labels go, shortcut included; with frame differences: a motion-only input, the
+learnability ceiling), and evaluates them and a random network of the same seed with
+the preset's evaluation settings:
+
+* video-level action retrieval R@1 and R@5 (test videos query the train videos);
+* linear probe top-1 (video level, SGD on frozen clip features of the train split);
+* background R@1 (``class`` regime).
+
+Every figure is a mean over seeds x test videos with a 95 % two-level bootstrap
+interval (:mod:`vssl.bench.stats`), and paired differences against random init
+and against MoCo. Verdicts, per method:
+
+* "learns motion": on ``none``, action R@1 minus random init has an interval above 0;
+* "sheds scene": on ``class``, background R@1 minus MoCo's has an interval below 0
+  and action R@1 minus random init an interval above 0;
+* otherwise "no evidence".
+
+Nothing here reads the synthetic generator's internals beyond what a user has for
+real data: the split files, the class labels, and each video's background family
+from ``synth.json`` (the one annotation a scene-bias benchmark needs).
+
+Everything is resumable: data, caches, runs and evaluations already complete in
+``--out`` are reused, so a killed benchmark continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vssl.bench.stats import Interval, bootstrap_ci, paired_difference
+from vssl.errors import InputError
+
+REGIMES = ("none", "class")
+CONTROLS = {"supervised-rgb": {"supervised.input": "rgb"}, "supervised-diff": {"supervised.input": "diff"}}
+QUICK_METHODS = ("moco", "dsm", "cmd")
+BASELINE = "moco"
+RESULTS = "science.json"
+
+
+@dataclass(frozen=True)
+class ScienceConfig:
+    """One benchmark: data, methods, seeds, budget."""
+
+    out: Path
+    methods: tuple[str, ...] = ()  # empty = every registered self-supervised method
+    seeds: int = 3
+    regimes: tuple[str, ...] = REGIMES
+    controls: bool = True
+    preset: str = "demo"
+    steps: int | None = None  # None = the preset's
+    classes: int = 8
+    videos_per_class: int = 24
+    test_fraction: float = 0.5  # 8 x 12 = 96 test queries
+    size: tuple[int, int] = (128, 96)
+    frames: int = 48
+    cache_size: int = 64
+    data_seed: int = 0
+    device: str = "cpu"
+    workers: int = 2
+    n_boot: int = 4000
+    quiet: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # dotted overrides for every pretraining run
+
+    def validate(self) -> None:
+        from vssl.methods import METHODS
+
+        bad = [m for m in self.methods if m not in METHODS or m == "supervised"]
+        if bad:
+            ssl = [m for m in METHODS if m != "supervised"]
+            raise InputError(f"unknown method {bad[0]!r} for bench science; choose from: {', '.join(ssl)}")
+        if self.seeds < 1:
+            raise InputError(f"--seeds must be >= 1 (got {self.seeds})")
+        bad_r = [r for r in self.regimes if r not in REGIMES]
+        if bad_r or not self.regimes:
+            raise InputError(f"--regimes must be among {', '.join(REGIMES)} (got {', '.join(self.regimes) or 'none'})")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"--steps must be >= 1 (got {self.steps})")
+
+
+def quick_config(cfg: ScienceConfig) -> ScienceConfig:
+    """``--quick``: one seed, MoCo, DSM and CMD (unless methods were named)."""
+    return replace(cfg, seeds=1, methods=cfg.methods or QUICK_METHODS)
+
+
+def all_methods() -> tuple[str, ...]:
+    from vssl.methods import METHODS
+
+    return tuple(m for m in METHODS if m != "supervised")
+
+
+# --------------------------------------------------------------------------- stages
+
+
+class Log:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:6.0f} s] {msg}", flush=True)
+
+
+def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
+    """Synthetic videos of ``regime`` and their cache under ``out/data``; reused when complete."""
+    from vssl.preprocess.extract import ExtractOptions, extract
+    from vssl.synth import META_FILE, make_synth
+
+    root = Path(cfg.out) / "data"
+    src, cache = root / f"synth-{regime}", root / f"cache-{regime}"
+    params = {"classes": cfg.classes, "videos_per_class": cfg.videos_per_class, "size": list(cfg.size),
+              "frames": cfg.frames, "seed": cfg.data_seed, "test_fraction": float(cfg.test_fraction), "bias": regime}
+    meta = src / META_FILE
+    done = False
+    if meta.exists():
+        old = json.loads(meta.read_text()).get("params", {})
+        done = all(old.get(k) == v for k, v in params.items())
+    if not done:
+        log(f"{regime}: synth {cfg.classes} classes x {cfg.videos_per_class} videos")
+        make_synth(src, classes=cfg.classes, videos_per_class=cfg.videos_per_class, size=tuple(cfg.size),
+                   frames=cfg.frames, seed=cfg.data_seed, test_fraction=cfg.test_fraction, bias=regime,
+                   progress=False)
+    if not (cache / "manifest.json").exists() or not done:
+        log(f"{regime}: extract")
+        extract(src, cache, ExtractOptions(size=cfg.cache_size, workers=cfg.workers), force=not done, quiet=True)
+    return cache
+
+
+def pretrain_run(cfg: ScienceConfig, cache: Path, name: str, seed: int, run: Path, log: Log) -> Path:
+    """Pretrain ``name`` (a method or a control) with the preset into ``run`` (resumed if partial)."""
+    from vssl.train.config import resolve_config
+    from vssl.train.loop import pretrain
+
+    method, over = ("supervised", CONTROLS[name]) if name in CONTROLS else (name, {})
+    overrides = {"cache": str(cache), "seed": seed, "run.device": cfg.device, "data.workers": cfg.workers,
+                 "run.tensorboard": False, **cfg.extra, **over}
+    if cfg.steps is not None:
+        overrides["optim.steps"] = cfg.steps
+    from vssl.train.presets import pretrain_overrides
+
+    n_train = cfg.classes * (cfg.videos_per_class - _n_test(cfg))
+    batch = pretrain_overrides(cfg.preset, method).get("optim.batch_size", 16)
+    if batch > n_train:  # tiny configurations (tests): the batch cannot exceed the train split
+        overrides["optim.batch_size"] = n_train
+    pc = resolve_config(method, overrides=overrides, preset=cfg.preset)
+    t0 = time.perf_counter()
+    s = pretrain(pc, run, quiet=True)
+    if s.get("resumed_from") != s.get("steps"):
+        log(f"  pretrained {name} seed {seed}: {s['steps']} steps in {time.perf_counter() - t0:.0f} s, "
+            f"last loss {s.get('loss') if s.get('loss') is None else round(s['loss'], 3)}")
+    return run
+
+
+def _n_test(cfg: ScienceConfig) -> int:
+    from vssl.synth import n_test_videos
+
+    return n_test_videos(cfg.videos_per_class, cfg.test_fraction)
+
+
+def _families(cache: Path) -> dict[str, int] | None:
+    from vssl.eval.scene_bias import synth_meta
+    from vssl.io.cache import Cache
+
+    meta = synth_meta(Cache(cache))
+    if meta is None:
+        return None
+    return {r["path"]: int(r["background_family"]) for r in meta.get("videos", [])}
+
+
+def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, out: Path) -> dict[str, list]:
+    """Per-test-video outcomes of one network: ``r1``, ``r5`` (action retrieval hits), ``linear``
+    (linear probe correct) and ``bg1`` (nearest train video wears the query's background family)."""
+    import torch
+
+    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
+    from vssl.eval.linear import predict_logits, train_linear_probe, video_level
+
+    got = out / "outcomes.json"
+    if got.exists():
+        return json.loads(got.read_text())
+    o = clip_options(weights, cfg.preset, random_init=weights is None)
+    ec = EvalConfig(cache=cache, out=out, checkpoint=weights, backbone=o["backbone"], random_init=weights is None,
+                    seed=seed, force=True,
+                    features=FeatureOptions(clips=o["clips"], clip_len=o["clip_len"], stride=o["stride"],
+                                            resize=o["resize"], crop=o["size"], normalize="auto"),
+                    runtime=Runtime(batch_size=64, workers=cfg.workers, device=cfg.device, progress=False))
+    s = EvalSession(ec)
+    train, test = s.features("train"), s.features("test")
+    g = torch.nn.functional.normalize(torch.as_tensor(train.video_feats()), dim=1)
+    q = torch.nn.functional.normalize(torch.as_tensor(test.video_feats()), dim=1)
+    order = (q @ g.T).argsort(dim=1, descending=True).numpy()
+    hit = train.labels[order] == test.labels[:, None]
+    fam = _families(cache)
+    res: dict[str, list] = {"r1": hit[:, 0].astype(int).tolist(), "r5": hit[:, :5].any(1).astype(int).tolist()}
+    if fam is not None:
+        tf = np.array([fam[v] for v in train.video_ids])
+        qf = np.array([fam[v] for v in test.video_ids])
+        res["bg1"] = (tf[order[:, 0]] == qf).astype(int).tolist()
+    c = int(max(train.labels.max(), test.labels.max())) + 1
+    probe = train_linear_probe(train.clip_feats, train.clip_labels, c, method="sgd", epochs=100, lr=0.1, wd=0.0,
+                               batch_size=256, seed=seed, device=torch.device("cpu"))
+    vid = video_level(predict_logits(probe, test.clip_feats), test.video_index, num_videos=test.n_videos)
+    res["linear"] = (vid.argmax(1).numpy() == test.labels).astype(int).tolist()
+    res["test_ids"] = list(test.video_ids)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = got.with_name(got.name + ".tmp")
+    tmp.write_text(json.dumps(res))
+    os.replace(tmp, got)
+    return res
+
+
+# --------------------------------------------------------------------------- analysis
+
+METRICS = (("r1", "action R@1"), ("r5", "action R@5"), ("linear", "linear top-1"), ("bg1", "background R@1"))
+
+
+def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000) -> dict[str, Any]:
+    """``outcomes[regime][name]`` = one outcome dict per seed (name ``random`` = random init) ->
+    intervals per metric, paired differences vs random and vs MoCo, verdicts."""
+    table: dict[str, Any] = {}
+    for regime, by_name in outcomes.items():
+        rt: dict[str, Any] = {}
+        for name, runs in by_name.items():
+            row: dict[str, Any] = {"seeds": len(runs)}
+            for key, _ in METRICS:
+                if not all(key in r for r in runs):
+                    continue
+                v = np.array([r[key] for r in runs], float)
+                row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
+                for base in ("random", BASELINE):
+                    if base == name or base not in by_name:
+                        continue
+                    b = np.array([r[key] for r in by_name[base]], float)
+                    if b.shape == v.shape:
+                        row[f"{key}-{base}"] = paired_difference(v, b, n_boot=n_boot).as_dict()
+            rt[name] = row
+        table[regime] = rt
+    return {"table": table, "verdicts": verdicts(table)}
+
+
+def _iv(d: dict | None) -> Interval | None:
+    return None if d is None else Interval(d["mean"], d["lo"], d["hi"], d.get("level", 0.95))
+
+
+def verdicts(table: dict[str, Any]) -> dict[str, str]:
+    """One line per method (not the baselines and controls) from the intervals of :func:`summarise`."""
+    names = [n for r in table.values() for n in r if n != "random" and n not in CONTROLS]
+    out = {}
+    for name in dict.fromkeys(names):
+        parts = []
+        none = table.get("none", {}).get(name, {})
+        d = _iv(none.get("r1-random"))
+        if d is not None and d.lo > 0:
+            parts.append("learns motion")
+        cls = table.get("class", {}).get(name, {})
+        bg, act = _iv(cls.get(f"bg1-{BASELINE}")), _iv(cls.get("r1-random"))
+        if bg is not None and act is not None and bg.hi < 0 and act.lo > 0:
+            parts.append("sheds scene")
+        out[name] = ", ".join(parts) if parts else "no evidence"
+    return out
+
+
+def _fmt(d: dict | None, signed: bool = False) -> str:
+    if d is None:
+        return "-"
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"{f.format(100 * d['mean'])} [{f.format(100 * d['lo'])}, {f.format(100 * d['hi'])}]"
+
+
+def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
+             f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
+             "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
+             "differences are paired (same seeds' indices, same test videos).", ""]
+    for regime, rows in summary["table"].items():
+        head = {"none": "bias none (background independent of the class): motion learning",
+                "class": "bias class (train background follows the class, test backgrounds another class's): "
+                         "scene reliance"}[regime]
+        lines += [f"## {head}", ""]
+        cols = ["action R@1", "- random", f"- {BASELINE}", "action R@5", "linear top-1"]
+        keys = [("r1", False), ("r1-random", True), (f"r1-{BASELINE}", True), ("r5", False), ("linear", False)]
+        if regime == "class":
+            cols += ["background R@1", f"bg - {BASELINE}"]
+            keys += [("bg1", False), (f"bg1-{BASELINE}", True)]
+        lines += ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for name, row in rows.items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k), s) for k, s in keys) + " |")
+        lines.append("")
+    lines += ["## Verdicts", ""]
+    lines += [f"- **{n}**: {v}" for n, v in summary["verdicts"].items()]
+    lines += ["", "learns motion: bias none, action R@1 - random init has an interval above 0. "
+                  f"sheds scene: bias class, background R@1 - {BASELINE} below 0 and action R@1 - random above 0.", ""]
+    return "\n".join(lines)
+
+
+def plot(summary: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regimes = list(summary["table"])
+    panels = [(r, "r1", "action R@1") for r in regimes]
+    if "class" in regimes:
+        panels.append(("class", "bg1", "background R@1"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (regime, key, title) in zip(axes[0], panels):
+        rows = summary["table"][regime]
+        names = [n for n in rows if key in rows[n]]
+        m = [100 * rows[n][key]["mean"] for n in names]
+        lo = [100 * (rows[n][key]["mean"] - rows[n][key]["lo"]) for n in names]
+        hi = [100 * (rows[n][key]["hi"] - rows[n][key]["mean"]) for n in names]
+        colours = ["#999999" if n == "random" else ("#cc8844" if n in CONTROLS else "#3366aa") for n in names]
+        ax.bar(range(len(names)), m, yerr=[lo, hi], capsize=3, color=colours)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{title}, bias {regime}", fontsize=9)
+        ax.set_ylabel("%")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def run_science(cfg: ScienceConfig) -> dict[str, Any]:
+    """Run the benchmark (see the module docstring); writes science.json, science.md, science.png."""
+    cfg.validate()
+    methods = cfg.methods or all_methods()
+    if BASELINE not in methods:
+        methods = (BASELINE, *methods)  # the baseline every difference is against
+    names = [*methods, *(CONTROLS if cfg.controls else ())]
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(cfg.quiet)
+    t0 = time.perf_counter()
+    outcomes: dict[str, dict[str, list[dict]]] = {}
+    seconds: dict[str, float] = {}
+    test_videos = 0
+    for regime in cfg.regimes:
+        ts = time.perf_counter()
+        cache = prepare_data(cfg, regime, log)
+        seconds[f"data/{regime}"] = time.perf_counter() - ts
+        by: dict[str, list[dict]] = {}
+        for seed in range(cfg.seeds):
+            ts = time.perf_counter()
+            by.setdefault("random", []).append(
+                evaluate(cfg, cache, None, seed, out / "eval" / regime / "random" / f"seed{seed}"))
+            for name in names:
+                run = out / "runs" / regime / name / f"seed{seed}"
+                pretrain_run(cfg, cache, name, seed, run, log)
+                by.setdefault(name, []).append(
+                    evaluate(cfg, cache, run, seed, out / "eval" / regime / name / f"seed{seed}"))
+            seconds[f"{regime}/seed{seed}"] = time.perf_counter() - ts
+            log(f"{regime}: seed {seed} done")
+        outcomes[regime] = by
+        test_videos = len(by["random"][0]["r1"])
+    summary = summarise(outcomes, n_boot=cfg.n_boot)
+    meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+            "seconds": {**seconds, "total": time.perf_counter() - t0}}
+    doc = {"meta": meta, **summary, "outcomes": outcomes}
+    (out / RESULTS).write_text(json.dumps(doc, indent=1))
+    md = markdown(summary, meta)
+    (out / "science.md").write_text(md)
+    plot(summary, out / "science.png")
+    return {"summary": summary, "meta": meta, "markdown": md, "files": [str(out / f) for f in
+                                                                         (RESULTS, "science.md", "science.png")]}

@@ -1,0 +1,91 @@
+"""Named short-run settings (``--preset``): a few-minute CPU run that still means something.
+
+Without ``--preset`` the paper recipes are the defaults (``vssl.methods.*.Config`` and
+``RECIPE``). A preset is one more layer of the resolution order of
+:mod:`vssl.train.config`: defaults < the method's recipe < **preset** < ``--config``
+file < flags. It sets, for pretraining, the backbone, clip length and stride, load
+size, steps, batch, learning rate and the method's short-run values (momentum, queue,
+crop); and for ``vssl eval`` the matching clip options (the preset's backbone when
+``--random-init``), so that a random network is evaluated exactly as a pretrained one.
+
+Why the ``demo`` values differ from the papers (every paper value assumes hundreds
+of epochs of a 30-M-parameter network on 9 500+ videos; a demo run is ~a few hundred
+steps of a 40-k-parameter network on ~100 videos):
+
+* backbone ``tiny`` (3 conv layers, 64 features), 8-frame clips at load size 64 x 86
+  cropped to 56, so one CPU step takes tens of milliseconds;
+* learning rate 10x the papers' (0.003 -> 0.03, CMD's 5e-4 x batch -> 0.05 flat):
+  at the paper's rate a few hundred steps barely move the weights;
+* key-encoder momentum 0.99 instead of 0.999: after n steps the key encoder has
+  followed the query encoder by 1 - m^n of its movement; 0.999 leaves it at
+  1 - 0.999^400 = 33 % after 400 steps (it lags far behind, and the queue holds keys
+  of a near-random network), 0.99 at 98 %;
+* queue 64 instead of 2 048: the queue must be smaller than the training set, or it
+  holds older clips of the query's own video as negatives (false negatives);
+* no linear lr scaling for CMD (its recipe scales 5e-4 by batch / 256, which turns any
+  ``--lr`` into 1/16 of itself at batch 16).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vssl.errors import InputError
+
+_DEMO_COMMON: dict[str, Any] = {
+    "backbone": "tiny",
+    "data.clip_len": 8,
+    "data.stride": 1,
+    "data.load_size": [64, 86],
+    "optim.steps": 300,
+    "optim.batch_size": 16,
+    "optim.lr": 0.03,
+    "optim.warmup_steps": 20,
+    "run.save_every": 100,
+    "run.log_every": 25,
+}
+_MOMENTUM = {"momentum": 0.99, "queue_size": 64, "crop": 56}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "demo": {
+        "pretrain": _DEMO_COMMON,
+        "methods": {
+            "moco": _MOMENTUM,
+            "dsm": _MOMENTUM,
+            "be": _MOMENTUM,
+            "fame": _MOMENTUM,
+            "simclr": {"crop": 56, "_optim.lr": 0.1},
+            "cmd": {"crop": 56, "mv_encoder": "tiny", "mv_size": 14, "_optim.lr": 0.05,
+                    "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0},
+            "supervised": {"crop": 56, "_optim.lr": 0.05},
+        },
+        "eval": {"backbone": "tiny", "clip_len": 8, "stride": 1, "clips": 4, "resize": 64, "size": 56},
+    },
+}
+"""Preset name -> ``pretrain`` (dotted keys for every method), ``methods`` (per method:
+keys of its Config, or ``_section.key`` for data/optim/run overrides of that method) and
+``eval`` (options of ``vssl eval``)."""
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+def pretrain_overrides(name: str, method: str) -> dict[str, Any]:
+    """The dotted overrides (``optim.lr``, ``moco.queue_size``, ...) of preset ``name`` for ``method``."""
+    p = get_preset(name)
+    out = dict(p["pretrain"])
+    for k, v in p["methods"].get(method, {}).items():
+        if k.startswith("_"):
+            out[k[1:]] = v
+        else:
+            out[f"{method}.{k}"] = v
+    return out
+
+
+def eval_options(name: str) -> dict[str, Any]:
+    """``vssl eval`` options of preset ``name`` (backbone, clip_len, stride, clips, resize, size)."""
+    return dict(get_preset(name)["eval"])
