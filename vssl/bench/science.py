@@ -81,7 +81,7 @@ class ScienceConfig:
     workers: int = 2
     n_boot: int = 4000
     quiet: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)  # dotted overrides for every pretraining run
+    extra: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the runs ("moco.x": MoCo's only)
 
     def validate(self) -> None:
         from vssl.methods import METHODS
@@ -152,9 +152,12 @@ def pretrain_run(cfg: ScienceConfig, cache: Path, name: str, seed: int, run: Pat
     from vssl.train.config import resolve_config
     from vssl.train.loop import pretrain
 
+    from vssl.methods import METHODS
+
     method, over = ("supervised", CONTROLS[name]) if name in CONTROLS else (name, {})
+    extra = {k: v for k, v in cfg.extra.items() if k.split(".")[0] not in METHODS or k.split(".")[0] == method}
     overrides = {"cache": str(cache), "seed": seed, "run.device": cfg.device, "data.workers": cfg.workers,
-                 "run.tensorboard": False, **cfg.extra, **over}
+                 "run.tensorboard": False, **extra, **over}
     if cfg.steps is not None:
         overrides["optim.steps"] = cfg.steps
     from vssl.train.presets import pretrain_overrides

@@ -1,0 +1,64 @@
+"""`vssl bench science` end to end on a tiny configuration, and its verdict logic."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vssl.bench.science import ScienceConfig, run_science, summarise, verdicts
+from vssl.errors import InputError
+
+
+def _runs(p: float, seeds: int = 2, q: int = 96, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{k: (rng.random(q) < p).astype(int).tolist() for k in ("r1", "r5", "linear", "bg1")}
+            for _ in range(seeds)]
+
+
+def test_verdicts_follow_the_intervals():
+    outcomes = {
+        "none": {"random": _runs(0.125, seed=1), "moco": _runs(0.125, seed=2), "good": _runs(0.6, seed=3),
+                 "supervised-diff": _runs(0.9, seed=4)},
+        "class": {"random": _runs(0.125, seed=5), "moco": _runs(0.5, seed=6), "good": _runs(0.1, seed=7)},
+    }
+    # "good": on class, action R@1 0.1 (not above random), so it does not shed the scene by the rule
+    s = summarise(outcomes, n_boot=500)
+    v = s["verdicts"]
+    assert v["good"] == "learns motion"
+    assert v["moco"] == "no evidence"
+    assert "supervised-diff" not in v and "random" not in v
+    t = s["table"]["none"]["good"]
+    assert t["r1-random"]["lo"] > 0 and t["r1"]["lo"] < t["r1"]["mean"] < t["r1"]["hi"]
+    outcomes["class"]["good"] = [{**r, "r1": _runs(0.5, seed=8)[i]["r1"], "bg1": _runs(0.05, seed=9)[i]["bg1"]}
+                                 for i, r in enumerate(outcomes["class"]["good"])]
+    assert verdicts(summarise(outcomes, n_boot=500)["table"])["good"] == "learns motion, sheds scene"
+
+
+def test_bad_options_are_one_line(tmp_path):
+    with pytest.raises(InputError, match="unknown method 'byol'"):
+        run_science(ScienceConfig(out=tmp_path, methods=("byol",)))
+    with pytest.raises(InputError, match="regimes"):
+        run_science(ScienceConfig(out=tmp_path, regimes=("scene",)))
+
+
+def test_science_tiny_end_to_end_and_resumes(tmp_path):
+    cfg = ScienceConfig(out=tmp_path / "sci", methods=("moco",), seeds=1, steps=2, classes=3, videos_per_class=4,
+                        size=(64, 48), frames=24, cache_size=48, workers=0, n_boot=200, controls=True,
+                        extra={"data.clip_len": 4, "data.load_size": [32, 42], "moco.crop": 24,
+                               "supervised.crop": 24})
+    r = run_science(cfg)
+    doc = json.loads((tmp_path / "sci" / "science.json").read_text())
+    assert set(doc["table"]) == {"none", "class"}
+    names = set(doc["table"]["none"])
+    assert names == {"random", "moco", "supervised-rgb", "supervised-diff"}
+    assert "bg1" in doc["table"]["class"]["moco"] and "r1-random" in doc["table"]["none"]["moco"]
+    assert doc["meta"]["test_videos"] == 6
+    assert set(doc["verdicts"]) == {"moco"}
+    assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| moco |" in r["markdown"]
+    # a rerun reuses every run and evaluation
+    mtime = (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
+    run_science(cfg)
+    assert (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime

@@ -1,0 +1,69 @@
+"""`--preset`: resolves to the documented values, sits between the recipe and the config file."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from vssl.errors import InputError
+from vssl.methods import METHODS
+from vssl.train.config import resolve_config
+from vssl.train.presets import PRESETS, eval_options, pretrain_overrides
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_demo_preset_resolves_for_every_method(method):
+    cfg = resolve_config(method, preset="demo")
+    assert cfg.backbone == "tiny"
+    assert (cfg.data.clip_len, list(cfg.data.load_size)) == (8, [64, 86])
+    assert cfg.optim.steps == PRESETS["demo"]["pretrain"]["optim.steps"]
+    assert cfg.params.crop == 56
+    assert resolve_config(method).backbone == "r3d_18", "without --preset the paper recipe stays the default"
+
+
+def test_demo_preset_documented_values():
+    for m in ("moco", "dsm", "be", "fame"):
+        cfg = resolve_config(m, preset="demo")
+        assert (cfg.params.momentum, cfg.params.queue_size) == (0.99, 64)
+        assert cfg.optim.lr == 0.03
+    cmd = resolve_config("cmd", preset="demo")
+    assert cmd.optim.lr_scaling == "none" and cmd.optim.lr == 0.05
+    assert resolve_config("cmd").optim.lr_scaling == "linear"
+
+
+def test_preset_is_below_the_config_file_and_flags(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"method": "moco", "optim": {"lr": 0.5}}))
+    cfg = resolve_config(config_file=f, preset="demo", overrides={"optim.steps": 7})
+    assert cfg.optim.lr == 0.5 and cfg.optim.steps == 7 and cfg.backbone == "tiny"
+
+
+def test_unknown_preset_is_one_line():
+    with pytest.raises(InputError, match="unknown preset 'fast'.*demo"):
+        resolve_config("moco", preset="fast")
+
+
+def test_pretrain_overrides_routes_method_and_section_keys():
+    o = pretrain_overrides("demo", "cmd")
+    assert o["cmd.crop"] == 56 and o["optim.lr_scaling"] == "none" and "cmd.optim.lr" not in o
+
+
+def test_eval_options_and_resolution_order(tmp_path):
+    from vssl.eval.features import CLIP_DEFAULTS, clip_options
+
+    assert eval_options("demo")["backbone"] == "tiny"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(
+        {"method": "cmd", "backbone": "tiny", "data": {"clip_len": 12, "stride": 4, "load_size": [72, 96]},
+         "cmd": {"crop": 64}}))
+    o = clip_options(run, None)
+    assert (o["clip_len"], o["stride"], o["resize"], o["size"], o["clips"]) == (12, 4, 72, 64, 10)
+    o = clip_options(run / "checkpoints" / "last.pt", None, stride=1)  # a checkpoint file of the run, a flag
+    assert (o["clip_len"], o["stride"]) == (12, 1)
+    o = clip_options(run, "demo")  # the preset over the run
+    assert (o["clip_len"], o["size"], o["clips"]) == (8, 56, 4)
+    o = clip_options(None, "demo", random_init=True)
+    assert o["backbone"] == "tiny" and o["resize"] == 64
+    o = clip_options(None, None, random_init=True)
+    assert {k: o[k] for k in CLIP_DEFAULTS} == CLIP_DEFAULTS and o["backbone"] is None
