@@ -67,3 +67,10 @@ def test_eval_options_and_resolution_order(tmp_path):
     assert o["backbone"] == "tiny" and o["resize"] == 64
     o = clip_options(None, None, random_init=True)
     assert {k: o[k] for k in CLIP_DEFAULTS} == CLIP_DEFAULTS and o["backbone"] is None
+
+
+def test_eval_normalisation_read_from_the_method_section():
+    from vssl.eval.features import normalization_of_config
+
+    assert normalization_of_config({"method": "cmd", "cmd": {"normalize": "imagenet"}}) == "imagenet"
+    assert normalization_of_config({"method": "moco", "moco": {"crop": 112}}) == "kinetics"

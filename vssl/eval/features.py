@@ -115,10 +115,12 @@ def normalization_of_config(cfg: dict) -> str:
     """The input normalisation a pretraining config records, as a :data:`NORMALIZATIONS` name.
 
     Looks for ``normalize`` (a name, or false / "none") or ``mean`` at the top
-    level and under ``data`` / ``augment`` / ``transforms``; a ``mean`` list is
+    level and under the method's section (e.g. ``cmd.normalize``), ``data`` / ``augment`` / ``transforms``; a ``mean`` list is
     matched against the known statistics. Default ``"kinetics"``.
     """
-    for scope in (cfg, *(cfg.get(k) for k in ("data", "augment", "augmentation", "transforms"))):
+    method = cfg.get("method")
+    own = (method,) if isinstance(method, str) else ()
+    for scope in (cfg, *(cfg.get(k) for k in (*own, "data", "augment", "augmentation", "transforms"))):
         if not isinstance(scope, dict):
             continue
         v = scope.get("normalize", scope.get("normalization"))
