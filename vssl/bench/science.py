@@ -175,6 +175,29 @@ def pretrain_run(cfg: ScienceConfig, cache: Path, name: str, seed: int, run: Pat
     return run
 
 
+def training_diagnostics(run: Path) -> dict[str, dict[str, float]]:
+    """First and last logged value of every scalar in ``run/metrics.jsonl`` (loss, acc, neg_wins,
+    motion loss and its chance level, ...): does the objective move at all?"""
+    p = Path(run) / "metrics.jsonl"
+    if not p.exists():
+        return {}
+    recs = []
+    for line in p.read_text().splitlines():
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            continue
+    skip = {"step", "epoch", "time", "lr", "clips_per_s", "data_wait"}
+    out: dict[str, dict[str, float]] = {}
+    for r in recs:
+        for k, v in r.items():
+            if k in skip or not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            d = out.setdefault(k, {"first": float(v)})
+            d["last"] = float(v)
+    return out
+
+
 def _n_test(cfg: ScienceConfig) -> int:
     from vssl.synth import n_test_videos
 
@@ -291,7 +314,7 @@ def _fmt(d: dict | None, signed: bool = False) -> str:
     return f"{f.format(100 * d['mean'])} [{f.format(100 * d['lo'])}, {f.format(100 * d['hi'])}]"
 
 
-def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None) -> str:
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
@@ -314,6 +337,18 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += [f"- **{n}**: {v}" for n, v in summary["verdicts"].items()]
     lines += ["", "learns motion: bias none, action R@1 - random init has an interval above 0. "
                   f"sheds scene: bias class, background R@1 - {BASELINE} below 0 and action R@1 - random above 0.", ""]
+    if diagnostics:
+        lines += ["## Training diagnostics (first -> last logged value, mean over seeds)", ""]
+        for regime, by in diagnostics.items():
+            for name, runs in by.items():
+                keys = sorted({k for r in runs for k in r})
+                vals = []
+                for k in keys:
+                    f = [r[k]["first"] for r in runs if k in r]
+                    la = [r[k]["last"] for r in runs if k in r]
+                    vals.append(f"{k} {np.mean(f):.3g} -> {np.mean(la):.3g}")
+                lines.append(f"- {regime} / {name}: " + ", ".join(vals))
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -360,6 +395,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     log = Log(cfg.quiet)
     t0 = time.perf_counter()
     outcomes: dict[str, dict[str, list[dict]]] = {}
+    diagnostics: dict[str, dict[str, list[dict]]] = {}
     seconds: dict[str, float] = {}
     test_videos = 0
     for regime in cfg.regimes:
@@ -374,6 +410,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
             for name in names:
                 run = out / "runs" / regime / name / f"seed{seed}"
                 pretrain_run(cfg, cache, name, seed, run, log)
+                diagnostics.setdefault(regime, {}).setdefault(name, []).append(training_diagnostics(run))
                 by.setdefault(name, []).append(
                     evaluate(cfg, cache, run, seed, out / "eval" / regime / name / f"seed{seed}"))
             seconds[f"{regime}/seed{seed}"] = time.perf_counter() - ts
@@ -384,9 +421,9 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
-    doc = {"meta": meta, **summary, "outcomes": outcomes}
+    doc = {"meta": meta, **summary, "diagnostics": diagnostics, "outcomes": outcomes}
     (out / RESULTS).write_text(json.dumps(doc, indent=1))
-    md = markdown(summary, meta)
+    md = markdown(summary, meta, diagnostics)
     (out / "science.md").write_text(md)
     plot(summary, out / "science.png")
     return {"summary": summary, "meta": meta, "markdown": md, "files": [str(out / f) for f in
