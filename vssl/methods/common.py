@@ -173,6 +173,7 @@ class MomentumPair(nn.Module):
         self.queue = Queue(queue_size, proj_dim) if queue_size > 0 else None
         self.momentum = momentum
         self.shuffle_bn, self.bn_splits = shuffle_bn, bn_splits
+        self._has_bn: bool | None = None
         self.channels_last = False
         self._pending: list[Tensor] = []
 
@@ -184,9 +185,10 @@ class MomentumPair(nn.Module):
         return self.key_head(self.key_backbone(prep(x, self.channels_last)))
 
     def _key_has_bn(self) -> bool:
-        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.key_backbone.modules()) or any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.key_head.modules()
-        )
+        if self._has_bn is None:  # looked up once (a SyncBatchNorm conversion keeps it True)
+            mods = [*self.key_backbone.modules(), *self.key_head.modules()]
+            self._has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mods)
+        return self._has_bn
 
     def _shuffled_key_ddp(self, x: Tensor) -> Tensor:
         import torch.distributed as dist
