@@ -40,7 +40,9 @@ def test_two_gloo_processes_match_one_process_with_accumulation(tiny_cache, tmp_
     enter the queue in the same order, the augmentation seeds depend on the micro-batch
     only: losses and weights agree up to float summation order.
     """
-    common = {"optim.steps": 3, "optim.batch_size": 4, "run.save_every": 3}
+    # Shuffle BN shuffles keys across ranks (on one process: over sub-batches), which by design differs
+    # from one process with accumulation; the equivalence is of the rest of the machinery.
+    common = {"optim.steps": 3, "optim.batch_size": 4, "run.save_every": 3, "moco.shuffle_bn": False}
     ref = pretrain(resolve_config("moco", overrides=tiny_overrides("moco", tiny_cache, **common, **{"optim.accum": 2})),
                    tmp_path / "one", quiet=True)
     assert ref["steps"] == 3

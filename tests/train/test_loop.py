@@ -113,13 +113,13 @@ def test_lr_schedule():
 @pytest.mark.slow
 def test_loss_falls_on_synth(tiny_cache, tmp_path, monkeypatch):
     """SimCLR on the tiny synth cache, milder augmentation (crop scale (0.4, 1), no grey or
-    blur): the contrastive loss drops within 30 steps (about 2.3 -> 1.6 here)."""
+    blur): the contrastive loss drops within 40 steps (about 2.3 -> 1.4 here)."""
     import vssl.methods.simclr as simclr
     from vssl.data.transforms import ClipAugment
 
     monkeypatch.setattr(simclr, "make_augment", lambda crop, min_scale, **kw: ClipAugment(
         crop, scale=(0.4, 1.0), gray_p=0.0, blur_p=0.0, **kw))
-    cfg = tiny_config("simclr", tiny_cache, **{"optim.steps": 30, "optim.lr": 0.1, "optim.batch_size": 8})
+    cfg = tiny_config("simclr", tiny_cache, **{"optim.steps": 40, "optim.lr": 0.1, "optim.batch_size": 8})
     pretrain(cfg, tmp_path / "run", quiet=True)
     losses = [r["loss"] for r in read_metrics(tmp_path / "run")]
     first, last = sum(losses[:8]) / 8, sum(losses[-8:]) / 8

@@ -24,6 +24,7 @@ METHOD_TINY = {
     "dsm": {"crop": 24, "queue_size": 16},
     "be": {"crop": 24, "queue_size": 16},
     "fame": {"crop": 24, "queue_size": 16},
+    "supervised": {"crop": 24},
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
 }
 

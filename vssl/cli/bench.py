@@ -176,6 +176,8 @@ def science(
     steps: Annotated[Optional[int], typer.Option(help="Pretraining steps per run (default: the preset's).")] = None,
     classes: Annotated[int, typer.Option(help="Synth classes (2-8).")] = 8,
     videos_per_class: Annotated[int, typer.Option(help="Synth videos per class (half of them test).")] = 24,
+    data_seed: Annotated[int, typer.Option(help="Seed of the synthetic datasets (tune settings on another seed than the one you report).")] = 0,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a pretraining setting of the runs, e.g. dsm.queue_size=32 (a method's keys apply to that method only; repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader and extract workers.")] = 2,
 ):
@@ -185,11 +187,13 @@ def science(
     differences against random init and MoCo, one verdict per method. Writes science.json,
     science.md and science.png into --out."""
     from vssl.bench.science import ScienceConfig, quick_config, run_science
+    from vssl.train.config import parse_set
 
     cfg = ScienceConfig(out=out, methods=tuple(m.strip() for m in (methods or "").split(",") if m.strip()),
                         seeds=seeds, regimes=tuple(r.strip() for r in regimes.split(",") if r.strip()),
                         controls=controls, preset=preset, steps=steps, classes=classes,
-                        videos_per_class=videos_per_class, device=device, workers=workers)
+                        videos_per_class=videos_per_class, device=device, workers=workers, data_seed=data_seed,
+                        extra=parse_set(set_))
     if quick:
         cfg = quick_config(cfg)
     r = run_science(cfg)
