@@ -667,8 +667,14 @@ def apply_color_jitter(x: Tensor, params: ColorJitterParams) -> Tensor:
             y = _blend(y, rgb_to_grayscale(y).mean(dim=2, keepdim=True), f(params.contrast))
         elif op == 2:
             y = _blend(y, rgb_to_grayscale(y), f(params.saturation))
-        elif op == 3:
-            y = _shift_hue(y, f(params.hue).view(bsz, 1))
+        elif op == 3:  # the costly op: only on the clips it changes (applied, non-zero shift)
+            shift = f(params.hue).view(bsz, 1)
+            rows = (params.apply.to(x.device) & (params.hue.to(x.device) != 0)).nonzero().flatten()
+            if len(rows) == bsz:
+                y = _shift_hue(y, shift)
+            elif len(rows):
+                y = y.clone()
+                y[rows] = _shift_hue(y[rows], shift[rows])
     y = torch.where(params.apply.to(x.device).view(bsz, 1, 1), y, flat)
     return y.reshape(x.shape)
 
