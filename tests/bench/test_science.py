@@ -62,3 +62,12 @@ def test_science_tiny_end_to_end_and_resumes(tmp_path):
     mtime = (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
     run_science(cfg)
     assert (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime
+
+
+def test_quick_is_one_seed_fewer_methods_and_steps(tmp_path):
+    from vssl.bench.science import QUICK_METHODS, QUICK_STEPS, quick_config
+
+    q = quick_config(ScienceConfig(out=tmp_path))
+    assert (q.seeds, q.methods, q.steps) == (1, QUICK_METHODS, QUICK_STEPS)
+    q = quick_config(ScienceConfig(out=tmp_path, methods=("cmd",), steps=7))
+    assert (q.methods, q.steps) == (("cmd",), 7)

@@ -167,7 +167,7 @@ def eval_(
 @error_boundary
 def science(
     out: Annotated[Path, typer.Option("--out", "-o", help="Benchmark directory (data, caches, runs, evals; reused on rerun).")] = Path("science"),
-    quick: Annotated[bool, typer.Option("--quick", help="One seed; MoCo, DSM and CMD (unless --methods); about 10 minutes on 2 cores.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="One seed; MoCo and DSM (unless --methods); 100 steps per run (unless --steps): a few minutes on 2 cores.")] = False,
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: every registered method; MoCo is always included as the baseline).")] = None,
     seeds: Annotated[int, typer.Option(help="Pretraining seeds per method and regime.")] = 3,
     regimes: Annotated[str, typer.Option(help="Comma-separated synth bias regimes: none, class.")] = "none,class",
