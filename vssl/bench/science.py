@@ -41,7 +41,6 @@ Everything is resumable: data, caches, runs and evaluations already complete in
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -208,16 +207,6 @@ def _n_test(cfg: ScienceConfig) -> int:
     return n_test_videos(cfg.videos_per_class, cfg.test_fraction)
 
 
-def _families(cache: Path) -> dict[str, int] | None:
-    from vssl.eval.scene_bias import synth_meta
-    from vssl.io.cache import Cache
-
-    meta = synth_meta(Cache(cache))
-    if meta is None:
-        return None
-    return {r["path"]: int(r["background_family"]) for r in meta.get("videos", [])}
-
-
 def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, out: Path) -> dict[str, list]:
     """Per-test-video outcomes of one network: ``r1``, ``r5`` (action retrieval hits), ``linear``
     (linear probe correct) and ``bg1`` (nearest train video wears the query's background family)."""
@@ -225,6 +214,8 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
 
     from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
     from vssl.eval.linear import predict_logits, train_linear_probe, video_level
+    from vssl.eval.scene_bias import background_of, synth_meta
+    from vssl.io.manifest import atomic_write_bytes
 
     got = out / "outcomes.json"
     if got.exists():
@@ -241,11 +232,10 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     q = torch.nn.functional.normalize(torch.as_tensor(test.video_feats()), dim=1)
     order = (q @ g.T).argsort(dim=1, descending=True).numpy()
     hit = train.labels[order] == test.labels[:, None]
-    fam = _families(cache)
     res: dict[str, list] = {"r1": hit[:, 0].astype(int).tolist(), "r5": hit[:, :5].any(1).astype(int).tolist()}
-    if fam is not None:
-        tf = np.array([fam[v] for v in train.video_ids])
-        qf = np.array([fam[v] for v in test.video_ids])
+    meta = synth_meta(s.cache)
+    if meta is not None:
+        tf, qf = background_of(meta, train.video_ids), background_of(meta, test.video_ids)
         res["bg1"] = (tf[order[:, 0]] == qf).astype(int).tolist()
     c = int(max(train.labels.max(), test.labels.max())) + 1
     probe = train_linear_probe(train.clip_feats, train.clip_labels, c, method="sgd", epochs=100, lr=0.1, wd=0.0,
@@ -254,9 +244,7 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     res["linear"] = (vid.argmax(1).numpy() == test.labels).astype(int).tolist()
     res["test_ids"] = list(test.video_ids)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = got.with_name(got.name + ".tmp")
-    tmp.write_text(json.dumps(res))
-    os.replace(tmp, got)
+    atomic_write_bytes(got, json.dumps(res).encode())
     return res
 
 
