@@ -56,7 +56,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum, warm-up then cosine decay (RECIPES.md, shared setup)."""
+    """Optimiser (SGD with momentum by default, RECIPES.md shared setup; LARS or AdamW when a
+    method's recipe names them, :mod:`vssl.train.optim`), warm-up then cosine decay."""
 
     epochs: int = 200
     steps: int | None = None  # total optimiser steps; overrides epochs when given
@@ -70,6 +71,12 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     warmup_steps: int | None = None  # overrides warmup_epochs when given
     min_lr: float = 0.0  # the cosine ends here
+    min_lr_ratio: float = 0.0  # or here, as a fraction of the peak lr (Barlow Twins, VICReg: 0.001)
+    optimizer: str = "sgd"  # sgd | lars | adamw (vssl.train.optim.OPTIMIZERS)
+    lars_eta: float = 0.001  # LARS trust coefficient
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW
+    exclude_norm_bias: bool = False  # no weight decay (nor LARS adaptation) for biases and norm parameters
+    norm_bias_lr_scale: float = 1.0  # lr multiplier of biases and norm parameters (Barlow Twins: 0.024)
     accum: int = 1  # gradient-accumulation steps
     grad_clip: float | None = None  # max gradient norm, None = off
 
@@ -315,7 +322,9 @@ def resolve_config(
 def validate(cfg: PretrainConfig) -> None:
     """Range and choice checks; one-line InputError."""
     from vssl.models import BACKBONES
+    from vssl.train.optim import OPTIMIZERS
 
+    OPTIMIZER_NAMES = tuple(OPTIMIZERS)
     d, o, r = cfg.data, cfg.optim, cfg.run
     if cfg.backbone not in BACKBONES or cfg.backbone == "resnet10_2d":
         valid = ", ".join(sorted(b for b in BACKBONES if b != "resnet10_2d"))
@@ -332,6 +341,11 @@ def validate(cfg: PretrainConfig) -> None:
         (o.steps is None or o.steps >= 1, "optim.steps must be >= 1"),
         (o.batch_size >= 1 and o.accum >= 1, "optim.batch_size and optim.accum must be >= 1"),
         (o.lr > 0 and o.min_lr >= 0, "optim.lr must be > 0 and optim.min_lr >= 0"),
+        (0 <= o.min_lr_ratio < 1, "optim.min_lr_ratio must be in [0, 1)"),
+        (o.min_lr == 0 or o.min_lr_ratio == 0, "set optim.min_lr or optim.min_lr_ratio, not both"),
+        (o.optimizer in OPTIMIZER_NAMES, f"optim.optimizer must be one of {', '.join(OPTIMIZER_NAMES)}"),
+        (o.lars_eta > 0 and o.norm_bias_lr_scale > 0, "optim.lars_eta and optim.norm_bias_lr_scale must be > 0"),
+        (all(0 <= b < 1 for b in o.betas), "optim.betas must be two numbers in [0, 1)"),
         (o.lr_scaling in LR_SCALING, f"optim.lr_scaling must be one of {', '.join(LR_SCALING)}"),
         (o.base_batch >= 1, "optim.base_batch must be >= 1"),
         (o.weight_decay >= 0 and 0 <= o.momentum < 1, "optim.weight_decay must be >= 0, optim.momentum in [0, 1)"),
@@ -371,8 +385,16 @@ def from_dict(d: dict) -> PretrainConfig:
 
 
 def differences(old: dict, new: dict) -> list[str]:
-    """Essential settings that differ between two :func:`to_dict` configs, as 'key: old -> new'."""
+    """Essential settings that differ between two :func:`to_dict` configs, as 'key: old -> new'.
+
+    A key of a section that ``old`` lacks (a config written before the key existed) counts
+    as its default, so such a run still resumes when ``new`` keeps the default.
+    """
     a, b = flatten(old), flatten(new)
+    defaults = {f"{sec}.{f.name}": getattr(klass(), f.name) for sec, klass in SECTIONS.items() for f in fields(klass)}
+    for k, v in defaults.items():
+        if k not in a and k in b:
+            a[k] = list(v) if isinstance(v, tuple) else v
     out = []
     for k in sorted(set(a) | set(b)):
         if any(k == p or (p.endswith(".") and k.startswith(p)) for p in NON_ESSENTIAL):

@@ -178,12 +178,19 @@ def build_engine(cfg: PretrainConfig, method: nn.Module, device: torch.device, d
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(method, device_ids=[device.index] if device.type == "cuda" else None)
-    params = [p for p in method.parameters() if p.requires_grad]
+    from vssl.train.optim import build_optimizer, param_groups, schedule_lambdas
+
     o = cfg.optim
-    opt = torch.optim.SGD(params, lr=effective_lr(cfg), momentum=o.momentum, weight_decay=o.weight_decay,
-                          nesterov=o.nesterov and o.momentum > 0)
-    min_ratio = o.min_lr / effective_lr(cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, warmup_steps, min_ratio))
+    fixed = getattr(method, "fixed_lr", None)  # optional: name -> keeps the peak lr (SimSiam's predictor)
+    groups = param_groups(method, weight_decay=o.weight_decay, exclude_norm_bias=o.exclude_norm_bias,
+                          norm_bias_lr_scale=o.norm_bias_lr_scale, fixed_lr=fixed)
+    opt = build_optimizer(o.optimizer, groups, lr=effective_lr(cfg), momentum=o.momentum, nesterov=o.nesterov,
+                          eta=o.lars_eta, betas=o.betas)
+    min_ratio = o.min_lr_ratio or o.min_lr / effective_lr(cfg)
+    factor = lambda s: lr_factor(s, total_steps, warmup_steps, min_ratio)  # noqa: E731
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule_lambdas(opt, factor))
+    if hasattr(method, "set_total_steps"):
+        method.set_total_steps(total_steps)  # optional: schedules of the method (BYOL's EMA)
     scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 needs no loss scaling
     amp = cfg.run.bf16 and device.type == "cuda"
     return Engine(cfg, device, method, model, opt, sched, scaler, dist, decode=decode, amp=amp)
