@@ -269,11 +269,10 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
         torch.manual_seed(cfg.seed)
         nn.init.normal_(model.head.weight, std=0.01)
     model = prepare_model(model, dev)
-    decay, no_decay = [], []
-    for n_, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    optim = torch.optim.SGD([{"params": decay, "weight_decay": opts.wd}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=opts.lr, momentum=opts.momentum)
+    from vssl.train.optim import build_optimizer, param_groups
+
+    groups = param_groups(model, weight_decay=opts.wd, exclude_norm_bias=True)  # no decay on biases and norms
+    optim = build_optimizer("sgd", groups, lr=opts.lr, momentum=opts.momentum)
     state = {"epoch": 0, "batch": 0, "step": 0, "done": False}
     resumed = False
     if ckpt_path.exists():
