@@ -143,10 +143,16 @@ def merge(
 def verify(
     cache: Annotated[Path, typer.Argument(help="Cache directory.")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="First make the manifests agree with the committed shards: "
+                                         "delete shards whose videos are all kept in other shards, list the "
+                                         "videos of unlisted shards that verify. Deletes nothing else.")] = False,
 ):
     """Re-read every shard: checksums, JPEG decodability, array shapes. Exit 1 on any problem."""
-    from vssl.io.verify import verify_cache
+    from vssl.io.verify import repair_cache, verify_cache
 
+    if repair:
+        for a in repair_cache(cache):
+            console.print(f"[green]repair[/green]: {a}", highlight=False)
     rep = verify_cache(cache, quiet=quiet)
     for p in rep.problems[:50]:
         err_console.print(f"[red]problem[/red] {p}", highlight=False)

@@ -27,6 +27,7 @@ key               str ()              what the features depend on (hash)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -495,7 +496,9 @@ class EvalSession:
 
         cfg.features.validate()
         self.cfg = cfg
+        self._locks = contextlib.ExitStack()
         self.cache = Cache(cfg.cache)  # CacheError first: a missing cache is exit 3 whatever else is wrong
+        self._lock(cfg)
         self.cache_checksum = manifest_checksum(cfg.cache)
         self.split = str(cfg.split)
         self.cache.split(self.split, "train")  # raises InputError when the split does not exist
@@ -508,6 +511,27 @@ class EvalSession:
         self.out = Path(cfg.out)
         check_eval_dir(self.out, self.header(), cfg.force)
         self._sets: dict[tuple[str, FeatureOptions], FeatureSet] = {}
+
+    def _lock(self, cfg: EvalConfig) -> None:
+        """A reader's lock on the cache and the eval directory's writer lock, held until :meth:`close`
+        (a second eval into the same directory is refused, naming this one)."""
+        from vssl.io.lock import dir_lock
+
+        try:
+            self._locks.enter_context(dir_lock(cfg.cache, "vssl eval", shared=True, create=False))
+            self._locks.enter_context(dir_lock(cfg.out, "vssl eval"))
+        except BaseException:
+            self._locks.close()
+            raise
+
+    def close(self) -> None:
+        """Let go of the locks (also when the session is garbage collected or the process ends)."""
+        self._locks.close()
+
+    def __del__(self):
+        locks = getattr(self, "_locks", None)
+        if locks is not None:
+            locks.close()
 
     @property
     def class_names(self) -> list[str]:

@@ -54,6 +54,19 @@ def merge_caches(caches: list[Path], out: Path | None = None) -> tuple[Path, int
             raise InputError("merging several caches needs --out DIR")
         out = caches[0]
     out = Path(out)
+    import contextlib
+
+    from vssl.io.lock import dir_lock
+
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(dir_lock(out, "vssl merge"))  # no extract or other merge writes out meanwhile
+        for c in caches:
+            if c.resolve() != out.resolve():
+                locks.enter_context(dir_lock(c, "vssl merge", shared=True))
+        return _merge_locked(caches, out)
+
+
+def _merge_locked(caches: list[Path], out: Path) -> tuple[Path, int, list[str]]:
     warnings: list[str] = []
     records: dict[str, dict] = {}
     options = None

@@ -100,6 +100,26 @@ def clean_uncommitted(shard_dir: Path, prefix: str) -> list[Path]:
     return removed
 
 
+def remove_superseded(shard_dir: Path, records: list[dict], chosen: dict[str, dict]) -> list[Path]:
+    """Delete committed shards none of whose videos is used: each one's records are all
+    duplicates of records ``chosen`` from other shards (left by two runs that once wrote
+    into the same cache at the same time). Nothing is lost: every video stays in the shard
+    that is kept. The sidecar goes first, so a crash in between leaves an uncommitted shard."""
+    by_shard: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("shard"):
+            by_shard.setdefault(Path(r["shard"]).name, []).append(r)
+    removed = []
+    for name, rs in sorted(by_shard.items()):
+        if all(chosen.get(r["id"]) is not None and chosen[r["id"]] is not r
+               and Path(chosen[r["id"]].get("shard", "")).name != name for r in rs):
+            h5 = shard_dir / name
+            h5.with_suffix(".json").unlink(missing_ok=True)
+            h5.unlink(missing_ok=True)
+            removed.append(h5)
+    return removed
+
+
 class _ShardWriter:
     """The shard files of one worker: open lazily, roll over at ``max_bytes``."""
 
@@ -258,6 +278,7 @@ def run_sharded(
     for r in old:
         if r["status"] == schema.OK or not retry_failed:
             done[r["id"]] = r
+    remove_superseded(shard_dir, old, done)
     todo = [j for j in jobs if j.id not in done]
     wanted = {j.id for j in jobs}
     kept = [r for r in done.values() if r["id"] in wanted]

@@ -135,14 +135,89 @@ def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -
                     report.problems.append(f"{where}: unreadable ({str(e).splitlines()[0]})")
                 report.checked += 1
                 progress.update(task, advance=1)
+    for p, dup, new in unlisted_shards(root, m):
+        if new:
+            report.problems.append(f"{p}: committed shard not listed in the manifest, holding {len(new)} videos the "
+                                   "manifest lacks (e.g. '{0}'): `vssl verify --repair` lists them".format(new[0]["id"]))
+        elif dup:
+            report.problems.append(f"{p}: committed shard not listed in the manifest, a duplicate of {len(dup)} videos "
+                                   "kept in other shards (left by two runs at once): `vssl verify --repair` deletes it")
     shard_dir = root / schema.SHARD_DIR
     for p in sorted(shard_dir.glob("*")) if shard_dir.is_dir() else []:
-        if p.suffix == ".h5" and p.name not in listed and p.with_suffix(".json").exists():
-            side = json.loads(p.with_suffix(".json").read_text("utf-8"))
-            if any(v.get("status") == schema.OK for v in side.get("videos", [])):
-                report.problems.append(f"{p}: committed shard not listed in the manifest (rerun the command to rebuild it)")
-        elif p.name.endswith(schema.PARTIAL_SUFFIX):
+        if p.name.endswith(schema.PARTIAL_SUFFIX):
             report.problems.append(f"{p}: unfinished shard left by a killed run (rerun the same command to resume)")
+
+
+def unlisted_shards(root: Path, manifest: dict) -> list[tuple[Path, list[dict], list[dict]]]:
+    """Committed shards of ``root`` with ok videos that no manifest record points at:
+    ``(path, duplicates, new)``, ``duplicates`` the ok records whose video the manifest lists
+    in another shard, ``new`` those of videos it does not list at all."""
+    listed_ids = {r["id"] for r in manifest["videos"] if r.get("status") == schema.OK}
+    listed = {Path(r["shard"]).name for r in manifest["videos"] if r.get("status") == schema.OK and r.get("shard")}
+    shard_dir = root / schema.SHARD_DIR
+    out = []
+    for p in sorted(shard_dir.glob("*.h5")) if shard_dir.is_dir() else []:
+        side = p.with_suffix(".json")
+        if p.name in listed or not side.is_file():
+            continue
+        try:
+            vids = [v for v in json.loads(side.read_text("utf-8")).get("videos", []) if v.get("status") == schema.OK]
+        except (OSError, ValueError):
+            continue
+        if vids:
+            out.append((p, [v for v in vids if v["id"] in listed_ids], [v for v in vids if v["id"] not in listed_ids]))
+    return out
+
+
+def repair_cache(root: Path, *, quiet: bool = True) -> list[str]:
+    """Make the manifests of ``root`` (and its precomputes) agree with the committed shards.
+
+    A committed shard the manifest does not list is deleted when every video in it is kept in
+    another listed shard (a duplicate), and otherwise listed: the records of its videos that
+    verify are added to the manifest (written atomically). Nothing committed is lost.
+
+    Returns:
+        One line per action.
+
+    Raises:
+        CacheError: no manifest, or another process writes the cache (named; exit 3).
+    """
+    from vssl.io import precomputed  # noqa: F401  (registers the fame / be checkers)
+    from vssl.io.h5 import load_h5py
+    from vssl.io.lock import dir_lock
+    from vssl.io.manifest import atomic_write_json
+
+    h5py = load_h5py()
+    root = Path(root)
+    actions: list[str] = []
+    trees = [(root, "extract", verify_extract_video)]
+    trees += [(root / k, k, c) for k, c in SUBCACHE_CHECKERS.items() if (root / k / schema.MANIFEST).exists()]
+    with dir_lock(root, "vssl verify --repair", create=False):
+        load_manifest(root, "extract")
+        for tree, kind, check in trees:
+            with dir_lock(tree, "vssl verify --repair", create=False):
+                m = load_manifest(tree, kind)
+                added = []
+                for p, dup, new in unlisted_shards(tree, m):
+                    if not new:
+                        p.with_suffix(".json").unlink()  # uncommit first: a crash here leaves it for cleaning
+                        p.unlink(missing_ok=True)
+                        actions.append(f"deleted {p}: its {len(dup)} videos are kept in other shards")
+                        continue
+                    good = []
+                    with h5py.File(p, "r") as f:
+                        for r in new:
+                            where = f"{p.name}:{r['id']}"
+                            if r.get("group") in f and not check(f[r["group"]], r, where):
+                                good.append(r)
+                    added += good
+                    actions.append(f"listed {len(good)} of {len(new)} videos of {p} in {tree / schema.MANIFEST}"
+                                   + (" (the rest do not verify)" if len(good) < len(new) else ""))
+                if added:
+                    ids = {r["id"] for r in added}
+                    m["videos"] = sorted([r for r in m["videos"] if r["id"] not in ids] + added, key=lambda r: r["id"])
+                    atomic_write_json(tree / schema.MANIFEST, m)
+    return actions
 
 
 def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
@@ -151,9 +226,11 @@ def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
 
     from vssl.io import precomputed  # noqa: F401  (registers the fame / be checkers)
 
+    from vssl.io.lock import dir_lock
+
     root = Path(root)
     report = VerifyReport()
-    with Progress(disable=quiet, transient=True) as progress:
+    with dir_lock(root, "vssl verify", shared=True, create=False), Progress(disable=quiet, transient=True) as progress:
         _verify_tree(root, "extract", verify_extract_video, report, progress)
         for kind, check in SUBCACHE_CHECKERS.items():
             sub = root / kind

@@ -479,8 +479,12 @@ def _check_existing(out: Path, opts: ExtractOptions, force: bool) -> None:
 
 def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | None = None,
             force: bool = False, quiet: bool = False) -> ExtractSummary:
-    """Extract every video under ``input`` into the cache ``out`` (resuming committed work)."""
-    import shutil
+    """Extract every video under ``input`` into the cache ``out`` (resuming committed work).
+
+    Raises:
+        CacheError: another process writes into ``out`` (names it; exit 3), or ``out`` holds
+            a cache of other content options.
+    """
     import time
 
     from vssl.io.splits import discover_inputs
@@ -491,6 +495,20 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
+    from vssl.io.lock import stale_note, writer_lock
+
+    # one writer per cache (each part of a --num-shards run: one per part); --force deletes every part's files
+    with writer_lock(out, "vssl extract", part=(opts.shard_index, opts.num_shards), whole=force) as stale:
+        note = stale_note(stale, out)
+        return _extract_locked(input, out, opts, found, force=force, quiet=quiet, t0=t0,
+                               notes=[note] if note else [])
+
+
+def _extract_locked(input: Path, out: Path, opts: ExtractOptions, found, *, force: bool, quiet: bool, t0: float,
+                    notes: list[str]) -> ExtractSummary:
+    import shutil
+    import time
+
     if force and out.exists():
         for p in [out / schema.SHARD_DIR, *out.glob("manifest*.json")]:
             if p.is_dir():
@@ -545,6 +563,6 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
         ok=len(ok),
         frames=sum(r.get("n_frames", 0) for r in ok),
         seconds=time.perf_counter() - t0,
-        warnings=list(found.warnings),
+        warnings=notes + list(found.warnings),
     )
 

@@ -473,17 +473,32 @@ def precompute(cache_root: str | Path, opts: FameOptions | BeOptions, run: RunOp
 
     Raises:
         CacheError: no cache / another schema / no frames stored / options differ from
-            an earlier run (use ``force``) / videos re-extracted since.
+            an earlier run (use ``force``) / videos re-extracted since / another process
+            writes the cache or this precompute (names it; exit 3).
         InputError: a bad option.
     """
     from vssl.io.cache import Cache
+    from vssl.io.lock import dir_lock, writer_lock
 
     run = run or RunOptions()
     opts.validate()
     run.validate()
+    cache_root = Path(cache_root)
+    if not cache_root.is_dir():
+        Cache(cache_root)  # raises CacheError: missing
+    what = f"vssl precompute {opts.KIND}"
+    # the cache is read (no extract may write it meanwhile), CACHE/KIND written (one writer, or one per part)
+    with dir_lock(cache_root, what, shared=True), \
+            writer_lock(cache_root / opts.KIND, what, part=(run.shard_index, run.num_shards), whole=force):
+        return _precompute_locked(cache_root, opts, run, force=force, quiet=quiet)
+
+
+def _precompute_locked(cache_root: Path, opts: FameOptions | BeOptions, run: RunOptions, *, force: bool,
+                       quiet: bool) -> PrecomputeSummary:
+    from vssl.io.cache import Cache
+
     kind = opts.KIND
     t0 = time.perf_counter()
-    cache_root = Path(cache_root)
     cache = Cache(cache_root)  # raises CacheError: missing, unfinished, other schema
     if cache.options.get("frames") is False or not any(v.record.get("n_stored_frames") for v in cache.videos):
         if cache.videos:

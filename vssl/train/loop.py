@@ -326,16 +326,34 @@ def pretrain(
         CacheError: cache missing / incomplete / lacking a precompute (exit 3).
         InputError: bad option, batch larger than the dataset, other config in ``out``.
         TrainingError: NaN / inf loss or CUDA out of memory (exit 5).
+        CacheError: another process trains into ``out`` or writes the cache (named; exit 3).
     """
     info = D.env_dist_info()
     device = resolve_device(cfg.run.device, info.local_rank)
     started_here = info.enabled and not (torch.distributed.is_available() and torch.distributed.is_initialized())
     info = D.init_distributed(device)
     try:
-        return _pretrain(cfg, Path(out), device, info, resume=resume, quiet=quiet, stop_after=stop_after)
+        with _run_locks(cfg, Path(out), info.is_main):
+            return _pretrain(cfg, Path(out), device, info, resume=resume, quiet=quiet, stop_after=stop_after)
     finally:
         if started_here:
             D.shutdown_distributed()
+
+
+@contextlib.contextmanager
+def _run_locks(cfg: PretrainConfig, run_dir: Path, main: bool):
+    """Rank 0 holds the run directory (one writer) and a reader's lock on the cache (no extract
+    into it meanwhile); a second run into the same directory is refused naming the first."""
+    from vssl.io.lock import dir_lock
+
+    if not main:
+        yield
+        return
+    with contextlib.ExitStack() as locks:
+        if cfg.cache:
+            locks.enter_context(dir_lock(cfg.cache, "vssl pretrain", shared=True, create=False))
+        locks.enter_context(dir_lock(run_dir, "vssl pretrain"))
+        yield
 
 
 def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.DistInfo, *, resume: bool,
