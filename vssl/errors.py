@@ -29,3 +29,14 @@ class TrainingError(VsslError):
     """Training had to stop (NaN loss, out of memory)."""
 
     exit_code = 5
+
+
+class Stopped(VsslError):
+    """A run stopped on SIGTERM / SIGINT / SIGUSR1 after saving what it had done (a checkpoint,
+    committed shards); rerunning the same command resumes. Exit 130 after SIGINT, 75 otherwise."""
+
+    exit_code = 75
+
+    def __init__(self, message: str, exit_code: int = 75):
+        super().__init__(message)
+        self.exit_code = exit_code

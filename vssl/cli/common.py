@@ -6,7 +6,8 @@ Exit codes (README, "Exit codes"):
     2  bad usage, bad input path, bad option or config
     3  cache missing, incomplete, of another version, or corrupt
     5  training stopped (NaN loss, out of memory)
-    130 interrupted (Ctrl-C); rerun the same command to resume
+    75 stopped by SIGTERM / SIGUSR1 (preemption, time limit) after saving; rerun the same command to resume
+    130 interrupted (Ctrl-C, SIGINT), after saving where the command can; rerun the same command to resume
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_CACHE, EXIT_TRAIN, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
+EXIT_PREEMPTED = 75  # vssl.signals.EXIT_PREEMPTED
 
 
 def error_boundary(fn):
@@ -28,10 +30,13 @@ def error_boundary(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from vssl.errors import VsslError
+        from vssl.errors import Stopped, VsslError
 
         try:
             return fn(*args, **kwargs)
+        except Stopped as e:
+            err_console.print(f"[yellow]stopped:[/yellow] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
         except VsslError as e:
             err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None

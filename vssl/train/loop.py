@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ import torch
 from torch import Tensor, nn
 
 from vssl import __version__
-from vssl.errors import CacheError, InputError, TrainingError
+from vssl.errors import CacheError, InputError, Stopped, TrainingError
+from vssl.signals import StopRequest, ignore_stop_signals
 from vssl.train import distributed as D
 from vssl.train.checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vssl.train.config import PretrainConfig, differences, to_dict
@@ -393,11 +395,13 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=device.type == "cuda",
         persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch if workers > 0 else None,
+        worker_init_fn=ignore_stop_signals if workers > 0 else None,  # stop signals are the main process's
     )
     eng = build_engine(cfg, method, device, info, total_steps=total, warmup_steps=warmup, decode=decode)
 
     step, epoch, pos = 0, 0, 0
     resumed_from = None
+    log_window: list = []  # losses of steps not logged yet when a stop signal came (see save())
     if has_ckpt:
         ck = load_checkpoint(ckpt_file)
         method.load_state_dict(ck["model"])
@@ -406,6 +410,7 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         eng.scaler.load_state_dict(ck["scaler"])
         set_rng_state(ck["rng"])
         step, epoch, pos = int(ck["step"]), int(ck["epoch"]), int(ck["pos"])
+        log_window = list(ck.get("log_window") or [])
         resumed_from = step
         del ck
 
@@ -427,16 +432,22 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     def save(at_step: int, at_epoch: int, at_pos: int) -> None:
         if at_pos >= spe:
             at_epoch, at_pos = at_epoch + 1, 0
+        # A stop between two log steps saves the steps not logged yet (plain floats), so that the
+        # resumed run logs the same means at the same steps as an uninterrupted one.
+        pending = [(s_, float(D.all_reduce_mean(l_)), {k: float(D.all_reduce_mean(v)) for k, v in g_.items()}, lr_)
+                   for s_, l_, g_, lr_ in window]
         if main:
             save_checkpoint(ckpt_file, {
                 "model": method.state_dict(), "optimizer": eng.optimizer.state_dict(),
                 "scheduler": eng.scheduler.state_dict(), "scaler": eng.scaler.state_dict(), "rng": rng_state(),
                 "step": at_step, "epoch": at_epoch, "pos": at_pos, "config": to_dict(cfg),
-                "vssl_version": __version__,
+                "vssl_version": __version__, "log_window": pending,
             })
         D.barrier()
 
-    window: list[tuple[int, Tensor, dict, float]] = []  # (step, loss, logs, lr used)
+    window: list[tuple[int, Tensor, dict, float]] = [  # (step, loss, logs, lr used)
+        (int(s_), torch.tensor(l_, device=device), {k: torch.tensor(v, device=device) for k, v in g_.items()}, lr_)
+        for s_, l_, g_, lr_ in log_window]
     t_win, wait_win = time.perf_counter(), 0.0
     last_loss, last_rate, saved_at = None, 0.0, resumed_from
     done_here = 0
@@ -469,7 +480,9 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         window, t_win, wait_win = [], time.perf_counter(), 0.0
 
     stopped_early = False
+    stop = StopRequest()  # SIGTERM / SIGINT / SIGUSR1: finish the step, save, exit (vssl.signals)
     try:
+        stop.__enter__()
         if pos >= spe:
             epoch, pos = epoch + 1, 0
         while step < total and not stopped_early:
@@ -492,11 +505,19 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
                 if stop_after is not None and done_here >= stop_after:
                     stopped_early = True
                     break
+                if step < total and _stop_agreed(stop, info, device):
+                    if not at_save:
+                        save(step, epoch, pos)
+                    raise Stopped(
+                        f"{stop.name} at step {step} of {total}: checkpoint written to {ckpt_file} "
+                        f"({len(window)} unlogged steps kept in it); rerun the same command to resume",
+                        stop.exit_code)
             if pos >= spe:
                 epoch, pos = epoch + 1, 0
         if not stopped_early:
             flush(step, epoch)
     finally:
+        stop.__exit__()
         progress.close()
         logger.close()
         del loader
@@ -505,6 +526,17 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         "seconds": time.time() - t_start, "run_dir": str(run_dir), "checkpoint": str(ckpt_file) if saved_at else None,
         "resumed_from": resumed_from, "steps_per_epoch": spe, "videos": len(ds),
     }
+
+
+def _stop_agreed(stop: StopRequest, info: D.DistInfo, device: torch.device) -> bool:
+    """Whether to stop after this step: a stop signal on this process, or, under DDP, on any rank
+    (all ranks then stop at the same step, so that none waits in a collective)."""
+    if not info.enabled:
+        return stop.requested
+    asked = D.all_reduce_mean(torch.tensor([1.0 if stop.requested else 0.0], device=device))
+    if float(asked) > 0 and stop.signum is None:
+        stop.signum = signal.SIGTERM  # another rank got it
+    return float(asked) > 0
 
 
 # --------------------------------------------------------------------------- export
