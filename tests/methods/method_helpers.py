@@ -12,6 +12,7 @@ TINY_PARAMS = {
     "fame": {"crop": 24, "queue_size": 16},
     "supervised": {"crop": 24, "num_classes": 3},
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
+    "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
 }
 B, T, SIZE = 4, 4, (32, 40)
 
@@ -32,3 +33,22 @@ def batch_for(method, seed: int = 0, batch_size: int = B) -> dict:
     return synthetic_batch(method.requires, batch_size, T, SIZE, seed=seed)
 
 
+def train_losses(method, steps: int, lr: float, *, optimizer: str = "sgd", batch_size: int = 8, **kw) -> list[float]:
+    """Losses of ``steps`` optimiser steps of ``method`` on one fixed synthetic batch (the
+    augmentation seeded per step), through the optimiser registry."""
+    from vssl.train.optim import build_optimizer, param_groups
+
+    opt = build_optimizer(optimizer, param_groups(method, weight_decay=0.0, fixed_lr=getattr(method, "fixed_lr", None),
+                                                  **kw), lr=lr)
+    batch = batch_for(method, seed=0, batch_size=batch_size)
+    out = []
+    for step in range(steps):
+        torch.manual_seed(step)
+        loss = method.training_step(batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if hasattr(method, "after_step"):
+            method.after_step(step)
+        out.append(float(loss.detach()))
+    return out

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from vssl.losses.cross_correlation import cross_correlation, cross_correlation_loss, off_diagonal, on_diagonal
 from vssl.losses.info_nce import info_nce, info_nce_logits
+from vssl.losses.negative_cosine import negative_cosine, normalized_mse
 from vssl.losses.nt_xent import nt_xent
 from vssl.losses.triplet import cosine_distance, triplet_margin
+from vssl.losses.variance_invariance_covariance import (
+    covariance,
+    invariance,
+    variance,
+    variance_invariance_covariance,
+)
 
-__all__ = ["cosine_distance", "info_nce", "info_nce_logits", "nt_xent", "triplet_margin"]
+__all__ = [
+    "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
+    "invariance", "negative_cosine", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "triplet_margin",
+    "variance", "variance_invariance_covariance",
+]

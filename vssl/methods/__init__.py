@@ -17,6 +17,7 @@ from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
 from vssl.methods.moco import MoCo
 from vssl.methods.simclr import SimCLR
+from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
 
 METHODS: dict[str, type[nn.Module]] = {
@@ -26,6 +27,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "be": BE,
     "fame": FAME,
     "cmd": CMD,
+    "simsiam": SimSiam,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -40,4 +42,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "StepOut", "Supervised", "get_method"]
+__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]

@@ -27,7 +27,12 @@ steps of a 40-k-parameter network on ~100 videos):
   (CMD's recipe has 4: on 48-frame videos 8 frames at stride 4 (29 frames), the gap and
   the 8-frame future window leave almost no room for negative windows), a 14 x 14
   motion-vector field instead of one per crop pixel (16x cheaper motion encoder);
-* the supervised control (``vssl bench science``) at lr 0.05 with weight decay 5e-4.
+* the supervised control (``vssl bench science``) at lr 0.05 with weight decay 5e-4;
+* SimSiam, BYOL, Barlow Twins, VICReg and DirectCLR: projector / predictor widths scaled
+  to the tiny backbone's 64 features (BYOL 256 / 64, Barlow Twins and VICReg 256-256-256,
+  SimSiam 256 with a 64 bottleneck, DirectCLR's sub-vector 16 of 64), no linear lr
+  scaling, BYOL's EMA from 0.99 (as the key momentum above), LARS rates near the papers'
+  effective ones (not tuned).
 
 Measured with this preset (``vssl bench science``, 96 train videos of a dev dataset,
 ``--data-seed 1``, not the reported one): the supervised control on RGB frames reaches
@@ -58,6 +63,19 @@ _DEMO_COMMON: dict[str, Any] = {
 }
 _MOMENTUM = {"momentum": 0.99, "queue_size": 64, "crop": 56}
 
+# SimSiam, BYOL, Barlow Twins, VICReg, DirectCLR: heads scaled to the 64 features of the tiny
+# backbone (the papers' widths are for 2048), no linear lr scaling (at batch 16 it divides the
+# rate by 16 or 4). LARS moves each weight by about lr * 0.001 of its norm per step, so the LARS
+# rates are of the order of the papers' effective ones at their batches (1.6 - 4.8); not tuned.
+_SIAMESE: dict[str, dict[str, Any]] = {
+    "simsiam": {"crop": 56, "proj_dim": 256, "pred_dim": 64, "_optim.lr": 0.05, "_optim.lr_scaling": "none"},
+    "byol": {"crop": 56, "hidden_dim": 256, "proj_dim": 64, "pred_hidden_dim": 256, "tau_base": 0.99,
+             "_optim.lr": 1.5, "_optim.lr_scaling": "none"},
+    "barlow": {"crop": 56, "hidden_dim": 256, "proj_dim": 256, "_optim.lr": 1.0, "_optim.lr_scaling": "none"},
+    "vicreg": {"crop": 56, "hidden_dim": 256, "proj_dim": 256, "_optim.lr": 1.0, "_optim.lr_scaling": "none"},
+    "directclr": {"crop": 56, "dim": 16, "_optim.lr": 4.8},
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "pretrain": _DEMO_COMMON,
@@ -70,6 +88,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "cmd": {"crop": 56, "mv_encoder": "tiny", "mv_size": 14, "_optim.lr": 0.05,
                     "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0},
             "supervised": {"crop": 56, "_optim.lr": 0.05},
+            **_SIAMESE,
         },
         "eval": {"backbone": "tiny", "clip_len": 8, "stride": 1, "clips": 4, "resize": 64, "size": 56},
     },
