@@ -324,9 +324,11 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
 
 def make_loader(ds: torch.utils.data.Dataset, batch_size: int, workers: int, device: torch.device,
                 shuffle: bool = False, batch_sampler=None) -> torch.utils.data.DataLoader:
+    from vssl.signals import ignore_stop_signals
+
     kw: dict[str, Any] = {}
-    if workers > 0:
-        kw.update(prefetch_factor=4, persistent_workers=False)
+    if workers > 0:  # stop signals are the main process's (finetune finishes its step and saves)
+        kw.update(prefetch_factor=4, persistent_workers=False, worker_init_fn=ignore_stop_signals)
     if batch_sampler is not None:
         return torch.utils.data.DataLoader(ds, batch_sampler=batch_sampler, num_workers=workers,
                                            pin_memory=device.type == "cuda", **kw)

@@ -14,7 +14,8 @@ features' geometry: short side ``resize``, crops of ``crop``), softmax
 averaged per video; top-1 / top-5.
 
 Resumable: ``EVAL_DIR/finetune/checkpoint.pt`` is written atomically every
-``save_every`` steps, at the end of every epoch and on Ctrl-C; rerunning the
+``save_every`` steps, at the end of every epoch and, after the step in progress, on
+SIGTERM / SIGINT / SIGUSR1 (:class:`vssl.errors.Stopped`, exit 75 / 130); rerunning the
 same command continues from it (same data order: the epoch permutation is fixed
 by the seed). Changed options refuse to resume unless ``force`` (start over).
 ``max_steps`` stops early (tests, smoke runs) without changing the schedule.
@@ -33,9 +34,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from vssl.signals import StopRequest
 from torch import Tensor, nn
 
-from vssl.errors import InputError, TrainingError
+from vssl.errors import InputError, Stopped, TrainingError
 from vssl.eval.features import (
     EvalClips,
     EvalSession,
@@ -312,7 +315,9 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     t0 = time.perf_counter()
     steps_run = 0
     limit = opts.max_steps if opts.max_steps is not None else total
-    try:
+    # SIGTERM / SIGINT / SIGUSR1: finish the step, save, exit with one line (a second Ctrl-C stops at
+    # once and keeps the last checkpoint: a step cut short must not be saved)
+    with StopRequest() as stop:
         with Progress("finetune", total, rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
             bar.advance(state["step"])
             while not state["done"] and state["step"] < limit:
@@ -350,14 +355,16 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
                     if state["step"] % opts.save_every == 0:
                         log.flush()
                         save()
+                    if stop.requested and state["step"] < limit:  # (the last step: finish, test, exit 0)
+                        log.flush()
+                        save()
+                        raise Stopped(f"{stop.name} at finetune step {state['step']} of {total}: checkpoint "
+                                      f"written to {ckpt_path}; rerun the same command to resume", stop.exit_code)
                 else:
                     state["epoch"], state["batch"] = e + 1, 0
                     state["done"] = state["epoch"] >= opts.epochs
                 log.flush()
                 save()
-    except KeyboardInterrupt:
-        save()
-        raise
     train_seconds = time.perf_counter() - t0
 
     tc = opts.test_clips or fo.clips
