@@ -11,6 +11,7 @@ from torch import nn
 
 from vssl.errors import InputError
 from vssl.methods.be import BE
+from vssl.methods.byol import BYOL
 from vssl.methods.cmd import CMD
 from vssl.methods.common import StepOut
 from vssl.methods.dsm import DSM
@@ -28,6 +29,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "fame": FAME,
     "cmd": CMD,
     "simsiam": SimSiam,
+    "byol": BYOL,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -42,4 +44,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]
+__all__ = ["BE", "BYOL", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]
