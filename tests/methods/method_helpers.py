@@ -14,6 +14,7 @@ TINY_PARAMS = {
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
     "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
     "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
+    "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
 }
 B, T, SIZE = 4, 4, (32, 40)
 

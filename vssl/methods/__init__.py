@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from vssl.errors import InputError
+from vssl.methods.barlow import BarlowTwins
 from vssl.methods.be import BE
 from vssl.methods.byol import BYOL
 from vssl.methods.cmd import CMD
@@ -30,6 +31,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "cmd": CMD,
     "simsiam": SimSiam,
     "byol": BYOL,
+    "barlow": BarlowTwins,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -44,4 +46,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]
+__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]
