@@ -15,6 +15,7 @@ TINY_PARAMS = {
     "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
     "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
     "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
 }
 B, T, SIZE = 4, 4, (32, 40)
 

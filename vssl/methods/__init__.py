@@ -21,6 +21,7 @@ from vssl.methods.moco import MoCo
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
+from vssl.methods.vicreg import VICReg
 
 METHODS: dict[str, type[nn.Module]] = {
     "moco": MoCo,
@@ -32,6 +33,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "simsiam": SimSiam,
     "byol": BYOL,
     "barlow": BarlowTwins,
+    "vicreg": VICReg,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -46,4 +48,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "get_method"]
+__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "get_method"]
