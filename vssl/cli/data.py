@@ -99,8 +99,13 @@ def extract(
         err_console.print(f"[yellow]warning:[/yellow] ... and {len(s.warnings) - 20} more")
     _extract_summary(s)
     if s.result.interrupted:
-        err_console.print("[yellow]interrupted[/yellow]: committed shards are kept; rerun the same command to resume")
-        raise typer.Exit(130)
+        from vssl.signals import exit_code_of, signal_name
+
+        r = s.result
+        err_console.print(f"[yellow]stopped:[/yellow] {signal_name(r.stop_signal)}: {len(r.records)} videos "
+                          f"committed ({len(r.records) - r.skipped} in this run), the video in progress dropped; rerun the same command "
+                          "to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code_of(r.stop_signal))
     if s.result.stopped_strict:
         err_console.print(f"[bold red]stopped (--strict):[/bold red] {s.result.stopped_strict}", highlight=False)
         raise typer.Exit(EXIT_SOME_FAILED)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vssl.cli.common import EXIT_INTERRUPTED, EXIT_SOME_FAILED, console, env_int, err_console, error_boundary, parse_bytes
+from vssl.cli.common import EXIT_SOME_FAILED, console, env_int, err_console, error_boundary, parse_bytes
 
 app = typer.Typer(
     name="precompute",
@@ -115,8 +115,13 @@ def _finish(s) -> None:
     if len(failed) > 20:
         err_console.print(f"... {len(failed) - 20} more failures in the manifest")
     if s.result.interrupted:
-        err_console.print("[yellow]interrupted[/yellow]: committed shards are kept; rerun the same command to resume")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        from vssl.signals import exit_code_of, signal_name
+
+        r = s.result
+        err_console.print(f"[yellow]stopped:[/yellow] {signal_name(r.stop_signal)}: {len(r.records)} videos "
+                          f"committed ({len(r.records) - r.skipped} in this run), the video in progress dropped; rerun the same command "
+                          "to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code_of(r.stop_signal))
     if s.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 

@@ -10,11 +10,13 @@ run killed at any point ends, when rerun, with every video exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import secrets
+import signal
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ from typing import Any, Callable
 from vssl.errors import VsslError
 from vssl.io import schema
 from vssl.io.manifest import atomic_write_json
+from vssl.signals import StopRequest
+
+STOP_GRACE_S = 30.0  # after a stop signal, workers get this long to commit before they are terminated
 
 
 @dataclass
@@ -42,6 +47,7 @@ class RunResult:
     failed_new: int
     interrupted: bool = False
     stopped_strict: str | None = None
+    stop_signal: int | None = None  # SIGTERM / SIGINT / SIGUSR1 that stopped the run (None: KeyboardInterrupt)
 
 
 # work_fn(job, group, ctx) -> record dict (without id/status/shard/group; added here).
@@ -194,6 +200,10 @@ def _process_one(job: Job, writer: _ShardWriter, work_fn: WorkFn, ctx: WorkerCon
         record.update(out)
         record["status"] = schema.OK
         record["group"] = f"{schema.VIDEO_GROUP}/{key}"
+    except _DropVideo:  # a stop signal: this video is left for the rerun
+        if key in vg:
+            del vg[key]
+        raise
     except VsslError as e:
         record.update(status=schema.FAILED, reason=str(e))
     except MemoryError:
@@ -212,8 +222,18 @@ def _process_one(job: Job, writer: _ShardWriter, work_fn: WorkFn, ctx: WorkerCon
     return record
 
 
+class _DropVideo(BaseException):
+    """Raised by the stop-signal handler while a video is in progress (a BaseException, so that
+    the per-video error handling does not record it as a failed video)."""
+
+
 def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_args, jobs_q, results_q):
-    """Body of a worker process (and of the in-process path when workers == 1)."""
+    """Body of a worker process (and of the in-process path when workers == 1).
+
+    SIGTERM / SIGINT / SIGUSR1 drop the video in progress (its group is deleted), commit the
+    shard of the videos done and end the worker: the rerun does the rest."""
+    from vssl.signals import StopRequest
+
     state: dict = {}
     if init_fn is not None:
         init_fn(state, *init_args)
@@ -221,21 +241,38 @@ def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_
     def report(msg):
         results_q.put((wid, *msg))
 
+    busy = [False]
+
+    def drop_if_busy():
+        if busy[0]:
+            busy[0] = False
+            return _DropVideo()
+        return None
+
     ctx = WorkerContext(report, state)
     max_age = float(os.environ.get("VSSL_SHARD_MAX_AGE_S", "600"))
     writer = _ShardWriter(Path(shard_dir), f"{stem}-w{wid:02d}", max_bytes, attrs, max_age)
-    while True:
-        job = jobs_q.get()
-        if job is None:
-            break
-        rec = _process_one(job, writer, work_fn, ctx)
-        report(("done", rec))
-        name = writer.maybe_roll()
+    with StopRequest(raise_when=drop_if_busy) as stop:
+        while not stop.requested:
+            try:
+                job = jobs_q.get()
+                if job is None:
+                    break
+                busy[0] = True
+                rec = _process_one(job, writer, work_fn, ctx)
+                busy[0] = False
+                report(("done", rec))
+                name = writer.maybe_roll()
+                if name:
+                    report(("shard", name))
+            except _DropVideo:
+                break
+        busy[0] = False
+        name = writer.commit()
         if name:
             report(("shard", name))
-    name = writer.commit()
-    if name:
-        report(("shard", name))
+        if stop.requested:
+            report(("stopped", stop.signum))
     report(("exit", None))
 
 
@@ -337,9 +374,26 @@ def run_sharded(
                 if strict and result.stopped_strict is None:
                     result.stopped_strict = f"{val['id']}: {val.get('reason')}"
             progress.update(task, advance=1, failed=result.failed_new)
+        elif kind == "stopped":
+            result.interrupted = True
+            result.stop_signal = val
         elif kind == "exit":
             return True
         return False
+
+    stack = contextlib.ExitStack()
+    stopping: list[float] = []
+
+    def forward(signum):
+        """The parent got a stop signal: each worker drops its video, commits and exits."""
+        stopping.append(time.monotonic())
+        result.interrupted, result.stop_signal = True, signum
+        for p in procs:
+            if p.is_alive() and p.pid:
+                try:
+                    os.kill(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
     with progress:
         task = progress.add_task(label, total=len(todo), fps=0.0, failed=0)
@@ -358,6 +412,7 @@ def run_sharded(
                 except _StrictStop:
                     pass
             else:
+                stack.enter_context(StopRequest(on_signal=forward))
                 for wid in range(workers):
                     p = mpctx.Process(
                         target=_worker_main,
@@ -366,25 +421,31 @@ def run_sharded(
                     )
                     p.start()
                     procs.append(p)
-                alive = workers
-                while alive:
+                exited: set[int] = set()
+                while len(exited) < workers:
+                    if stopping and time.monotonic() > stopping[0] + STOP_GRACE_S:
+                        raise KeyboardInterrupt  # workers that do not stop in time are terminated below
                     try:
                         msg = results_q.get(timeout=1.0)
                     except queue_mod.Empty:
-                        dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
-                        if dead:
+                        dead = [(w, p) for w, p in enumerate(procs)
+                                if w not in exited and not p.is_alive() and p.exitcode not in (0, None)]
+                        if dead and stopping:  # stopped before its handler was set: it had nothing to commit
+                            exited.update(w for w, _ in dead)
+                        elif dead:
                             raise VsslError(
-                                f"a worker process died (exit code {dead[0].exitcode}); "
+                                f"a worker process died (exit code {dead[0][1].exitcode}); "
                                 "committed shards are kept: rerun the same command to resume"
                             )
                         continue
                     if handle(msg):
-                        alive -= 1
+                        exited.add(msg[0])
                     if result.stopped_strict:
                         break
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
+            stack.close()
             for p in procs:
                 if p.is_alive():
                     p.terminate()
