@@ -16,6 +16,7 @@ TINY_PARAMS = {
     "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
     "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "directclr": {"crop": 24, "dim": 16},
 }
 B, T, SIZE = 4, 4, (32, 40)
 

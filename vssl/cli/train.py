@@ -10,7 +10,7 @@ import typer
 from vssl.cli.common import console, error_boundary
 
 # Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
-METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "supervised")
+METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "supervised")
 
 
 def pretrain(

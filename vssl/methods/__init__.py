@@ -15,6 +15,7 @@ from vssl.methods.be import BE
 from vssl.methods.byol import BYOL
 from vssl.methods.cmd import CMD
 from vssl.methods.common import StepOut
+from vssl.methods.directclr import DirectCLR
 from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
 from vssl.methods.moco import MoCo
@@ -34,6 +35,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "byol": BYOL,
     "barlow": BarlowTwins,
     "vicreg": VICReg,
+    "directclr": DirectCLR,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -48,4 +50,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "get_method"]
+__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "get_method"]
