@@ -4,7 +4,7 @@ Exit codes (README, "Exit codes"):
     0  success
     1  finished, but some inputs failed (extract/precompute) or problems found (verify)
     2  bad usage, bad input path, bad option or config
-    3  cache missing, incomplete, of another version, or corrupt
+    3  cache missing, incomplete, of another version, or corrupt; directory in use by another vssl process
     5  training stopped (NaN loss, out of memory)
     75 stopped by SIGTERM / SIGUSR1 (preemption, time limit) after saving; rerun the same command to resume
     130 interrupted (Ctrl-C, SIGINT), after saving where the command can; rerun the same command to resume
