@@ -143,3 +143,16 @@ def test_precomputed_masks_and_static_frames(tiny_cache_precomputed, tmp_path, n
     cfg = tiny_config(name, tiny_cache_precomputed, **{option: "cache"})
     s = pretrain(cfg, tmp_path / "run", quiet=True)
     assert s["steps"] == 2 and math.isfinite(s["loss"])
+
+
+def test_rho_clips_and_collapse_monitor_in_the_metrics(tiny_cache, tmp_path):
+    """BYOL with rho = 3 clips per video from the cache, LARS from its recipe, the cosine EMA
+    over the run's steps; the collapse monitor is logged in metrics.jsonl."""
+    cfg = tiny_config("byol", tiny_cache, **{"byol.clips": 3, "optim.steps": 3})
+    s = pretrain(cfg, tmp_path / "run", quiet=True)
+    assert s["steps"] == 3 and math.isfinite(s["loss"])
+    m = read_metrics(tmp_path / "run")
+    assert {"emb_std", "emb_rank", "rep_std", "rep_rank"} <= set(m[-1])
+    assert 1.0 <= m[-1]["emb_rank"] <= cfg.optim.batch_size - 1 + 1e-4
+    ck = load_checkpoint(checkpoint_path(tmp_path / "run"))
+    assert any(k.startswith("target_backbone.") for k in ck["model"])

@@ -26,6 +26,11 @@ METHOD_TINY = {
     "fame": {"crop": 24, "queue_size": 16},
     "supervised": {"crop": 24},
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
+    "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
+    "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
+    "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "directclr": {"crop": 24, "dim": 16},
 }
 
 
