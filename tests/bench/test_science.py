@@ -37,8 +37,8 @@ def test_verdicts_follow_the_intervals():
 
 
 def test_bad_options_are_one_line(tmp_path):
-    with pytest.raises(InputError, match="unknown method 'byol'"):
-        run_science(ScienceConfig(out=tmp_path, methods=("byol",)))
+    with pytest.raises(InputError, match="unknown method 'swav'"):
+        run_science(ScienceConfig(out=tmp_path, methods=("swav",)))
     with pytest.raises(InputError, match="regimes"):
         run_science(ScienceConfig(out=tmp_path, regimes=("scene",)))
 
