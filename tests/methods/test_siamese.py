@@ -56,3 +56,62 @@ def test_view_augment_styles_and_mlp():
         ViewAugment(24, 0.2, "simclr")
     net = mlp([8, 16, 4], hidden_bias=True, last_bias=False, last_norm="bn")
     assert [type(m).__name__ for m in net] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
+
+
+def _losses(z1, z2):
+    """The loss-side computations of Barlow Twins, VICReg and DirectCLR on local embeddings."""
+    from vssl.losses import covariance, cross_correlation_loss, info_nce, invariance, variance
+    from vssl.train.distributed import gather_with_grad
+
+    a, b = gather_with_grad(z1), gather_with_grad(z2)
+    return {
+        "barlow": cross_correlation_loss(a, b, lambd=0.0051),
+        "vicreg": 25 * invariance(z1, z2) + 25 * (variance(a) + variance(b)) / 2 + covariance(a) + covariance(b),
+        "directclr": (info_nce(a, b, temperature=0.1) + info_nce(b, a, temperature=0.1)) / 2,
+    }
+
+
+def _ddp_worker(rank, port, z1, z2, out):
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    n = z1.shape[0] // 2
+    res = {}
+    for name in ("barlow", "vicreg", "directclr"):
+        a = z1[rank * n:(rank + 1) * n].clone().requires_grad_()
+        b = z2[rank * n:(rank + 1) * n].clone().requires_grad_()
+        loss = _losses(a, b)[name]
+        loss.backward()
+        res[name] = (loss.detach(), a.grad / 2, b.grad / 2)  # / 2: DDP averages over the 2 ranks
+    torch.save(res, f"{out}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_gathered_losses_under_two_processes_match_one_process(tmp_path):
+    """Barlow Twins / VICReg / DirectCLR scopes under DDP (2 gloo processes): the same loss as one
+    process over the global batch, and (after DDP's averaging) its exact gradient."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(8, 6, generator=g, dtype=torch.float64), torch.randn(8, 6, generator=g, dtype=torch.float64)
+    mp.spawn(_ddp_worker, args=(port, z1, z2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"{r}.pt") for r in range(2)]
+    for name in ("barlow", "vicreg", "directclr"):
+        a, b = z1.clone().requires_grad_(), z2.clone().requires_grad_()
+        loss = _losses(a, b)[name]
+        loss.backward()
+        for r in range(2):
+            got_loss, ga, gb = ranks[r][name]
+            if name != "vicreg":  # VICReg's invariance is over the local batch: its mean over ranks is the global one
+                torch.testing.assert_close(got_loss, loss.detach())
+            torch.testing.assert_close(ga, a.grad[r * 4:(r + 1) * 4], msg=name)
+            torch.testing.assert_close(gb, b.grad[r * 4:(r + 1) * 4], msg=name)
