@@ -22,12 +22,16 @@ the built model's keys appear (``backbone.``, ``encoder_q.``, ``encoder.``,
 online encoder wins over a momentum (key, EMA, target) copy.
 
 Weights of another architecture are refused with one line naming both (the
-closest registered backbone is guessed from the key names and shapes).
+closest registered backbone is guessed from the key names and shapes). So is every
+other bad file, in one line naming it: empty, text, truncated, a zip of something else,
+NaN / infinite weights, a layout written by a newer vssl, and a file that pickles Python
+objects beyond tensors (unpickling could run code: ``VSSL_TRUST_CHECKPOINTS=1`` allows it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,20 +138,60 @@ def find_checkpoint(run_dir: Path) -> Path:
     return max(found, key=lambda p: (p.stat().st_mtime_ns, _step_in_name(p), p.name))
 
 
+def _first_sentence(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text.split(". ")[0][:200]
+
+
 def _torch_load(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; every failure is one line naming the file.
+
+    A file that pickles Python objects beyond tensors and plain types (numpy scalars,
+    dataclasses of other trainers) is refused: unpickling it could run code. With
+    ``VSSL_TRUST_CHECKPOINTS=1`` such a file, if the user trusts it, is unpickled in full.
+    """
     import pickle
 
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise InputError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    if size == 0:
+        raise InputError(f"cannot load checkpoint {path}: it is empty (0 bytes): an interrupted copy or download?")
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        shown = head.decode("latin-1").encode("unicode_escape").decode()[:8]
+        raise InputError(f"cannot load checkpoint {path}: not a PyTorch file (neither a torch zip archive nor a pickle; "
+                         f"starts with '{shown}')")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as e:
-        first_error = e
+    except pickle.UnpicklingError as e:
+        if os.environ.get("VSSL_TRUST_CHECKPOINTS") != "1":
+            what = re.search(r"(?:GLOBAL|global) ([\w.]+)", str(e))
+            detail = f" ({what.group(1)})" if what else ""
+            raise InputError(
+                f"cannot load checkpoint {path}: it pickles Python objects beyond tensors{detail}, and loading "
+                "them could run code; "
+                "if you trust the file, rerun with VSSL_TRUST_CHECKPOINTS=1, or export the weights with "
+                "`vssl export`") from None
+    except Exception as e:  # truncated, a zip of something else, a foreign format
+        raise InputError(f"cannot load checkpoint {path}: {_first_sentence(e)} (truncated or not a torch "
+                         "checkpoint?)") from None
     try:
-        # A training checkpoint may pickle more than tensors and plain types (numpy
-        # scalars, dataclasses): the user's own file, so a full unpickle is allowed.
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else str(first_error).splitlines()[0]
-        raise InputError(f"cannot load checkpoint {path}: {msg}") from None
+        raise InputError(f"cannot load checkpoint {path}: {_first_sentence(e)}") from None
+
+
+def check_finite(state: Mapping[str, Tensor], origin: str) -> None:
+    """Refuse weights holding NaN or infinity (one line: how many tensors, the first one)."""
+    bad = [k for k, v in state.items() if isinstance(v, Tensor) and v.is_floating_point() and v.numel()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise InputError(f"{origin} holds NaN or infinite values in {len(bad)} of {len(state)} tensors "
+                         f"(e.g. '{bad[0]}'): a diverged or damaged run; use an earlier checkpoint")
 
 
 def _strip_wrappers(key: str) -> str:
@@ -358,7 +402,19 @@ def load_backbone(
     model = _build(name)
     obj = _torch_load(file)
     origin = f"checkpoint {file}"
-    m = extract_backbone_state(obj, model, name, origin)
+    written_by = obj.get("vssl_version") if isinstance(obj, Mapping) else None
+    try:
+        m = extract_backbone_state(obj, model, name, origin)
+    except InputError as e:
+        from vssl.train.checkpoint import newer_than_this
+
+        if newer_than_this(written_by):
+            from vssl import __version__
+
+            raise InputError(f"{e} (it was written by vssl {written_by}, newer than this vssl {__version__}: "
+                             "upgrade vssl)") from None
+        raise
+    check_finite(m.state, origin)
     state = {k: v for k, v in m.state.items() if k in model.state_dict()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,50 @@ def load_checkpoint(path: Path) -> dict:
         raise
     except Exception as e:  # truncated or foreign file
         raise CacheError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+
+
+def _version_tuple(v) -> tuple[int, ...] | None:
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", str(v)) if v is not None else None
+    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
+
+def newer_than_this(version) -> bool:
+    """Whether a recorded vssl version (``"0.2.0"``) is newer than the running one."""
+    from vssl import __version__
+
+    a, b = _version_tuple(version), _version_tuple(__version__)
+    return a is not None and b is not None and a > b
+
+
+RESUME_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "step", "epoch", "pos")
+
+
+def load_training_checkpoint(path: Path, required: tuple[str, ...] = RESUME_KEYS) -> dict:
+    """Load a checkpoint this loop wrote and check it before use: one line (CacheError, exit 3)
+    when it is unreadable, not a vssl pretrain checkpoint, written by a newer vssl, or holds
+    NaN / infinite weights."""
+    from vssl import __version__
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise CacheError(f"checkpoint {path} is empty (0 bytes): delete it to start over from the last good state")
+    ck = load_checkpoint(path)
+    missing = [k for k in required if k not in ck] if isinstance(ck, dict) else list(required)
+    if newer_than_this(ck.get("vssl_version") if isinstance(ck, dict) else None):
+        raise CacheError(f"checkpoint {path} was written by vssl {ck['vssl_version']}, newer than this vssl "
+                         f"{__version__}: upgrade vssl to use it")
+    if missing:
+        raise CacheError(f"{path} is not a vssl pretrain checkpoint (no '{missing[0]}'): move it away to start over, "
+                         "or use another --out")
+    model = ck["model"]
+    if not isinstance(model, dict):
+        raise CacheError(f"{path}: 'model' is not a state dict")
+    bad = [k for k, v in model.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CacheError(f"checkpoint {path} holds NaN or infinite weights in {len(bad)} tensors (e.g. '{bad[0]}'): "
+                         "it cannot be resumed; move it away to start over")
+    return ck
 
 
 def rng_state() -> dict:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
 import signal
 import subprocess
@@ -49,7 +48,8 @@ from vssl import __version__
 from vssl.errors import CacheError, InputError, Stopped, TrainingError
 from vssl.signals import StopRequest, ignore_stop_signals
 from vssl.train import distributed as D
-from vssl.train.checkpoint import checkpoint_path, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rng_state, save_checkpoint,
+                                   set_rng_state)
 from vssl.train.config import PretrainConfig, differences, to_dict
 from vssl.train.logging import MetricsLogger, Progress
 
@@ -403,12 +403,17 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     resumed_from = None
     log_window: list = []  # losses of steps not logged yet when a stop signal came (see save())
     if has_ckpt:
-        ck = load_checkpoint(ckpt_file)
-        method.load_state_dict(ck["model"])
-        eng.optimizer.load_state_dict(ck["optimizer"])
-        eng.scheduler.load_state_dict(ck["scheduler"])
-        eng.scaler.load_state_dict(ck["scaler"])
-        set_rng_state(ck["rng"])
+        ck = load_training_checkpoint(ckpt_file)  # one line when unreadable, foreign, newer or NaN
+        try:
+            method.load_state_dict(ck["model"])
+            eng.optimizer.load_state_dict(ck["optimizer"])
+            eng.scheduler.load_state_dict(ck["scheduler"])
+            eng.scaler.load_state_dict(ck["scaler"])
+            set_rng_state(ck["rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+            raise CacheError(f"checkpoint {ckpt_file} does not fit this run ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else '-'}): move it away "
+                             "to start over, or use another --out") from None
         step, epoch, pos = int(ck["step"]), int(ck["epoch"]), int(ck["pos"])
         log_window = list(ck.get("log_window") or [])
         resumed_from = step
@@ -572,7 +577,7 @@ def export_backbone(run_dir: str | Path, out: str | Path) -> dict:
     ckpt_file = checkpoint_path(run_dir)
     if not ckpt_file.is_file():
         raise CacheError(f"{run_dir} has no checkpoint yet ({ckpt_file.relative_to(run_dir)}): train first")
-    ck = load_checkpoint(ckpt_file)
+    ck = load_training_checkpoint(ckpt_file, required=("model", "step"))
     sd = {k[len("backbone."):]: v for k, v in ck["model"].items() if k.startswith("backbone.")}
     backbone = build_backbone(cfg.backbone)
     try:
@@ -580,9 +585,6 @@ def export_backbone(run_dir: str | Path, out: str | Path) -> dict:
     except RuntimeError as e:
         raise CacheError(f"checkpoint of {run_dir} does not fit backbone '{cfg.backbone}': {str(e).splitlines()[0]}") from None
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     state = {k: v.contiguous() for k, v in backbone_state_dict(backbone).items()}
-    torch.save(state, tmp)
-    os.replace(tmp, out)
+    save_checkpoint(out, state)  # tmp + fsync + rename, as every checkpoint
     return {"backbone": cfg.backbone, "method": cfg.method, "step": int(ck["step"]), "out": str(out), "tensors": len(state)}
