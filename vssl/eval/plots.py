@@ -201,8 +201,8 @@ def _class_colours(n: int) -> list:
 
 
 def plot_loss_curves(runs: Mapping[str, Sequence[tuple[float, float]]], path, *, smooth: float = 0.0,
-                     log_y: bool = False, title: str = "Training loss") -> Path:
-    """Loss against step, one line per run.
+                     log_y: bool = False, title: str = "Training loss", ylabel: str = "loss") -> Path:
+    """Loss (or another logged value, ``ylabel``) against step, one line per run.
 
     Args:
         runs: run name -> ``[(step, loss), ...]``.
@@ -233,7 +233,7 @@ def plot_loss_curves(runs: Mapping[str, Sequence[tuple[float, float]]], path, *,
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:

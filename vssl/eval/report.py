@@ -81,8 +81,9 @@ def _data_name(cfg: dict) -> str | None:
     return None
 
 
-def read_loss(run_dir: Path) -> list[tuple[float, float]]:
-    """(step, loss) rows of ``run_dir/metrics.jsonl`` (rows without both are skipped)."""
+def read_loss(run_dir: Path, key: str = "loss") -> list[tuple[float, float]]:
+    """(step, ``key``) rows of ``run_dir/metrics.jsonl`` (rows without both are skipped), e.g.
+    ``key="rep_rank"``: the collapse monitor of the Siamese methods."""
     p = Path(run_dir) / "metrics.jsonl"
     out: list[tuple[float, float]] = []
     if not p.is_file():
@@ -92,8 +93,8 @@ def read_loss(run_dir: Path) -> list[tuple[float, float]]:
             r = json.loads(line)
         except ValueError:
             continue  # a line cut by a crash
-        if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and isinstance(r.get("loss"), (int, float)):
-            out.append((float(r["step"]), float(r["loss"])))
+        if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and isinstance(r.get(key), (int, float)):
+            out.append((float(r["step"]), float(r[key])))
     return out
 
 
@@ -239,6 +240,14 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
         files.append(plot_loss_curves(losses, out / "loss.png", smooth=0.9 if n > 200 else (0.6 if n > 20 else 0.0),
                                       title="Pretraining loss"))
         figures.append(("Pretraining loss", "loss.png"))
+    for key, what in (("rep_rank", "backbone features"), ("emb_rank", "embeddings")):
+        ranks = {r.name: read_loss(Path(r.loss_from), key) for r in runs if r.name in losses and r.loss_from}
+        ranks = {k: v for k, v in ranks.items() if v}
+        if ranks:  # the collapse monitor of SimSiam, BYOL, Barlow Twins, VICReg, DirectCLR
+            fname = f"collapse_{key}.png"
+            files.append(plot_loss_curves(ranks, out / fname, title=f"Collapse monitor: effective rank of the {what}",
+                                          ylabel="effective rank"))
+            figures.append((f"Collapse monitor: effective rank of the {what}", fname))
     ft = {r.name: r.finetune_loss for r in runs if r.finetune_loss}
     if ft:
         files.append(plot_loss_curves(ft, out / "finetune_loss.png", title="Finetune loss"))
