@@ -10,7 +10,13 @@ A method is an ``nn.Module`` with:
 * ``views``: the input modalities, e.g. ``("rgb", "mv")``;
 * ``requires``: what :class:`vssl.data.dataset.ClipDataset` must load;
 * ``training_step(batch) -> StepOut`` (also its ``forward``, so DDP can wrap it);
-* optional ``after_step(step)``: momentum update, queue.
+* optional ``after_step(step)``: momentum update, queue;
+* optional ``set_total_steps(total)``: the loop passes the run's number of optimiser
+  steps once, before training (BYOL's cosine EMA schedule);
+* optional ``fixed_lr(name) -> bool``: parameters that keep the initial lr while the
+  others follow the schedule (SimSiam's predictor, :func:`vssl.train.optim.param_groups`).
+
+The optimiser is the recipe's ``optim.optimizer`` (:mod:`vssl.train.optim`).
 
 The loop moves the batch (uint8 clips, see :mod:`vssl.data.dataset`) to the
 device; methods augment on the device with :mod:`vssl.data.transforms`, outside
