@@ -46,6 +46,33 @@ def write_manifest(root: Path, manifest: dict) -> None:
     atomic_write_json(Path(root) / schema.MANIFEST, manifest)
 
 
+def entry_path(root: Path, rel: Any, where: str) -> Path:
+    """``root / rel`` for a path read from a manifest or sidecar, refused (CacheError, one line
+    naming the entry) unless it stays inside ``root``: relative, no ``..``. The check is on the
+    text, so a directory the user symlinked into the root (``shards -> /big/disk``) still works."""
+    from pathlib import PurePosixPath
+
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        raise CacheError(f"{where}: bad path {rel!r}: a damaged or hostile entry")
+    p = PurePosixPath(rel.replace("\\", "/"))
+    if p.is_absolute() or os.path.isabs(rel) or ".." in p.parts or (p.parts and p.parts[0].endswith(":")):
+        raise CacheError(f"{where}: path '{rel}' leads outside {root} (absolute or '..'): a damaged or hostile "
+                         "entry; re-extract, or fix the entry")
+    return Path(root) / p
+
+
+def check_entry_paths(root: Path, manifest: dict, source: Path) -> None:
+    """Every shard path of ``manifest`` (read from ``source``) stays inside ``root``."""
+    videos = manifest.get("videos")
+    if not isinstance(videos, list):
+        raise CacheError(f"{source} has no list of videos: a damaged manifest")
+    for r in videos:
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str):
+            raise CacheError(f"{source}: an entry without an id ({str(r)[:60]}): a damaged manifest")
+        if r.get("shard") is not None or r.get("status") == schema.OK:
+            entry_path(root, r.get("shard"), f"{source}: video '{r['id']}'")
+
+
 def load_manifest(root: Path, kind: str = "extract") -> dict:
     """Load and check the manifest of a cache directory (raises CacheError with one line)."""
     root = Path(root)
@@ -59,7 +86,7 @@ def load_manifest(root: Path, kind: str = "extract") -> dict:
         m = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as e:
         raise CacheError(f"cannot read {path}: {e}") from None
-    if m.get("format") != schema.FORMAT:
+    if not isinstance(m, dict) or m.get("format") != schema.FORMAT:
         raise CacheError(f"{path} is not a vssl cache manifest")
     if m.get("schema_version") != schema.SCHEMA_VERSION:
         raise CacheError(
@@ -68,6 +95,7 @@ def load_manifest(root: Path, kind: str = "extract") -> dict:
         )
     if m.get("kind") != kind:
         raise CacheError(f"{path} is a '{m.get('kind')}' manifest, expected '{kind}'")
+    check_entry_paths(root, m, path)
     return m
 
 

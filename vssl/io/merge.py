@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
-from vssl.io.manifest import new_manifest, write_manifest
+from vssl.io.manifest import check_entry_paths, entry_path, new_manifest, write_manifest
 
 
 def _manifests(cache: Path) -> list[dict]:
@@ -25,8 +25,9 @@ def _manifests(cache: Path) -> list[dict]:
             m = json.loads(p.read_text("utf-8"))
         except (OSError, ValueError) as e:
             raise CacheError(f"cannot read {p}: {e}") from None
-        if m.get("kind") != "extract" or m.get("schema_version") != schema.SCHEMA_VERSION:
+        if not isinstance(m, dict) or m.get("kind") != "extract" or m.get("schema_version") != schema.SCHEMA_VERSION:
             raise CacheError(f"{p} is not an extract manifest of cache schema {schema.SCHEMA_VERSION}")
+        check_entry_paths(cache, m, p)
         out.append(m)
     return out
 
@@ -92,8 +93,9 @@ def _merge_locked(caches: list[Path], out: Path) -> tuple[Path, int, list[str]]:
                         warnings.append(f"{r['id']}: in several inputs with different content; kept the first")
                     continue
                 if c.resolve() != out.resolve() and r.get("shard"):
-                    src = c / r["shard"]
-                    dst = out / r["shard"]
+                    where = f"{c}: video '{r.get('id')}'"
+                    src = entry_path(c, r["shard"], where)  # inside the input cache, or one line naming it
+                    dst = entry_path(out, r["shard"], where)
                     if not dst.exists():
                         if not src.exists():
                             raise CacheError(f"shard missing: {src}")

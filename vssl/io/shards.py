@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vssl.errors import VsslError
+from vssl.errors import CacheError, VsslError
 from vssl.io import schema
 from vssl.io.manifest import atomic_write_json
 from vssl.signals import StopRequest
@@ -84,7 +84,14 @@ def scan_committed(shard_dir: Path, prefix: str = "") -> list[dict]:
             data = json.loads(side.read_text("utf-8"))
         except (OSError, ValueError):
             continue  # a torn sidecar cannot exist (atomic write); ignore foreign files
-        records.extend(data.get("videos", []))
+        own = f"{schema.SHARD_DIR}/{side.with_suffix('.h5').name}"
+        videos = data.get("videos", []) if isinstance(data, dict) else []
+        for r in videos:
+            if not isinstance(r, dict) or not isinstance(r.get("id"), str) or r.get("shard") != own:
+                what = f"video '{r.get('id')}' in '{r.get('shard')}'" if isinstance(r, dict) else "an entry"
+                raise CacheError(f"sidecar {side} lists {what}, not in its own shard {own}: a damaged or foreign "
+                                 "sidecar; move it and its .h5 away, then rerun")
+        records.extend(videos)
     return records
 
 
