@@ -40,3 +40,9 @@ class Stopped(VsslError):
     def __init__(self, message: str, exit_code: int = 75):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class DiskFullError(VsslError):
+    """No space left on the device (or too little to start a large write); what was committed is kept."""
+
+    exit_code = 6

@@ -6,6 +6,7 @@ Exit codes (README, "Exit codes"):
     2  bad usage, bad input path, bad option or config
     3  cache missing, incomplete, of another version, or corrupt; directory in use by another vssl process
     5  training stopped (NaN loss, out of memory)
+    6  no space left on device (or too little to start a large write); committed work is kept
     75 stopped by SIGTERM / SIGUSR1 (preemption, time limit) after saving; rerun the same command to resume
     130 interrupted (Ctrl-C, SIGINT), after saving where the command can; rerun the same command to resume
 """
@@ -23,6 +24,7 @@ err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_CACHE, EXIT_TRAIN, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
 EXIT_PREEMPTED = 75  # vssl.signals.EXIT_PREEMPTED
+EXIT_DISK_FULL = 6  # vssl.errors.DiskFullError
 
 
 def error_boundary(fn):
@@ -49,6 +51,14 @@ def error_boundary(fn):
         except PermissionError as e:
             err_console.print(f"[bold red]error:[/bold red] permission denied: {e.filename}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
+        except OSError as e:
+            from vssl.io.space import disk_full, is_enospc
+
+            if not is_enospc(e):
+                raise
+            err_console.print(f"[bold red]error:[/bold red] {disk_full(e.filename or '?')}", highlight=False,
+                              soft_wrap=True)
+            raise typer.Exit(EXIT_DISK_FULL) from None
 
     return wrapper
 

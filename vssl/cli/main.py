@@ -12,7 +12,7 @@ app = typer.Typer(
     help="Self-supervised video representation learning from the compressed stream.\n\n"
     "Pipeline: synth (or your videos) -> extract -> precompute fame|be -> pretrain -> eval. "
     "Exit codes: 0 ok, 1 some inputs failed, 2 bad input/option, 3 cache problem or directory in use, "
-    "5 training stopped, 75 stopped by SIGTERM/SIGUSR1 after saving (rerun to resume), 130 interrupted.",
+    "5 training stopped, 6 disk full, 75 stopped by SIGTERM/SIGUSR1 after saving (rerun to resume), 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -17,15 +17,17 @@ import os
 import queue as queue_mod
 import secrets
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vssl.errors import CacheError, VsslError
+from vssl.errors import CacheError, DiskFullError, VsslError
 from vssl.io import schema
 from vssl.io.manifest import atomic_write_json
+from vssl.io.space import disk_full, free_bytes, is_enospc, mb, min_free
 from vssl.signals import StopRequest
 
 STOP_GRACE_S = 30.0  # after a stop signal, workers get this long to commit before they are terminated
@@ -48,6 +50,7 @@ class RunResult:
     interrupted: bool = False
     stopped_strict: str | None = None
     stop_signal: int | None = None  # SIGTERM / SIGINT / SIGUSR1 that stopped the run (None: KeyboardInterrupt)
+    disk_full: str | None = None  # the one-line reason a worker stopped on a full device
 
 
 # work_fn(job, group, ctx) -> record dict (without id/status/shard/group; added here).
@@ -147,6 +150,8 @@ class _ShardWriter:
         self.h5 = None
         self.path: Path | None = None
         self.records: list[dict] = []
+        self.size = 0  # bytes of the open shard after the last video
+        self.largest = 0  # the most bytes one video took so far (free-space check before the next)
 
     @property
     def name(self) -> str:
@@ -163,6 +168,8 @@ class _ShardWriter:
             for k, v in self.attrs.items():
                 self.h5.attrs[k] = v
             self.h5.require_group(schema.VIDEO_GROUP)
+            self.h5.flush()
+            self.size = self.path.stat().st_size
             self.records = []
             self.opened_at = time.monotonic()
         return self.h5
@@ -175,6 +182,8 @@ class _ShardWriter:
     def maybe_roll(self) -> str | None:
         if self.h5 is not None and self.path is not None:
             self.h5.flush()
+            size = self.path.stat().st_size
+            self.largest, self.size = max(self.largest, size - self.size), size
             too_old = time.monotonic() - self.opened_at >= self.max_age_s
             if too_old or self.path.stat().st_size >= self.max_bytes:
                 return self.commit()
@@ -216,6 +225,8 @@ def _process_one(job: Job, writer: _ShardWriter, work_fn: WorkFn, ctx: WorkerCon
     except MemoryError:
         record.update(status=schema.FAILED, reason="out of memory while processing")
     except Exception as e:  # a bug or an unforeseen decoder error: keep the run going, say where
+        if is_enospc(e):  # not the video's fault: stop this worker (the open shard is not committed)
+            raise _DiskFull(str(disk_full(writer.path or writer.shard_dir, "committed shards are kept"))) from None
         frames = traceback.extract_tb(e.__traceback__)
         ours = [f for f in frames if "vssl" in f.filename]
         tb = (ours or frames)[-1]
@@ -229,9 +240,29 @@ def _process_one(job: Job, writer: _ShardWriter, work_fn: WorkFn, ctx: WorkerCon
     return record
 
 
+class _DiskFull(Exception):
+    """The device filled up while a video was written."""
+
+
 class _DropVideo(BaseException):
     """Raised by the stop-signal handler while a video is in progress (a BaseException, so that
     the per-video error handling does not record it as a failed video)."""
+
+
+def _exit_on_full_disk(message: str, report, results_q) -> None:
+    """After HDF5 has failed a write it must not be called again (it crashes when its objects are
+    freed): say so in one line and end the process at once. The open shard stays uncommitted
+    (``.partial``: the rerun deletes it); committed shards are untouched."""
+    report(("disk_full", message))
+    if hasattr(results_q, "join_thread"):  # a worker process: make sure the parent gets the message
+        results_q.close()
+        results_q.join_thread()
+        os._exit(0)
+    from vssl.cli.common import EXIT_DISK_FULL
+
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    os._exit(EXIT_DISK_FULL)
 
 
 def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_args, jobs_q, results_q):
@@ -256,14 +287,35 @@ def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_
             return _DropVideo()
         return None
 
+    # HDF5 reports a full disk from h5py's destructors as "unraisable" errors (pages of them):
+    # keep the first, print none, and stop the worker at the next step
+    enospc: list[str] = []
+    previous_hook = sys.unraisablehook
+
+    def hook(u):
+        if u.exc_value is not None and is_enospc(u.exc_value):
+            if not enospc:
+                enospc.append(str(disk_full(shard_dir, "committed shards are kept")))
+            return
+        previous_hook(u)
+
+    sys.unraisablehook = hook
     ctx = WorkerContext(report, state)
     max_age = float(os.environ.get("VSSL_SHARD_MAX_AGE_S", "600"))
     writer = _ShardWriter(Path(shard_dir), f"{stem}-w{wid:02d}", max_bytes, attrs, max_age)
+    full = None
     with StopRequest(raise_when=drop_if_busy) as stop:
         while not stop.requested:
             try:
                 job = jobs_q.get()
                 if job is None:
+                    break
+                need = max(min_free(), 2 * writer.largest)  # HDF5 crashes rather than fails on a full disk
+                free = free_bytes(shard_dir)
+                if free < need:
+                    full = (f"not enough space to go on writing {shard_dir} ({mb(free)} free, about {mb(need)} "
+                            "needed for the next video); committed shards are kept (and the videos done so far): "
+                            "free space and rerun")
                     break
                 busy[0] = True
                 rec = _process_one(job, writer, work_fn, ctx)
@@ -274,10 +326,16 @@ def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_
                     report(("shard", name))
             except _DropVideo:
                 break
+            except _DiskFull as e:
+                _exit_on_full_disk(str(e), report, results_q)
+            if enospc:
+                _exit_on_full_disk(enospc[0], report, results_q)
         busy[0] = False
         name = writer.commit()
         if name:
             report(("shard", name))
+        if full:
+            report(("disk_full", full))
         if stop.requested:
             report(("stopped", stop.signum))
     report(("exit", None))
@@ -384,6 +442,15 @@ def run_sharded(
         elif kind == "stopped":
             result.interrupted = True
             result.stop_signal = val
+        elif kind == "disk_full":
+            if result.disk_full is None:
+                result.disk_full = val
+                for p in procs:  # the others commit what they have and stop too
+                    if p.is_alive() and p.pid:
+                        try:
+                            os.kill(p.pid, signal.SIGTERM)
+                        except ProcessLookupError:
+                            pass
         elif kind == "exit":
             return True
         return False
@@ -437,8 +504,13 @@ def run_sharded(
                     except queue_mod.Empty:
                         dead = [(w, p) for w, p in enumerate(procs)
                                 if w not in exited and not p.is_alive() and p.exitcode not in (0, None)]
-                        if dead and stopping:  # stopped before its handler was set: it had nothing to commit
-                            exited.update(w for w, _ in dead)
+                        if dead and (stopping or result.disk_full):  # stopped before its handler was set,
+                            exited.update(w for w, _ in dead)  # or after it: nothing left to commit
+                        elif dead and free_bytes(shard_dir) < max(min_free(), 1 << 20):  # HDF5 crashes on ENOSPC
+                            raise DiskFullError(
+                                f"no space left on device writing {shard_dir} ({mb(free_bytes(shard_dir))} free; "
+                                f"a worker crashed, exit code {dead[0][1].exitcode}); committed shards are kept: "
+                                "free space and rerun")
                         elif dead:
                             raise VsslError(
                                 f"a worker process died (exit code {dead[0][1].exitcode}); "
@@ -458,6 +530,8 @@ def run_sharded(
                     p.terminate()
             for p in procs:
                 p.join(timeout=5)
+    if result.disk_full:
+        raise DiskFullError(result.disk_full)
     if result.interrupted or result.stopped_strict:
         # records of uncommitted shards are not on disk: report only what is committed
         result.records = kept + [r for r in scan_committed(shard_dir, prefix) if r["id"] in wanted and r["id"] not in done]

@@ -1,0 +1,71 @@
+"""Free disk space: checks before large writes, and one line when the device fills up anyway.
+
+Every writer that can fill a disk (shards of extract / precompute, checkpoints, eval
+feature caches, export, manifests) checks the free space first and turns ENOSPC into
+:class:`vssl.errors.DiskFullError` (exit 6) naming the file and the space left; committed
+work is never touched, so freeing space and rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from vssl.errors import DiskFullError
+
+MB = 1 << 20
+MIN_FREE_MB = 32  # below this no video is started (HDF5 crashes rather than fails when the disk fills)
+
+
+def min_free() -> int:
+    """Bytes that must stay free before a video is written (``VSSL_MIN_FREE_MB``, default 32)."""
+    try:
+        return int(float(os.environ.get("VSSL_MIN_FREE_MB", MIN_FREE_MB)) * MB)
+    except ValueError:
+        return MIN_FREE_MB * MB
+
+
+def free_bytes(path: str | Path) -> int:
+    """Free bytes for an unprivileged writer on the device of ``path`` (or of its nearest existing parent)."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return 1 << 62  # cannot tell: do not block the write
+
+
+def mb(n: float) -> str:
+    return f"{n / MB:,.0f} MB" if n >= MB else f"{n / MB:.1f} MB"
+
+
+def ensure_free(path: str | Path, need: int, what: str, kept: str = "nothing was written") -> None:
+    """Raise DiskFullError when fewer than ``need`` bytes are free where ``path`` will be written."""
+    free = free_bytes(path)
+    if free < need:
+        raise DiskFullError(f"not enough space to write {path} ({what}): {mb(free)} free, about {mb(need)} needed; "
+                            f"{kept}: free space and rerun")
+
+
+def is_enospc(e: BaseException) -> bool:
+    """An exception caused by a full device (errno, or the text HDF5 / torch leave of it)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+def disk_full(path: str | Path, kept: str = "committed work is kept") -> DiskFullError:
+    """The one-line error of a write that failed because the device is full."""
+    return DiskFullError(f"no space left on device writing {path} ({mb(free_bytes(path))} free); {kept}: "
+                         "free space and rerun")
+
+
+def remove_quietly(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
