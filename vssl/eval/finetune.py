@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
@@ -195,12 +194,10 @@ def _augmenter(crop: int, min_scale: float, mean_std):
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """The training checkpoint writer: free-space check, tmp + fsync + rename, one line when the disk is full."""
+    from vssl.train.checkpoint import save_checkpoint
+
+    save_checkpoint(path, obj)
 
 
 def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
