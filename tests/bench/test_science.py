@@ -58,6 +58,8 @@ def test_science_tiny_end_to_end_and_resumes(tmp_path):
     assert set(doc["verdicts"]) == {"moco"}
     assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
     assert "| moco |" in r["markdown"]
+    assert set(doc["coverage"]) == {"none", "class"} and 0 < doc["coverage"]["none"]["object_area"] < 1
+    assert "How much of the moving object" in r["markdown"]
     # a rerun reuses every run and evaluation
     mtime = (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
     run_science(cfg)

@@ -306,7 +306,26 @@ def _fmt(d: dict | None, signed: bool = False) -> str:
     return f"{f.format(100 * d['mean'])} [{f.format(100 * d['lo'])}, {f.format(100 * d['hi'])}]"
 
 
-def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None) -> str:
+def data_diagnostics(cfg: ScienceConfig, cache: Path, methods: tuple[str, ...]) -> dict | None:
+    """:func:`vssl.bench.diagnostics.object_coverage` of the regime's train videos at the views of
+    the preset's FAME run (load size, crop, min scale, beta; MoCo's views when FAME is not run),
+    or None without ground truth."""
+    from vssl.bench.diagnostics import object_coverage
+    from vssl.methods import METHODS
+    from vssl.methods.fame import Config as FameConfig
+    from vssl.train.config import resolve_config
+
+    method = "fame" if "fame" in methods else BASELINE
+    extra = {k: v for k, v in cfg.extra.items() if k.split(".")[0] not in METHODS or k.split(".")[0] == method}
+    pc = resolve_config(method, overrides={"cache": str(cache), **extra}, preset=cfg.preset)
+    p = pc.params
+    return object_coverage(cache, cache.parent / cache.name.replace("cache-", "synth-", 1),
+                           load_hw=tuple(pc.data.load_size), crop=p.crop, clip_len=pc.data.clip_len,
+                           beta=getattr(p, "beta", FameConfig().beta), min_scale=p.min_scale)
+
+
+def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
+             coverage: dict | None = None) -> str:
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
@@ -340,6 +359,12 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | 
                     la = [r[k]["last"] for r in runs if k in r]
                     vals.append(f"{k} {np.mean(f):.3g} -> {np.mean(la):.3g}")
                 lines.append(f"- {regime} / {name}: " + ", ".join(vals))
+        lines.append("")
+    if coverage:
+        from vssl.bench.diagnostics import coverage_line
+
+        lines += ["## How much of the moving object the views keep (ground-truth masks)", ""]
+        lines += [f"- {regime}: {coverage_line(d)}" for regime, d in coverage.items()]
         lines.append("")
     return "\n".join(lines)
 
@@ -388,12 +413,16 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     outcomes: dict[str, dict[str, list[dict]]] = {}
     diagnostics: dict[str, dict[str, list[dict]]] = {}
+    coverage: dict[str, dict] = {}
     seconds: dict[str, float] = {}
     test_videos = 0
     for regime in cfg.regimes:
         ts = time.perf_counter()
         cache = prepare_data(cfg, regime, log)
         seconds[f"data/{regime}"] = time.perf_counter() - ts
+        cov = data_diagnostics(cfg, cache, tuple(methods))
+        if cov is not None:
+            coverage[regime] = cov
         by: dict[str, list[dict]] = {}
         for seed in range(cfg.seeds):
             ts = time.perf_counter()
@@ -413,9 +442,9 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
-    doc = {"meta": meta, **summary, "diagnostics": diagnostics, "outcomes": outcomes}
+    doc = {"meta": meta, **summary, "diagnostics": diagnostics, "coverage": coverage, "outcomes": outcomes}
     (out / RESULTS).write_text(json.dumps(doc, indent=1))
-    md = markdown(summary, meta, diagnostics)
+    md = markdown(summary, meta, diagnostics, coverage)
     (out / "science.md").write_text(md)
     plot(summary, out / "science.png")
     return {"summary": summary, "meta": meta, "markdown": md, "files": [str(out / f) for f in
