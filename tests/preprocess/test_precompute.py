@@ -140,7 +140,7 @@ def test_stored_mask_vs_mask_computed_online_on_the_cropped_clip(synth):
 def test_quality_against_synth_ground_truth(synth, tmp_path):
     # Measured on this 3 x 3 set (27 windows, truth fraction 0.115): beta 0.5 IoU 0.205 (frames) /
     # 0.217 (mv) of at most 0.230, recall 0.935 / 0.969; beta = true fraction IoU 0.552 / 0.706.
-    from vssl.bench_precompute import fame_quality
+    from vssl.bench.precompute import fame_quality
 
     data, cache = synth
     q = fame_quality(cache, data)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vssl.bench_pretrain import bench_pretrain
+from vssl.bench.pretrain import bench_pretrain
 
 TINY = dict(steps=2, batch_size=4, device="cpu", clip_len=4, crop=24, load_size=(32, 40), workers=0, warmup=1,
             overrides={"data.stride": 2})

@@ -26,7 +26,7 @@ def extract(
     """vssl extract vs a bare motion-vector decode loop (frames/s per core, ratio), and worker scaling."""
     from rich.table import Table
 
-    from vssl.bench_extract import bench_extract
+    from vssl.bench.extract import bench_extract
 
     r = bench_extract(input, videos=videos, frames=frames, size=parse_size(size), max_workers=max_workers,
                       repeats=repeats)
@@ -97,7 +97,7 @@ def precompute(
 
     from rich.table import Table
 
-    from vssl.bench_precompute import bench_precompute
+    from vssl.bench.precompute import bench_precompute
 
     with tempfile.TemporaryDirectory(prefix="vssl-bench-") as tmp:
         root = cache if cache is not None else _synth_cache(Path(tmp))
@@ -140,7 +140,7 @@ def pretrain(
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = True,
 ):
     """Steps/s fed from the cache vs the same model fed synthetic tensors already on the device (b/a)."""
-    from vssl.bench_pretrain import bench_pretrain
+    from vssl.bench.pretrain import bench_pretrain
 
     _bench_on_cache(bench_pretrain, f"vssl bench pretrain: {method}, {backbone}", cache,
                     method=method, backbone=backbone, steps=steps, batch_size=batch_size, device=device,
@@ -157,7 +157,7 @@ def eval_(
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,
 ):
     """Feature extraction clips/s from the cache vs the model alone on synthetic tensors."""
-    from vssl.bench_eval import bench_eval
+    from vssl.bench.eval import bench_eval
 
     _bench_on_cache(bench_eval, f"vssl bench eval: {backbone}", cache,
                     backbone=backbone, batch_size=batch_size, device=device, workers=workers)
