@@ -40,7 +40,8 @@ def _register_optional():
     """Command groups that live in their own modules."""
     import importlib
 
-    for mod in ("vssl.cli.precompute", "vssl.cli.train", "vssl.cli.evaluate", "vssl.cli.bench", "vssl.cli.show"):
+    for mod in ("vssl.cli.precompute", "vssl.cli.train", "vssl.cli.evaluate", "vssl.cli.bench", "vssl.cli.show",
+                "vssl.cli.doctor"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
