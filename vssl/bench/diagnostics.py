@@ -28,7 +28,9 @@ import numpy as np
 
 def groundtruth_masks(synth_root: Path, video_id: str) -> np.ndarray | None:
     """Bool ``(T, H, W)`` object masks of ``video_id`` (``<Class>/<file>.mp4``), or None."""
-    p = Path(synth_root) / "_groundtruth" / Path(video_id).parent / (Path(video_id).stem + ".npz")
+    from vssl.synth import GROUNDTRUTH_DIR
+
+    p = Path(synth_root) / GROUNDTRUTH_DIR / Path(video_id).parent / (Path(video_id).stem + ".npz")
     if not p.is_file():
         return None
     with np.load(p) as z:
