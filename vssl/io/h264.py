@@ -609,6 +609,110 @@ def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: in
         container.close()
 
 
+def reencode_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(w, h) of the re-encoded stream: the source scaled to ``short_side`` (None or 0: the source
+    size; never upscaled), both sides even (yuv420p)."""
+    w, h = width, height
+    if short_side and min(width, height) > short_side:
+        s = short_side / min(width, height)
+        w, h = int(round(width * s)), int(round(height * s))
+    return max(2, (w // 2) * 2), max(2, (h // 2) * 2)
+
+
+def x264_reencode_options(gop: int, threads: int = 1, preset: str = "veryfast", crf: int = 18) -> dict[str, str]:
+    """Encoder options of the canonical re-encode: GOP ``gop``, one reference, no B-frames, no
+    mb-tree, no scene-cut keyframes, so every motion vector is the one-frame displacement."""
+    return {
+        "preset": preset,
+        "crf": str(crf),
+        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:mbtree=0:threads={threads}",
+    }
+
+
+def iter_frames_reencode(path: str, stats: DecodeStats, *, gop: int, size: tuple[int, int], threads: int = 1,
+                         handle=None, fps: float | None = None):
+    """Frames of a canonical H.264 re-encode of ``path``, in one streaming pass.
+
+    Decode the source -> scale to ``size`` (w, h) -> encode with
+    :func:`x264_reencode_options` -> decode the new packets in memory with motion-vector
+    export: no temporary file, no second open. The frames (and their vectors, in
+    quarter-pel of ``size``) are those of the re-encoded stream, as the two-pass path
+    (encode to a file, decode it) gives; display order equals decode order (no B-frames).
+    ``handle``: (container, stream) from ``probe(keep_open=True)``, rewound and used.
+    """
+    from fractions import Fraction
+
+    from av.video.reformatter import VideoReformatter
+
+    av = _av()
+    container, stream = None, None
+    if handle is not None:
+        container, stream = handle
+        try:
+            container.seek(0, stream=stream)
+        except (av.FFmpegError, ValueError):
+            container.close()
+            container = None
+    if container is None:
+        container, stream = open_video(path)
+    stats.decoder = "pyav-reencode"
+    w, h = size
+    scaler = VideoReformatter()
+    t = 0
+    try:
+        stream.thread_count = threads
+        rate = Fraction(stream.average_rate or stream.guessed_rate or fps or 25).limit_denominator(100000)
+        enc = av.CodecContext.create("libx264", "w")
+        enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+        enc.time_base, enc.framerate = 1 / rate, rate
+        enc.thread_count = threads
+        enc.options = x264_reencode_options(gop, threads)
+        dec = av.CodecContext.create("h264", "r")
+        dec.options = {"flags2": "+export_mvs"}
+
+        def frames_of(packets):
+            nonlocal t
+            for pkt in packets:
+                for frame in dec.decode(pkt):
+                    sd = frame.side_data.get("MOTION_VECTORS")
+                    code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
+                    if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
+                        code = schema.FRAME_TYPE_CODES["I"]
+                    yield DecodedFrame(code=code, mvs=sd.to_ndarray() if sd is not None else None,
+                                       image=(lambda w_, h_, f=frame: frame_to_bgr(f, w_, h_)),
+                                       corrupt=bool(getattr(frame, "is_corrupt", False)))
+                    t += 1
+
+        n_in = 0
+        demux = container.demux(stream)
+        while True:
+            try:
+                pkt = next(demux)
+            except StopIteration:
+                break
+            except av.FFmpegError:
+                stats.decode_errors += 1
+                break
+            try:
+                decoded = pkt.decode()
+            except av.FFmpegError:
+                stats.decode_errors += 1
+                continue
+            for frame in decoded:
+                f2 = scaler.reformat(frame, width=w, height=h, format="yuv420p", interpolation="AREA")
+                f2.pts, f2.time_base = n_in, enc.time_base
+                n_in += 1
+                yield from frames_of(enc.encode(f2))
+        if n_in == 0:
+            raise VideoError("cannot decode any frame for re-encoding")
+        yield from frames_of(enc.encode(None))
+        yield from frames_of([None])
+    except av.FFmpegError as e:
+        raise VideoError(f"re-encoding failed after {t} frames ({_ff_reason(e)})") from None
+    finally:
+        container.close()
+
+
 def iter_frames_mvextractor(path: str, stats: DecodeStats, want_image=None):
     """Frames with motion vectors decoded by mvextractor (its C++ loop has less
     per-frame overhead than PyAV's). Images are converted only for frames where

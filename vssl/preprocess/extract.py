@@ -9,6 +9,7 @@ Layout and units: :mod:`vssl.io.schema`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from fractions import Fraction
@@ -60,6 +61,9 @@ class ExtractOptions:
     jpeg_quality: int = 90
     reencode: str = "auto"  # auto | always | never
     max_gop: int = 12
+    # re-encode as one streaming pass (decode -> scale -> encode -> decode in memory) or, as
+    # before, through a temporary file decoded again ("file"; same frames, slower)
+    reencode_pass: str = "stream"  # stream | file
     min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
     shard_size: int = 1 << 30  # bytes
     workers: int = 0  # 0 = all cores
@@ -76,6 +80,8 @@ class ExtractOptions:
     def validate(self) -> None:
         if self.reencode not in ("auto", "always", "never"):
             raise InputError(f"--reencode must be auto, always or never, not '{self.reencode}'")
+        if self.reencode_pass not in ("stream", "file"):
+            raise InputError(f"--reencode-pass must be stream or file, not '{self.reencode_pass}'")
         if self.size < 16:
             raise InputError(f"--size must be >= 16 (got {self.size})")
         if self.frame_stride < 1:
@@ -201,8 +207,12 @@ class _Decoded:
     decoder: str = ""
 
 
-def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, hashers) -> _Decoded:
-    """Decode ``src`` once, writing keyframes, frames and motion vectors into ``group``."""
+def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, hashers,
+                 reencode_size: tuple[int, int] | None = None) -> _Decoded:
+    """Decode ``src`` once, writing keyframes, frames and motion vectors into ``group``.
+
+    ``reencode_size``: decode the streaming re-encode of ``src`` at that (w, h) instead
+    (:func:`vssl.io.h264.iter_frames_reencode`); ``pr`` then describes the re-encoded stream."""
     import cv2
 
     d = _Decoded(x264=pr.x264)
@@ -259,7 +269,11 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
         return code == 0 or (frames is not None and t % opts.frame_stride == 0)
 
     stats = h264.DecodeStats()
-    if opts.decoder == "mvextractor":  # auto = PyAV: see ExtractOptions.decoder
+    if reencode_size is not None:
+        handle, pr.handle = pr.handle, None  # the generator closes it
+        source = h264.iter_frames_reencode(src, stats, gop=opts.max_gop, size=reencode_size, threads=opts.threads,
+                                           handle=handle, fps=pr.fps)
+    elif opts.decoder == "mvextractor":  # auto = PyAV: see ExtractOptions.decoder
         pr.close_handle()
         source = h264.iter_frames_mvextractor(src, stats, want_image)
     else:
@@ -345,7 +359,14 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
             reason = f"GOP {pr.max_gop} > --max-gop {opts.max_gop}"
     tmpdir = None
     decode_src = src
-    if reason:
+    stream_size = None
+    if reason and opts.reencode_pass == "stream":
+        stream_size = h264.reencode_size(pr.width, pr.height, None)
+        tb = str(1 / Fraction(pr.fps or 25).limit_denominator(100000))  # pts = frame index
+        src_pr, pr = pr, dataclasses.replace(pr, codec="h264", width=stream_size[0], height=stream_size[1], pts=[],
+                                             x264={"ref": "1", "bframes": "0"}, time_base=tb, has_bframes=False)
+        src_pr.handle = None  # moved to the re-encoding generator, which closes it
+    elif reason:
         tmpdir = tempfile.mkdtemp(prefix="vssl-reenc-")
         decode_src = os.path.join(tmpdir, "v.mp4")
         pr.close_handle()
@@ -355,7 +376,7 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
         pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
     hashers = {k: new_hasher() for k in ("mv", "mv_valid", "keyframe_jpeg", "frame_jpeg", "frame_types")}
     try:
-        d = _decode_into(decode_src, group, pr, opts, ctx, hashers)
+        d = _decode_into(decode_src, group, pr, opts, ctx, hashers, reencode_size=stream_size)
     finally:
         if tmpdir:
             for p in Path(tmpdir).glob("*"):
