@@ -95,6 +95,8 @@ def test_eval_commands_end_to_end(data, tmp_path):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "finetune/top1" in md and "scene_bias/scene_bias" in md and "random_init" in md
     assert is_png(tmp_path / "rep" / "recall.png") and is_png(tmp_path / "rep" / "finetune_loss.png")
+    assert is_png(ev / "spectrum_train.png") and is_png(tmp_path / "rep" / "spectrum.png")
+    assert doc["results"]["retrieval"]["spectrum"]["effective_rank"] >= 1.0
 
 
 def test_help_explains_commands():

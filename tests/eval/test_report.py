@@ -25,3 +25,19 @@ def test_collapse_monitor_curves_in_the_report(tmp_path):
     assert any(f.endswith("collapse_rep_rank.png") for f in r["files"])
     build_report([tmp_path / "moco"], tmp_path / "rep2")
     assert not list((tmp_path / "rep2").glob("collapse_*.png"))  # nothing logged, no figure
+
+
+def test_feature_spectrum_and_plot(tmp_path):
+    import numpy as np
+
+    from vssl.eval.plots import plot_spectrum
+    from vssl.eval.protocols import feature_spectrum
+
+    # 4 rows +-e1, +-e2 (centred): two equal singular values, effective rank 2
+    x = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
+    s = feature_spectrum(x)
+    assert np.allclose(s["singular_values"][:2], np.sqrt(2))
+    assert abs(s["effective_rank"] - 2.0) < 1e-9 and abs(s["singular_values"][2]) < 1e-12
+    assert feature_spectrum(x[:1]) == {"singular_values": [], "effective_rank": None}
+    p = plot_spectrum({"a": s["singular_values"], "empty": []}, tmp_path / "s.png")
+    assert p.is_file() and p.stat().st_size > 0

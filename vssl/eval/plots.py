@@ -251,3 +251,30 @@ def _ema(x: np.ndarray, alpha: float) -> np.ndarray:
             w = alpha * w + (1 - alpha)
         out[i] = m / w if w > 0 else np.nan
     return out
+
+
+def plot_spectrum(spectra: Mapping[str, Sequence[float]], path, *, title: str = "Singular-value spectrum") -> Path:
+    """Log singular values against their rank, one line per entry (DirectCLR, Jing et al. 2022,
+    fig. 3: dimensional collapse shows as a tail that drops to zero).
+
+    Args:
+        spectra: name -> singular values in descending order (any scale: each line is
+            divided by its largest value); zeros are drawn at the floor 1e-8.
+        path: image file to write.
+    """
+    if not spectra:
+        raise InputError("no spectra to plot")
+    fig = _figure(7.0, 4.4)
+    ax = fig.add_subplot()
+    for name, sv in spectra.items():
+        s = np.asarray(sv, dtype=np.float64).ravel()
+        if s.size == 0 or not s[0] > 0:
+            continue
+        ax.plot(np.arange(1, s.size + 1), np.log10(np.maximum(s / s[0], 1e-8)), linewidth=1.2, label=name)
+    ax.set_xlabel("singular value rank")
+    ax.set_ylabel("log10 singular value (/ largest)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return _save(fig, path)

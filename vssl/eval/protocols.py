@@ -122,9 +122,23 @@ def retrieval_metrics(train: FeatureSet, test: FeatureSet, opts: RetrievalOption
     return out
 
 
+def feature_spectrum(feats: np.ndarray) -> dict[str, Any]:
+    """Singular values of the centred features ``(N, D)`` (descending, float64) and their effective
+    rank ``exp(entropy of s / sum s)`` (Roy & Vetterli 2007): the collapse measure of DirectCLR
+    (Jing et al., ICLR 2022), between 1 and ``min(N - 1, D)``."""
+    x = np.asarray(feats, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        return {"singular_values": [], "effective_rank": None}
+    s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
+    q = s / s.sum() if s.sum() > 0 else s
+    q = q[q > 0]
+    return {"singular_values": [float(v) for v in s], "effective_rank": float(np.exp(-(q * np.log(q)).sum()))}
+
+
 def run_retrieval(session: EvalSession, opts: RetrievalOptions | None = None) -> dict[str, Any]:
-    """Nearest-neighbour retrieval; writes metrics, ``retrieval_recall.png`` and ``tsne_test.png``."""
-    from vssl.eval.plots import plot_embedding, plot_recall_curves
+    """Nearest-neighbour retrieval; writes metrics, ``retrieval_recall.png``, ``tsne_test.png`` and
+    ``spectrum_train.png`` (singular values of the train clip features, :func:`feature_spectrum`)."""
+    from vssl.eval.plots import plot_embedding, plot_recall_curves, plot_spectrum
 
     opts = opts or RetrievalOptions()
     session.require("test", "train")
@@ -139,6 +153,11 @@ def run_retrieval(session: EvalSession, opts: RetrievalOptions | None = None) ->
         figures.append(str(plot_embedding(test.video_feats(), test.labels, session.class_names,
                                           session.out / "tsne_test.png", seed=session.cfg.seed, method=method,
                                           title=f"{_EMB[method]} of {test.n_videos} test videos (by class)")))
+    spectrum = feature_spectrum(train.clip_feats)
+    if spectrum["singular_values"]:
+        figures.append(str(plot_spectrum({"train clips": spectrum["singular_values"]}, session.out / "spectrum_train.png",
+                                         title=f"Feature spectrum, {len(train.clip_feats)} train clips "
+                                               f"(effective rank {spectrum['effective_rank']:.1f})")))
     result = {
         "metrics": {f"{lvl}/R@{k}": v for lvl, r in rec.items() for k, v in r.items()},
         "recall": {lvl: {str(k): v for k, v in r.items()} for lvl, r in rec.items()},
@@ -146,6 +165,7 @@ def run_retrieval(session: EvalSession, opts: RetrievalOptions | None = None) ->
         "sizes": _sizes(train, test),
         "seconds": {"features": train.seconds + test.seconds, "metrics": time.perf_counter() - t0},
         "features_cached": train.cached and test.cached,
+        "spectrum": spectrum,
         "figures": figures,
     }
     write_results(session, "retrieval", result)

@@ -56,6 +56,7 @@ class RunInfo:
     loss: list[tuple[float, float]] = field(default_factory=list)
     loss_from: str | None = None  # the run directory the loss curve was read from
     finetune_loss: list[tuple[float, float]] = field(default_factory=list)
+    spectrum: list[float] = field(default_factory=list)  # singular values of the train features (retrieval)
 
 
 def find_key(obj: Any, key: str, depth: int = 0) -> Any:
@@ -125,6 +126,9 @@ def _merge_eval(info: RunInfo, doc: dict, eval_dir: Path) -> None:
     rec = ((results.get("retrieval") or {}).get("recall") or {}).get("video")
     if rec:
         info.recall = {int(k): float(v) for k, v in rec.items()}
+    sv = ((results.get("retrieval") or {}).get("spectrum") or {}).get("singular_values")
+    if sv:
+        info.spectrum = [float(v) for v in sv]
     ft = eval_dir / "finetune" / "metrics.jsonl"
     if ft.is_file():
         info.finetune_loss = read_loss(ft.parent)
@@ -212,7 +216,7 @@ def _md_escape(s: Any) -> str:
 
 def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
     """Write the report of ``run_dirs`` into ``out``; returns ``{"runs": [...], "files": [...]}``."""
-    from vssl.eval.plots import plot_loss_curves, plot_recall_curves
+    from vssl.eval.plots import plot_loss_curves, plot_recall_curves, plot_spectrum
     from vssl.io.manifest import atomic_write_bytes
 
     if not run_dirs:
@@ -248,6 +252,11 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
             files.append(plot_loss_curves(ranks, out / fname, title=f"Collapse monitor: effective rank of the {what}",
                                           ylabel="effective rank"))
             figures.append((f"Collapse monitor: effective rank of the {what}", fname))
+    spectra = {r.name: r.spectrum for r in runs if r.spectrum}
+    if spectra:
+        files.append(plot_spectrum(spectra, out / "spectrum.png", title="Spectrum of the train clip features"))
+        figures.append(("Spectrum of the train clip features (dimensional collapse: a tail falling to 0)",
+                        "spectrum.png"))
     ft = {r.name: r.finetune_loss for r in runs if r.finetune_loss}
     if ft:
         files.append(plot_loss_curves(ft, out / "finetune_loss.png", title="Finetune loss"))
@@ -287,7 +296,8 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
             if m in r.metrics:
                 w.writerow([r.name, m, f"{r.metrics[m]:.6f}"])
     atomic_write_bytes(out / "report.csv", buf.getvalue().encode())
-    doc = {"format": "vssl-report", "runs": [{**asdict(r), "loss": len(r.loss), "finetune_loss": len(r.finetune_loss)}
+    doc = {"format": "vssl-report", "runs": [{**asdict(r), "loss": len(r.loss), "finetune_loss": len(r.finetune_loss),
+                                            "spectrum": len(r.spectrum)}
                                             for r in runs]}
     atomic_write_bytes(out / "report.json", json.dumps(doc, indent=1).encode())
     files = [md, out / "report.csv", out / "report.json", *files]
