@@ -126,10 +126,15 @@ def feature_spectrum(feats: np.ndarray) -> dict[str, Any]:
     """Singular values of the centred features ``(N, D)`` (descending, float64) and their effective
     rank ``exp(entropy of s / sum s)`` (Roy & Vetterli 2007): the collapse measure of DirectCLR
     (Jing et al., ICLR 2022), between 1 and ``min(N - 1, D)``."""
-    x = np.asarray(feats, dtype=np.float64)
+    x = np.asarray(feats)
     if x.ndim != 2 or x.shape[0] < 2:
         return {"singular_values": [], "effective_rank": None}
-    s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
+    mean = x.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for i in range(0, x.shape[0], 8192):  # float64 scatter matrix in chunks: D x D memory, not N x D
+        xc = x[i:i + 8192].astype(np.float64) - mean
+        cov += xc.T @ xc
+    s = np.sqrt(np.clip(np.linalg.eigvalsh(cov), 0, None))[::-1]  # singular values of the centred features
     q = s / s.sum() if s.sum() > 0 else s
     q = q[q > 0]
     return {"singular_values": [float(v) for v in s], "effective_rank": float(np.exp(-(q * np.log(q)).sum()))}
