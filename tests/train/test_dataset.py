@@ -228,3 +228,26 @@ def test_mv_source_units():
     valid = np.ones(1, np.uint8)
     f = mv_to_load_size(mv, valid, src_hw=(48, 64), load_hw=(24, 40), grid_hw=(2, 2), units="source")
     np.testing.assert_allclose(f.astype(np.float32), 2.0)  # the reference feeds source-resolution pixels
+
+
+def test_mv_to_load_size_follows_the_vectors_resolution():
+    """Vectors of a re-encode at a quarter of the source size: 8 quarter-pel = 2 px there,
+    4 px at a load size of half the source, 8 px in source pixels."""
+    mv = np.zeros((1, 6, 8, 2), np.int16)
+    mv[..., 0], mv[..., 1] = 8, -4
+    valid = np.ones(1, np.uint8)
+    kw = dict(src_hw=(96, 128), load_hw=(48, 64), grid_hw=(2, 2), mv_hw=(24, 32))
+    load = mv_to_load_size(mv, valid, **kw).astype(np.float32)
+    assert np.allclose(load[0], 4.0) and np.allclose(load[1], -2.0)
+    src = mv_to_load_size(mv, valid, units="source", **kw).astype(np.float32)
+    assert np.allclose(src[0], 8.0) and np.allclose(src[1], -4.0)
+    # without mv_hw the vectors are the source's (caches written before the field existed)
+    old = mv_to_load_size(mv, valid, src_hw=(96, 128), load_hw=(48, 64), grid_hw=(2, 2)).astype(np.float32)
+    assert np.allclose(old[0], 1.0)
+
+
+def test_schema_mv_hw_reads_old_and_new_records():
+    from vssl.io import schema
+
+    assert schema.mv_hw({"height": 240, "width": 320}) == (240, 320)
+    assert schema.mv_hw({"height": 240, "width": 320, "mv_height": 128, "mv_width": 170}) == (128, 170)

@@ -91,6 +91,7 @@ def fame_figure(cache_root: Path, vid: str, *, t0: int = 0, beta: float = 0.5, o
     """
     import torch
 
+    from vssl.io import schema
     from vssl.io.cache import Cache
     from vssl.preprocess.fame_mask import fame_score, mask_from_score, motion_map_from_frames
     from vssl.preprocess.precompute import mv_motion_map
@@ -109,7 +110,7 @@ def fame_figure(cache_root: Path, vid: str, *, t0: int = 0, beta: float = 0.5, o
         x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 255.0
         if motion_source == "mv":
             mv, valid = cache.read_mv(vid, t0 + 1, t0 + window)
-            motion = mv_motion_map(mv[None], valid[None], (info.height, info.width), frames.shape[1:3])
+            motion = mv_motion_map(mv[None], valid[None], schema.mv_hw(info.record), frames.shape[1:3])
         else:
             motion = motion_map_from_frames(x)
     score = fame_score(x, motion, colour_space=po.get("colour_space", "wheel"))

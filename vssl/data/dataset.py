@@ -146,13 +146,16 @@ def mv_to_load_size(
     grid_hw: tuple[int, int],
     *,
     units: str = "load",
+    mv_hw: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Cached vectors -> a dense field in pixels of the load-size frame.
 
     Args:
-        mv: int16 (T, Hg, Wg, 2), quarter-pel of the source ``src_hw`` (schema).
+        mv: int16 (T, Hg, Wg, 2), quarter-pel of ``mv_hw`` (schema).
         valid: uint8 (T,); frames without vectors are filled by :func:`fill_invalid_mv`.
-        src_hw: decoded source (height, width).
+        src_hw: the source video's (height, width).
+        mv_hw: the resolution the vectors are in (:func:`vssl.io.schema.mv_hw`; a re-encoded
+            video's may be smaller than the source's); default ``src_hw``.
         load_hw: the load size the clip frames are resized to.
         grid_hw: output grid (each cell covers ``load / grid`` pixels).
         units: ``"load"`` (default) converts the values to load-size pixels;
@@ -163,12 +166,14 @@ def mv_to_load_size(
         float16 (2, T, gh, gw): channel 0 = dx, 1 = dy, in load-size (or source)
         pixels, forward motion from frame t-1 to t.
     """
-    f = mv.astype(np.float32) / schema.MV_SCALE  # source pixels
-    if units == "load":
-        f[..., 0] *= load_hw[1] / max(1, src_hw[1])
-        f[..., 1] *= load_hw[0] / max(1, src_hw[0])
-    elif units != "source":
+    mv_hw = src_hw if mv_hw is None else mv_hw
+    f = mv.astype(np.float32) / schema.MV_SCALE  # pixels of mv_hw
+    if units not in ("load", "source"):
         raise ValueError(f"units must be 'load' or 'source', got {units!r}")
+    to_hw = load_hw if units == "load" else src_hw
+    if tuple(to_hw) != tuple(mv_hw):
+        f[..., 0] *= to_hw[1] / max(1, mv_hw[1])
+        f[..., 1] *= to_hw[0] / max(1, mv_hw[0])
     f = fill_invalid_mv(f, valid)
     out = np.stack([_resize(fr, grid_hw) for fr in f])  # (T, gh, gw, 2)
     return np.ascontiguousarray(out.transpose(3, 0, 1, 2)).astype(np.float16)
@@ -319,7 +324,7 @@ class ClipDataset(torch.utils.data.Dataset):
         lo, hi = int(t.min()), int(t.max()) + 1
         mv, valid = self.cache.read_mv(v.id, lo, hi)
         return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid,
-                               units=self.req["mv_units"])
+                               units=self.req["mv_units"], mv_hw=schema.mv_hw(v.record))
 
     def _keyframe(self, v, t0: int, rng: np.random.Generator) -> np.ndarray:
         """The keyframe of a clip starting at ``t0``: ``keyframe_pick="window"`` draws one uniformly

@@ -610,13 +610,9 @@ def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: in
 
 
 def reencode_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    """(w, h) of the re-encoded stream: the source scaled to ``short_side`` (None or 0: the source
-    size; never upscaled), both sides even (yuv420p)."""
-    w, h = width, height
-    if short_side and min(width, height) > short_side:
-        s = short_side / min(width, height)
-        w, h = int(round(width * s)), int(round(height * s))
-    return max(2, (w // 2) * 2), max(2, (h // 2) * 2)
+    """(w, h) of a re-encoded stream: the source scaled to ``short_side`` (None or 0: the source
+    size; never upscaled), both sides even (yuv420p); the rule of :func:`stored_size`."""
+    return stored_size(width, height, short_side or 0)
 
 
 def x264_reencode_options(gop: int, threads: int = 1, preset: str = "veryfast", crf: int = 18) -> dict[str, str]:

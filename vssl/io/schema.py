@@ -31,10 +31,14 @@ mv                 int16 (T, Hg, Wg, 2)           forward motion per frame, (dx,
 mv_valid           uint8 (T,)                     1 = vectors present (P/B), 0 = none (I)
 =================  =============================  =========================================
 
-Motion vectors: ``Hg = ceil(H / 4)``, ``Wg = ceil(W / 4)`` for the decoded
-(source) resolution ``H x W`` (attrs ``height``, ``width``); each cell is a
-4x4-pixel block. Values are in quarter-pel units of the *source* resolution
-(``MV_SCALE = 4`` units per pixel) and mean the forward motion of the content
+Motion vectors: ``Hg = ceil(H / 4)``, ``Wg = ceil(W / 4)`` for the resolution
+``H x W`` of the stream the vectors were decoded from (attrs and record fields
+``mv_height``, ``mv_width``; display orientation): the source (attrs ``height``,
+``width``) for a video kept as it is, the re-encoded stream's (``--mv-short-side``,
+by default the stored frames' short side) for a re-encoded one. A cache written
+before these fields existed has them equal to the source: :func:`mv_hw` reads
+both. Each cell is a 4x4-pixel block of that resolution. Values are in quarter-pel
+units of that resolution (``MV_SCALE = 4`` units per pixel) and mean the forward motion of the content
 from frame t-1 to frame t: a point at ``p`` in frame t-1 is at ``p + mv/4`` in
 frame t. Vectors that refer to a future reference are turned round and every
 vector is divided by the display-order distance to its reference anchor; attr
@@ -58,6 +62,12 @@ MV_BLOCK = 4  # pixels per grid cell
 FRAME_TYPE_CODES = {"I": 0, "P": 1, "B": 2}
 FRAME_TYPE_OTHER = 3
 FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "?"}
+
+
+def mv_hw(record: dict) -> tuple[int, int]:
+    """(height, width) of the resolution a video's motion vectors are in (see the module
+    docstring): ``mv_height``/``mv_width`` of its record, the source size when absent."""
+    return int(record.get("mv_height") or record["height"]), int(record.get("mv_width") or record["width"])
 
 VIDEO_GROUP = "v"
 MANIFEST = "manifest.json"

@@ -50,7 +50,8 @@ def mv_block_frames(grid_hw: tuple[int, int]) -> int:
 JPEG_CHUNK = 1 << 18  # HDF5 chunk of keyframe_jpeg / frame_jpeg, bytes
 
 # Options that change what is stored: a cache made with other values is not resumed.
-CONTENT_OPTIONS = ("size", "frames", "frame_stride", "jpeg_quality", "reencode", "max_gop", "min_frames")
+CONTENT_OPTIONS = ("size", "frames", "frame_stride", "jpeg_quality", "reencode", "max_gop", "min_frames",
+                   "mv_short_side")
 
 
 @dataclass
@@ -64,6 +65,9 @@ class ExtractOptions:
     # re-encode as one streaming pass (decode -> scale -> encode -> decode in memory) or, as
     # before, through a temporary file decoded again ("file"; same frames, slower)
     reencode_pass: str = "stream"  # stream | file
+    # short side of a re-encoded stream, and so of its motion vectors: None = --size (the
+    # frames the networks see), 0 = the source resolution (before: always)
+    mv_short_side: int | None = None
     min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
     shard_size: int = 1 << 30  # bytes
     workers: int = 0  # 0 = all cores
@@ -80,6 +84,9 @@ class ExtractOptions:
     def validate(self) -> None:
         if self.reencode not in ("auto", "always", "never"):
             raise InputError(f"--reencode must be auto, always or never, not '{self.reencode}'")
+        if self.mv_short_side is not None and self.mv_short_side != 0 and self.mv_short_side < self.size:
+            raise InputError(f"--mv-short-side must be 0 (source resolution) or at least --size {self.size} "
+                             f"(the stored frames come from the re-encoded stream), got {self.mv_short_side}")
         if self.reencode_pass not in ("stream", "file"):
             raise InputError(f"--reencode-pass must be stream or file, not '{self.reencode_pass}'")
         if self.size < 16:
@@ -146,8 +153,10 @@ class _MvStream:
 # ----------------------------------------------------------------------------- re-encoding
 
 
-def reencode_h264(src: str, dst: str, gop: int, threads: int = 1) -> None:
-    """Re-encode ``src`` to a canonical H.264 stream: GOP ``gop``, one reference, no B-frames.
+def reencode_h264(src: str, dst: str, gop: int, threads: int = 1, short_side: int | None = None) -> None:
+    """Re-encode ``src`` to a canonical H.264 file: GOP ``gop``, one reference, no B-frames,
+    scaled to ``short_side`` (None: the source size). ``--reencode-pass file``; the default
+    streaming pass (:func:`vssl.io.h264.iter_frames_reencode`) gives the same frames.
 
     With one reference frame and no B-frames every motion vector is exactly the
     one-frame displacement (RECIPES, "Motion vectors in H.264").
@@ -158,21 +167,19 @@ def reencode_h264(src: str, dst: str, gop: int, threads: int = 1) -> None:
     try:
         stream.thread_count = threads
         rate = stream.average_rate or stream.guessed_rate or 25
-        w = max(2, (stream.width // 2) * 2)
-        h = max(2, (stream.height // 2) * 2)
+        w, h = h264.reencode_size(stream.width, stream.height, short_side)
         ost = out.add_stream("libx264", rate=rate)
         tb = Fraction(1) / Fraction(rate).limit_denominator(100000)
         ost.width, ost.height, ost.pix_fmt = w, h, "yuv420p"
         ost.thread_count = threads
-        ost.options = {
-            "preset": "veryfast",
-            "crf": "18",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:mbtree=0:threads={threads}",
-        }
+        ost.options = h264.x264_reencode_options(gop, threads)
+        from av.video.reformatter import VideoReformatter
+
+        scaler = VideoReformatter()
         n = 0
         try:
             for frame in container.decode(stream):
-                f2 = frame.reformat(width=w, height=h, format="yuv420p")
+                f2 = scaler.reformat(frame, width=w, height=h, format="yuv420p", interpolation="AREA")
                 f2.pts = n
                 f2.time_base = tb
                 for pkt in ost.encode(f2):
@@ -360,8 +367,10 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
     tmpdir = None
     decode_src = src
     stream_size = None
+    mv_short = opts.size if opts.mv_short_side is None else (opts.mv_short_side or None)
+    source_wh = h264.reencode_size(pr.width, pr.height, None) if reason else (pr.width, pr.height)
     if reason and opts.reencode_pass == "stream":
-        stream_size = h264.reencode_size(pr.width, pr.height, None)
+        stream_size = h264.reencode_size(pr.width, pr.height, mv_short)
         tb = str(1 / Fraction(pr.fps or 25).limit_denominator(100000))  # pts = frame index
         src_pr, pr = pr, dataclasses.replace(pr, codec="h264", width=stream_size[0], height=stream_size[1], pts=[],
                                              x264={"ref": "1", "bframes": "0"}, time_base=tb, has_bframes=False)
@@ -370,7 +379,7 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
         tmpdir = tempfile.mkdtemp(prefix="vssl-reenc-")
         decode_src = os.path.join(tmpdir, "v.mp4")
         pr.close_handle()
-        reencode_h264(src, decode_src, opts.max_gop, opts.threads)
+        reencode_h264(src, decode_src, opts.max_gop, opts.threads, mv_short)
         rotation = pr.rotation
         pr = h264.probe(decode_src)
         pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
@@ -392,7 +401,8 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
     group.create_dataset("pts", data=np.asarray(d.pts, np.int64))
     group.create_dataset("keyframes", data=np.asarray(d.keyframes, np.int32))
     rot = pr.rotation
-    width, height = (pr.width, pr.height) if rot in (0, 180) else (pr.height, pr.width)
+    width, height = source_wh if rot in (0, 180) else source_wh[::-1]  # the source's (even if re-encoded)
+    mv_width, mv_height = (pr.width, pr.height) if rot in (0, 180) else (pr.height, pr.width)  # the vectors'
     sw, sh = h264.stored_size(pr.width, pr.height, opts.size)
     if rot in (90, 270):
         sw, sh = sh, sw
@@ -406,6 +416,7 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
     checksum = combine_checksums(checks)
     attrs = {
         "width": width, "height": height, "stored_width": sw, "stored_height": sh,
+        "mv_width": mv_width, "mv_height": mv_height,
         "n_frames": d.n, "fps": pr.fps, "rotation": rot, "codec": pr.codec,
         "mv_exact": mv_exact, "reencoded": bool(reason), "frame_stride": opts.frame_stride if opts.frames else 0,
         "checksum": checksum,
@@ -426,6 +437,8 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
         "height": height,
         "stored_width": sw,
         "stored_height": sh,
+        "mv_width": mv_width,
+        "mv_height": mv_height,
         "rotation": rot,
         "codec": pr.codec,
         "reencoded": bool(reason),

@@ -185,9 +185,9 @@ def mv_motion_map(mv: np.ndarray, valid: np.ndarray, source_hw: tuple[int, int],
     """Motion map ``(B, H, W)`` (pixels per frame) from cached vectors of ``B`` windows.
 
     Args:
-        mv: int16 ``(B, T, Hg, Wg, 2)`` quarter-pel vectors of the source resolution (the cache's ``mv``).
+        mv: int16 ``(B, T, Hg, Wg, 2)`` quarter-pel vectors (the cache's ``mv``).
         valid: ``(B, T)`` the cache's ``mv_valid``.
-        source_hw: decoded (source) frame size the 4x4 grid refers to.
+        source_hw: the frame size the 4x4 grid refers to (:func:`vssl.io.schema.mv_hw`).
         out_hw: cached frame size ``(H, W)`` to map to.
 
     The grid covers ``4 * Hg x 4 * Wg`` source pixels (a little more than the frame
@@ -265,7 +265,7 @@ def fame_one(job: Job, group, ctx) -> dict:
                 lo, hi = int(s[0]) + 1, int(s[-1]) + opts.window
                 mv, valid = cache.read_mv(job.id, lo, hi)
                 idx = (s[:, None] - lo + 1 + np.arange(opts.window - 1)[None])  # frames s+1 .. s+window-1
-                motion = mv_motion_map(mv[idx], valid[idx], (p["height"], p["width"]), (h, w), device)
+                motion = mv_motion_map(mv[idx], valid[idx], tuple(p["mv_hw"]), (h, w), device)
             ds[i0:i1] = quantise_score(fame_scores(x, motion, scale=opts.scale, colour_space=opts.colour_space))
             end = int(s[-1]) + opts.window
             ctx.progress(end - done_until)
@@ -518,7 +518,8 @@ def _precompute_locked(cache_root: Path, opts: FameOptions | BeOptions, run: Run
         r = v.record
         jobs.append(Job(v.id, {
             "n_frames": v.n_frames, "stored_height": v.stored_height, "stored_width": v.stored_width,
-            "height": v.height, "width": v.width, "checksum": r.get("checksum"), "frame_stride": frame_stride,
+            "height": v.height, "width": v.width, "mv_hw": schema.mv_hw(r), "checksum": r.get("checksum"),
+            "frame_stride": frame_stride,
             "n_stored_frames": int(r.get("n_stored_frames", v.n_frames)),
         }))
     cache.close()
