@@ -4,6 +4,13 @@
 images) and a bare PyAV loop with ``export_mvs``; (b) ``vssl extract`` writing the
 cache with one worker, without and with ``--frames``, all pinned to one CPU. Ratios
 (b)/(a) are printed; then extraction with 1..N workers (unpinned) to show scaling.
+
+With ``reencode=True`` (``--reencode``, for long-GOP or non-H.264 input such as UCF101's
+MPEG-4 part 2 or Kinetics' 250-frame GOPs) it also times, pinned to one core, (c) a bare
+PyAV loop that decodes, scales to the cache's short side, encodes with the same x264
+settings and decodes the new packets with ``export_mvs`` against (d) ``vssl extract
+--no-frames --reencode always`` (its default one-pass re-encode) and (e) the same with
+``--reencode-pass file`` (the earlier two-pass path), and reports (d)/(c) and (e)/(c).
 """
 
 from __future__ import annotations
@@ -67,13 +74,56 @@ def bare_mvextractor(paths: list[Path]) -> tuple[int, float] | None:
     return n, time.perf_counter() - t0
 
 
-def _extract(paths_root: Path, out: Path, workers: int, frames: bool) -> tuple[int, float]:
+def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, float]:
+    """Decode -> scale (short side ``short_side``) -> x264 (the extract's settings) -> decode with
+    ``export_mvs``, written against PyAV directly: what a one-pass re-encode cannot beat."""
+    from fractions import Fraction
+
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    n, t0 = 0, time.perf_counter()
+    for p in paths:
+        with av.open(str(p)) as c:
+            s = c.streams.video[0]
+            s.thread_count = 1
+            sc = min(1.0, short_side / min(s.width, s.height))
+            w, h = max(2, round(s.width * sc) // 2 * 2), max(2, round(s.height * sc) // 2 * 2)
+            rate = Fraction(s.average_rate or 25).limit_denominator(100000)
+            enc = av.CodecContext.create("libx264", "w")
+            enc.width, enc.height, enc.pix_fmt, enc.time_base, enc.framerate = w, h, "yuv420p", 1 / rate, rate
+            enc.options = {"preset": "veryfast", "crf": "18", "x264-params":
+                           f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:mbtree=0:threads=1"}
+            dec = av.CodecContext.create("h264", "r")
+            dec.options = {"flags2": "+export_mvs"}
+            scaler = VideoReformatter()
+
+            def drain(packets):
+                for pkt in packets:
+                    for f in dec.decode(pkt):
+                        sd = f.side_data.get("MOTION_VECTORS")
+                        if sd is not None:
+                            sd.to_ndarray()
+                        _ = f.pict_type
+
+            for i, f in enumerate(c.decode(s)):
+                g = scaler.reformat(f, width=w, height=h, format="yuv420p", interpolation="AREA")
+                g.pts, g.time_base = i, enc.time_base
+                drain(enc.encode(g))
+                n += 1
+            drain(enc.encode(None))
+            drain([None])
+    return n, time.perf_counter() - t0
+
+
+def _extract(paths_root: Path, out: Path, workers: int, frames: bool, reencode: str = "never",
+             **options) -> tuple[int, float]:
     from vssl.preprocess.extract import ExtractOptions, extract
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    s = extract(paths_root, out, ExtractOptions(workers=workers, frames=frames, reencode="never", min_frames=1),
-                quiet=True)
+    s = extract(paths_root, out, ExtractOptions(workers=workers, frames=frames, reencode=reencode, min_frames=1,
+                                                **options), quiet=True)
     return s.frames, time.perf_counter() - t0
 
 
@@ -102,7 +152,7 @@ class one_core:
 
 
 def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 250, size=(320, 240),
-                  max_workers: int | None = None, repeats: int = 5) -> dict:
+                  max_workers: int | None = None, repeats: int = 5, reencode: bool = False) -> dict:
     """Run the benchmark; returns rows of figures (frames/s per core and ratios).
 
     One-core figures run pinned to one CPU, in ``repeats`` interleaved rounds (reference,
@@ -118,7 +168,8 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
         for i, p in enumerate(paths):
             os.symlink(p, root / f"{i:04d}{p.suffix}")
         fps = lambda r: r[0] / r[1]  # noqa: E731
-        rounds: dict[str, list[float]] = {"pyav": [], "mvx": [], "no_frames": [], "frames": []}
+        rounds: dict[str, list[float]] = {"pyav": [], "mvx": [], "no_frames": [], "frames": [],
+                                          "re_ref": [], "re_extract": [], "re_file": []}
         n_frames = 0
         with one_core() as pin:
             for rnd in range(repeats + 1):
@@ -126,14 +177,25 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
                 mvx = bare_mvextractor(paths)
                 nf = _extract(root, tmp / "c", 1, False)
                 wf = _extract(root, tmp / "c", 1, True)
+                if reencode:
+                    from vssl.preprocess.extract import ExtractOptions
+
+                    o = ExtractOptions()
+                    rr = bare_reencode(paths, o.size, o.max_gop)
+                    re = _extract(root, tmp / "c", 1, False, reencode="always")
+                    re_file = _extract(root, tmp / "c", 1, False, reencode="always", reencode_pass="file")
                 if rnd == 0:  # warm-up: page cache, imports, compiled kernels
                     continue
+                if reencode:
+                    rounds["re_ref"].append(fps(rr))
+                    rounds["re_extract"].append(fps(re))
+                    rounds["re_file"].append(fps(re_file))
                 n_frames = pyav[0]
                 rounds["pyav"].append(fps(pyav))
                 rounds["mvx"].append(fps(mvx) if mvx else 0.0)
                 rounds["no_frames"].append(fps(nf))
                 rounds["frames"].append(fps(wf))
-        med = {k: median(v) for k, v in rounds.items()}
+        med = {k: median(v) if v else 0.0 for k, v in rounds.items()}
         use_mvx = med["mvx"] > med["pyav"]
         ref = rounds["mvx"] if use_mvx else rounds["pyav"]
         rows = {
@@ -151,6 +213,12 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
             "ratio_no_frames_range": (min(b / a for a, b in zip(ref, rounds["no_frames"])),
                                       max(b / a for a, b in zip(ref, rounds["no_frames"]))),
         }
+        if reencode:
+            rows["bare_reencode_fps"] = med["re_ref"]
+            rows["extract_reencode_fps"] = med["re_extract"]
+            rows["ratio_reencode"] = median([b / a for a, b in zip(rounds["re_ref"], rounds["re_extract"])])
+            rows["extract_reencode_file_fps"] = med["re_file"]
+            rows["ratio_reencode_file"] = median([b / a for a, b in zip(rounds["re_ref"], rounds["re_file"])])
         # scaling: the same videos four times over, so process start-up weighs less
         big = tmp / "in4"
         big.mkdir()
