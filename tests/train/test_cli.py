@@ -27,9 +27,9 @@ def test_method_names_in_help_match_the_registry():
 
 
 def test_unknown_method_lists_valid_ones(tiny_cache, tmp_path):
-    r = run("pretrain", "--method", "byol", "--cache", tiny_cache, "--out", tmp_path / "r")
+    r = run("pretrain", "--method", "nosuchmethod", "--cache", tiny_cache, "--out", tmp_path / "r")
     assert r.exit_code == 2
-    assert "unknown method 'byol'; choose one of: moco, simclr, dsm, be, fame, cmd" in r.output
+    assert "unknown method 'nosuchmethod'; choose one of: moco, simclr, dsm, be, fame, cmd" in r.output
 
 
 def test_missing_cache_exit_3(tmp_path):
@@ -66,3 +66,20 @@ def test_pretrain_then_export(tiny_cache, tmp_path, method):
     build_backbone("tiny").load_state_dict(torch.load(tmp_path / "bb.pt", weights_only=True), strict=True)
     r = run("export", tmp_path / "nothing", "--out", tmp_path / "x.pt")
     assert r.exit_code == 2 and "run directory not found" in r.output
+
+
+def test_default_batch_on_a_small_cache_runs_with_one_warning(tiny_cache, tmp_path):
+    """The newcomer's first command: the recipe's batch (64 for DSM) on a cache of 9 videos."""
+    import json
+
+    flags = list(TINY_FLAGS)
+    i = flags.index("--batch-size")
+    del flags[i:i + 2]
+    out = tmp_path / "r"
+    r = run("pretrain", "--method", "dsm", "--cache", tiny_cache, "--out", out, *flags, "--steps", "1",
+            "--set", "dsm.crop=24", "--set", "dsm.queue_size=16")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert text.count("warning:") == 1
+    assert "batch size 64 is larger than the dataset (9 videos): training with batch 9" in text
+    assert json.loads((out / "run.json").read_text())["batch_size"] == 9

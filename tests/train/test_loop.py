@@ -97,9 +97,32 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_cache, tmp_path,
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
 
-def test_batch_larger_than_dataset(tiny_cache, tmp_path):
-    with pytest.raises(InputError, match="batch size 16 is larger than the dataset \\(9 videos\\)"):
-        pretrain(tiny_config("simclr", tiny_cache, **{"optim.batch_size": 16}), tmp_path / "r", quiet=True)
+def test_batch_larger_than_dataset_is_capped_with_one_warning(tiny_cache, tmp_path, capfd):
+    """A paper recipe's batch on a small cache: the largest batch that fits, one line, recorded; the
+    learning rate follows it (linear scaling) and rerunning the same command resumes."""
+    cfg = tiny_config("dsm", tiny_cache, **{"optim.batch_size": 16, "optim.steps": 2, "run.save_every": 1})
+    pretrain(cfg, tmp_path / "r", quiet=True, stop_after=1)
+    err = capfd.readouterr().err
+    assert err.count("warning:") == 1
+    assert "warning: batch size 16 is larger than the dataset (9 videos): training with batch 9" in err
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert (meta["batch_size"], meta["batch_size_requested"], meta["steps_per_epoch"]) == (9, 16, 1)
+    o = cfg.optim
+    want_lr = o.lr * 9 / o.base_batch if o.lr_scaling == "linear" else o.lr
+    assert meta["effective_lr"] == pytest.approx(want_lr)
+    assert "batch_size: 9" in (tmp_path / "r" / "config.yaml").read_text()
+    s = pretrain(cfg, tmp_path / "r", quiet=True)  # the same config again: resumes, not "other settings"
+    assert (s["resumed_from"], s["steps"]) == (1, 2)
+    with pytest.raises(InputError, match="batch size 8 is not divisible"):  # an explicit odd choice stays an error
+        pretrain(tiny_config("dsm", tiny_cache, **{"optim.batch_size": 8, "optim.accum": 3}), tmp_path / "o",
+                 quiet=True)
+
+
+def test_batch_that_cannot_fit_is_one_line(tiny_cache, tmp_path):
+    cfg = tiny_config("simclr", tiny_cache, **{"optim.batch_size": 32, "optim.accum": 16})
+    with pytest.raises(InputError, match="batch size 32 is larger than the dataset \\(9 videos\\) and no smaller "
+                                         "batch fits 1 process\\(es\\) x 16 accumulation step\\(s\\)"):
+        pretrain(cfg, tmp_path / "r", quiet=True)
 
 
 def test_lr_schedule():

@@ -82,3 +82,14 @@ def test_sampler_errors():
         EpochBatchSampler(9, 16, seed=0)
     with pytest.raises(InputError, match="divisible"):
         EpochBatchSampler(20, 6, seed=0, world_size=4)
+
+
+def test_fit_batch_size():
+    from vssl.data.sampling import fit_batch_size
+
+    assert fit_batch_size(64, 100) == 64  # fits: unchanged
+    assert fit_batch_size(64, 36) == 36
+    assert fit_batch_size(64, 37, world_size=2, accum=2) == 36  # a multiple of 2 x 2 that fits
+    assert fit_batch_size(16, 9, accum=2) == 8
+    with pytest.raises(InputError, match="no smaller batch fits 4 process\\(es\\) x 1 accumulation"):
+        fit_batch_size(8, 3, world_size=4)

@@ -97,6 +97,24 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), 0xE90C]).permutation(n)
 
 
+def fit_batch_size(batch_size: int, n: int, *, world_size: int = 1, accum: int = 1) -> int:
+    """The global batch a run of ``n`` videos can use: ``batch_size`` itself when it fits, else the
+    largest multiple of ``world_size * accum`` that does (a small dataset, e.g. the embedded synth
+    one, under a paper recipe's batch; the training loop warns and records it).
+
+    Raises:
+        InputError: not even one clip per process and accumulation step fits.
+    """
+    parts = max(1, world_size) * max(1, accum)
+    if batch_size <= n:
+        return batch_size
+    fit = n // parts * parts
+    if fit < 1:
+        raise InputError(f"batch size {batch_size} is larger than the dataset ({n} videos) and no smaller batch "
+                         f"fits {world_size} process(es) x {accum} accumulation step(s): add videos to the split")
+    return fit
+
+
 class EpochBatchSampler:
     """Micro-batches of :class:`SampleKey` for one rank, one epoch at a time, resumable.
 

@@ -100,6 +100,25 @@ def effective_lr(cfg: PretrainConfig) -> float:
     return o.lr * o.batch_size / o.base_batch if o.lr_scaling == "linear" else o.lr
 
 
+def _fit_batch(cfg: PretrainConfig, n: int, info: D.DistInfo) -> PretrainConfig:
+    """``cfg`` with the global batch capped to what ``n`` videos allow (one warning line on rank 0;
+    run.json records ``batch_size`` and ``batch_size_requested``). The learning rate follows the
+    capped batch under linear scaling."""
+    import dataclasses
+    import sys
+
+    from vssl.data.sampling import fit_batch_size
+
+    want = cfg.optim.batch_size
+    got = fit_batch_size(want, n, world_size=info.world_size, accum=cfg.optim.accum)
+    if got == want:
+        return cfg
+    if info.is_main:
+        print(f"warning: batch size {want} is larger than the dataset ({n} videos): training with batch {got} "
+              "(run.json: batch_size); pass --batch-size to choose", file=sys.stderr, flush=True)
+    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, batch_size=got))
+
+
 def git_commit() -> tuple[str | None, bool | None]:
     """(commit, dirty) of the vssl source tree, (None, None) outside git."""
     here = Path(__file__).resolve().parent
@@ -375,8 +394,6 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     has_ckpt = ckpt_file.is_file()
     if resume and not has_ckpt:
         raise InputError(f"nothing to resume in {run_dir} (no {ckpt_file.relative_to(run_dir)})")
-    if has_ckpt:
-        _check_resume(run_dir, cfg, cache_sum)
     decode = resolve_decode(cfg.data.decode, device)
 
     method = build_method(cfg)
@@ -385,6 +402,10 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         method.requires, decode=decode, seed=cfg.seed, fame_masks=cfg.data.fame_masks,
         static_frames=cfg.data.static_frames,
     )
+    requested_batch = cfg.optim.batch_size
+    cfg = _fit_batch(cfg, len(ds), info)  # a small dataset: the largest batch that fits, one warning
+    if has_ckpt:
+        _check_resume(run_dir, cfg, cache_sum)
     sampler = EpochBatchSampler(len(ds), cfg.optim.batch_size, seed=cfg.seed, world_size=info.world_size,
                                 rank=info.rank, accum=cfg.optim.accum)
     spe = sampler.steps_per_epoch
@@ -424,7 +445,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         "vssl_version": __version__, "git_commit": commit, "git_dirty": dirty, "cache": str(Path(cfg.cache).resolve()),
         "cache_checksum": cache_sum, "seed": cfg.seed, "world_size": info.world_size, "device": str(device),
         "decode": decode, "torch_version": torch.__version__, "python": platform.python_version(),
-        "videos": len(ds), "steps_per_epoch": spe, "total_steps": total, "warmup_steps": warmup,
+        "videos": len(ds), "batch_size": cfg.optim.batch_size, "batch_size_requested": requested_batch,
+        "steps_per_epoch": spe, "total_steps": total, "warmup_steps": warmup,
         "effective_lr": effective_lr(cfg), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     main = info.is_main
