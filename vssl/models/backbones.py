@@ -22,6 +22,7 @@ from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18, s3d
 from torchvision.models.video.resnet import BasicBlock, BasicStem, Conv3DSimple, VideoResNet
 
 from vssl.errors import InputError
+from vssl.models.vit import build_vit_b, build_vit_s, build_vit_tiny
 
 
 def _replace_first_conv(conv: nn.Module, in_channels: int) -> nn.Module:
@@ -210,6 +211,9 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "r3d_10": build_r3d_10,
     "resnet10_2d": build_resnet10_2d,
     "tiny": build_tiny,
+    "vit_tiny": build_vit_tiny,
+    "vit_s": build_vit_s,
+    "vit_b": build_vit_b,
 }
 """Registry: backbone name (also the CLI value) -> builder. All but ``resnet10_2d`` take clips."""
 
