@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.video import r2plus1d_18, r3d_18, s3d
+from torchvision.models.video import mvit_v2_s, r2plus1d_18, r3d_18, s3d, swin3d_t
 
 from vssl.errors import InputError
 from vssl.models import BACKBONES, backbone_state_dict, build_backbone, to_channels_last_3d
+from vssl.models.specs import BACKBONE_SPECS, backbone_help
 
 FEAT_DIMS = {
     "r3d_18": 512,
@@ -13,6 +14,8 @@ FEAT_DIMS = {
     "mc3_18": 512,
     "s3d": 1024,
     "c3d": 512,
+    "swin3d_t": 768,
+    "mvit_v2_s": 768,
     "r3d_10": 512,
     "resnet10_2d": 512,
     "tiny": 64,
@@ -20,8 +23,9 @@ FEAT_DIMS = {
     "vit_s": 384,
     "vit_b": 768,
 }
+TRANSFORMERS = ("swin3d_t", "mvit_v2_s")  # seconds to build and run on a CPU: built on the meta device here
 VITS = ("vit_tiny", "vit_s", "vit_b")  # their own tests: tests/models/test_vit.py
-TAKES_IN_CHANNELS = sorted(set(BACKBONES) - {"s3d", *VITS})
+TAKES_IN_CHANNELS = sorted(set(BACKBONES) - {"s3d", *TRANSFORMERS, *VITS})
 
 
 def _input(name: str, channels: int = 3, batch: int = 2) -> torch.Tensor:
@@ -32,10 +36,30 @@ def _input(name: str, channels: int = 3, batch: int = 2) -> torch.Tensor:
 
 
 def test_registry_names():
-    assert set(BACKBONES) == set(FEAT_DIMS)
+    assert set(BACKBONES) == set(FEAT_DIMS) == set(BACKBONE_SPECS)
+    assert {n: s.feat_dim for n, s in BACKBONE_SPECS.items()} == FEAT_DIMS
+    assert all(BACKBONES[n].__name__ == f"build_{n}" for n in BACKBONES)
 
 
-@pytest.mark.parametrize("name", sorted(set(FEAT_DIMS) - set(VITS)))
+def test_help_lists_every_clip_backbone_with_its_size():
+    text = backbone_help()
+    assert "swin3d_t (768-d, 16x112)" in text and "mvit_v2_s (768-d, 16x224)" in text and "tiny (64-d, 8x56)" in text
+    assert "resnet10_2d" not in text  # the keyframe encoder takes images
+
+
+def test_cli_help_comes_from_the_registry():
+    from typer.testing import CliRunner
+
+    from vssl.cli.main import app
+
+    for cmd in (["pretrain", "--help"], ["eval", "knn", "--help"]):
+        r = CliRunner().invoke(app, cmd, env={"COLUMNS": "400"})
+        assert r.exit_code == 0, r.output
+        text = " ".join(r.output.replace("│", " ").split())
+        assert "swin3d_t (768-d, 16x112)" in text and "mvit_v2_s (768-d, 16x224)" in text, (cmd, text)
+
+
+@pytest.mark.parametrize("name", sorted(set(FEAT_DIMS) - set(TRANSFORMERS) - set(VITS)))
 def test_forward_shape_and_feat_dim(name):
     torch.manual_seed(0)
     model = build_backbone(name).eval()
@@ -133,3 +157,66 @@ def test_bf16_autocast_forward():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.randn(2, 3, 4, 16, 16))
     assert out.shape == (2, 64) and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name,factory,head", [("swin3d_t", swin3d_t, ["head.bias", "head.weight"]),
+                                               ("mvit_v2_s", mvit_v2_s, ["head.1.bias", "head.1.weight"])])
+def test_transformers_build_with_torchvision_names(name, factory, head):
+    with torch.device("meta"):  # no weight init: a fraction of a second
+        model = build_backbone(name)
+        tv_model = factory(weights=None)
+        two = build_backbone(name, in_channels=2)
+    assert model.feat_dim == FEAT_DIMS[name]
+    assert not any(isinstance(m, torch.nn.Linear) and m.out_features == 400 for m in model.modules()), "no classifier"
+    result = tv_model.load_state_dict(backbone_state_dict(model), strict=False, assign=True)
+    assert sorted(result.missing_keys) == head and result.unexpected_keys == []
+    first = two.patch_embed.proj if name == "swin3d_t" else two.conv_proj
+    assert first.in_channels == 2
+
+
+def _small_mvit(t: int, hw: int):
+    """A two-stage MViTv2 with mvit_v2_s's flags (relative positions, residual pooling), at a small size."""
+    from torchvision.models.video.mvit import MSBlockConfig, MViT
+
+    blocks = [MSBlockConfig(1, 8, 8, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2]),
+              MSBlockConfig(2, 8, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 1, 1])]
+    return MViT(spatial_size=(hw, hw), temporal_size=t, block_setting=blocks, residual_pool=True,
+                residual_with_cls_embed=False, rel_pos_embed=True, proj_after_attn=True, num_classes=3)
+
+
+def test_mvit_features_equal_torchvision_at_the_built_size_and_run_at_others():
+    from vssl.models.backbones import _MViTFeatures
+
+    torch.manual_seed(0)
+    tv_model = _small_mvit(4, 32).eval()
+    ours = _MViTFeatures(tv_model).eval()
+    assert ours.feat_dim == 16
+    tv_model.head = torch.nn.Identity()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), tv_model(x))
+        with pytest.raises(RuntimeError):
+            tv_model(torch.randn(1, 3, 8, 48, 48))  # torchvision's forward: only the built size
+        out = ours(torch.randn(1, 3, 8, 48, 48))
+    assert out.shape == (1, 16) and torch.isfinite(out).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRANSFORMERS)
+def test_transformers_forward_and_backward(name):
+    torch.manual_seed(0)
+    model = build_backbone(name).train()
+    out = model(torch.randn(1, 3, 4, 32, 32))
+    assert out.shape == (1, FEAT_DIMS[name]) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_readme_table_is_the_registry():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    table = text.split("### Backbones (`--backbone`)", 1)[1].split("\n\n", 2)[1]
+    rows = {m[0]: (int(m[1]), m[2]) for m in re.findall(r"^\| `(\w+)` \| (\d+) \| ([\w]+) \|", table, flags=re.M)}
+    assert rows == {n: (s.feat_dim, s.input) for n, s in BACKBONE_SPECS.items()}

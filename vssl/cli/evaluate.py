@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from vssl.cli.common import console, err_console, error_boundary
+from vssl.models.specs import backbone_help
 
 eval_app = typer.Typer(
     help="Evaluate a pretrained backbone: retrieval, linear probe, kNN, finetuning, scene bias. "
@@ -32,8 +33,7 @@ Checkpoint = Annotated[Optional[Path], typer.Option(
     "--checkpoint", help="A `vssl pretrain` run directory (newest checkpoint, backbone from config.yaml), "
     "one of its checkpoint files, or an exported backbone .pt (`vssl export`).")]
 Backbone = Annotated[Optional[str], typer.Option(
-    help="Backbone name (vssl.models.BACKBONES, e.g. r3d_18, r2plus1d_18, c3d, s3d, tiny). "
-    "Default: the run's config, else r3d_18.")]
+    help=f"Backbone (feature size, clip it is meant for): {backbone_help()}. Default: the run's config, else r3d_18.")]
 RandomInit = Annotated[bool, typer.Option("--random-init", help="Evaluate randomly initialised weights (baseline).")]
 Split = Annotated[str, typer.Option(help="Split number of the cache's split files (query = test, gallery/train = train).")]
 Clips = Annotated[Optional[int], typer.Option(help="Evenly spaced clips per video (default 10, or the preset's).")]

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vssl.cli.common import console, error_boundary
+from vssl.models.specs import backbone_help
 
 # Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
 METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "supervised")
@@ -17,7 +18,7 @@ def pretrain(
     method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"Method: {', '.join(METHOD_NAMES)} (or 'method' in --config).")] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Extracted cache (vssl extract).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; rerun the same command to resume).")] = ...,
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone: r3d_18, r2plus1d_18, mc3_18, s3d, c3d, r3d_10, tiny (default r3d_18).")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help=f"Backbone (feature size, clip it is meant for: frames x crop): {backbone_help()}. Default r3d_18.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config; flags override it, it overrides the method's paper recipe.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Named short-run settings over the paper recipe: demo (tiny backbone, 8-frame clips, a few hundred steps: minutes on a CPU). See vssl/train/presets.py.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (ignored when --steps is given).")] = None,

@@ -18,11 +18,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
-from torchvision.models.video import mc3_18, r2plus1d_18, r3d_18, s3d
+from torchvision.models.video import mc3_18, mvit_v2_s, r2plus1d_18, r3d_18, s3d, swin3d_t
+from torchvision.models.video.mvit import MViT
 from torchvision.models.video.resnet import BasicBlock, BasicStem, Conv3DSimple, VideoResNet
 
 from vssl.errors import InputError
-from vssl.models.vit import build_vit_b, build_vit_s, build_vit_tiny
+from vssl.models.specs import BACKBONE_SPECS
+from vssl.models.vit import build_vit_b, build_vit_s, build_vit_tiny  # noqa: F401 (registered by name)
 
 
 def _replace_first_conv(conv: nn.Module, in_channels: int) -> nn.Module:
@@ -102,6 +104,58 @@ def build_s3d() -> nn.Module:
     and H, W by 32 with max pools that need an input of at least 2).
     """
     return _S3DFeatures()
+
+
+def build_swin3d_t(*, in_channels: int = 3) -> nn.Module:
+    """Video Swin Transformer, tiny (Liu et al. 2022, https://arxiv.org/abs/2106.13230); torchvision
+    names, ``head`` an identity; feat_dim 768 (layer norm, then the mean over all tokens).
+
+    Any clip size runs (windows of 8x7x7 tokens after 2x4x4 patches, padded where the clip is
+    smaller); ``16x112`` is vssl's default clip. torchvision's stochastic depth 0.1 is kept.
+    """
+    model = swin3d_t(weights=None)
+    model.patch_embed.proj = _replace_first_conv(model.patch_embed.proj, in_channels)
+    model.head = nn.Identity()
+    model.feat_dim = 768
+    return model
+
+
+class _MViTFeatures(nn.Module):
+    """torchvision's MViT without its head: the class token's features after the last norm.
+
+    torchvision's forward takes the token grid from the size the model was built for; here it comes
+    from the input, so clips of other sizes run too (MViTv2's relative position tables are
+    interpolated to the grid, as torchvision does between stages). Same module names as
+    torchvision's ``MViT``, so the state dict loads into it with only ``head.1.*`` missing.
+    """
+
+    def __init__(self, model: MViT) -> None:
+        super().__init__()
+        if model.pos_encoding.spatial_pos is not None:
+            raise ValueError("absolute position embeddings tie MViT to its built size: use rel_pos_embed")
+        self.conv_proj = model.conv_proj
+        self.pos_encoding = model.pos_encoding
+        self.blocks = model.blocks
+        self.norm = model.norm
+        self.feat_dim = int(model.norm.normalized_shape[0])
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv_proj(x)  # (B, D, T', H', W'): 2x4x4 patches
+        thw = (int(x.shape[2]), int(x.shape[3]), int(x.shape[4]))
+        x = self.pos_encoding(x.flatten(2).transpose(1, 2))  # class token in front: (B, 1 + T'H'W', D)
+        for block in self.blocks:
+            x, thw = block(x, thw)
+        return self.norm(x)[:, 0]  # (B, feat_dim)
+
+
+def build_mvit_v2_s(*, in_channels: int = 3) -> nn.Module:
+    """Multiscale Vision Transformer v2, small (Li et al. 2022, https://arxiv.org/abs/2112.01526);
+    torchvision names; feat_dim 768 (the class token). Built for ``16x224`` clips (torchvision's
+    size); other sizes run with interpolated relative positions. Stochastic depth 0.2 as torchvision.
+    """
+    model = mvit_v2_s(weights=None)
+    model.conv_proj = _replace_first_conv(model.conv_proj, in_channels)
+    return _MViTFeatures(model)
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
@@ -202,20 +256,9 @@ def build_tiny(*, in_channels: int = 3) -> nn.Module:
     return TinyNet(in_channels)
 
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
-    "r3d_18": build_r3d_18,
-    "r2plus1d_18": build_r2plus1d_18,
-    "mc3_18": build_mc3_18,
-    "s3d": build_s3d,
-    "c3d": build_c3d,
-    "r3d_10": build_r3d_10,
-    "resnet10_2d": build_resnet10_2d,
-    "tiny": build_tiny,
-    "vit_tiny": build_vit_tiny,
-    "vit_s": build_vit_s,
-    "vit_b": build_vit_b,
-}
-"""Registry: backbone name (also the CLI value) -> builder. All but ``resnet10_2d`` take clips."""
+BACKBONES: dict[str, Callable[..., nn.Module]] = {name: globals()[f"build_{name}"] for name in BACKBONE_SPECS}
+"""Registry: backbone name (also the CLI value) -> its builder ``build_<name>``; the names, feature
+sizes and inputs are in :data:`vssl.models.specs.BACKBONE_SPECS`. All but ``resnet10_2d`` take clips."""
 
 
 def build_backbone(name: str, **kwargs) -> nn.Module:
