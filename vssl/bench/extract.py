@@ -127,6 +127,57 @@ def _extract(paths_root: Path, out: Path, workers: int, frames: bool, reencode: 
     return s.frames, time.perf_counter() - t0
 
 
+def write_long_clip(path: Path, frames: int, size: tuple[int, int] = (320, 240), fps: int = 25) -> Path:
+    """A long H.264 clip with x264's default long GOP (so ``vssl extract`` re-encodes it):
+    a textured pattern scrolling diagonally, generated frame by frame (bounded memory)."""
+    import av
+    import numpy as np
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    tex = rng.integers(0, 256, (2 * h, 2 * w, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"preset": "ultrafast", "crf": "28"}
+        for i in range(frames):
+            dx, dy = (3 * i) % w, (2 * i) % h
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(tex[dy : dy + h, dx : dx + w]), format="rgb24")
+            vf.pts = i
+            for pkt in st.encode(vf):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+    return path
+
+
+_RSS_SCRIPT = """
+import resource, sys
+from pathlib import Path
+from vssl.preprocess.extract import ExtractOptions, extract
+extract(Path(sys.argv[1]), Path(sys.argv[2]), ExtractOptions(workers=1, min_frames=1, frames=sys.argv[3] == "1"),
+        quiet=True)
+print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+"""
+
+
+def peak_rss_mb(frames: int, size: tuple[int, int] = (320, 240), *, store_frames: bool = True) -> float:
+    """Peak resident memory (MB) of a fresh process running ``vssl extract`` (one worker, the
+    default re-encode) on one generated clip of ``frames`` frames: it must not grow with length."""
+    import subprocess
+    import sys
+
+    tmp = Path(tempfile.mkdtemp(prefix="vssl-rss-"))
+    try:
+        (tmp / "in").mkdir()
+        write_long_clip(tmp / "in" / "long.mp4", frames, size)
+        r = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(tmp / "in"), str(tmp / "c"),
+                            "1" if store_frames else "0"], capture_output=True, text=True, check=True)
+        return int(r.stdout.split()[-1]) / 1024.0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class one_core:
     """Pin this process (and the decoder threads it starts) to one CPU: "per core" figures.
 

@@ -23,6 +23,7 @@ def extract(
     max_workers: Annotated[Optional[int], typer.Option(help="Largest worker count for the scaling rows.")] = None,
     repeats: Annotated[int, typer.Option(help="Interleaved rounds (after one warm-up); figures are medians.")] = 5,
     reencode: Annotated[bool, typer.Option("--reencode", help="Also time the re-encode path (long-GOP / non-H.264 input) against a bare decode + scale + encode + MV-decode loop.")] = False,
+    rss_frames: Annotated[int, typer.Option(help="Peak memory of one extract process on a generated 320x240 clip of this many frames and of a quarter of it (0: skip).")] = 0,
 ):
     """vssl extract vs a bare motion-vector decode loop (frames/s per core, ratio), and worker scaling."""
     from rich.table import Table
@@ -55,6 +56,12 @@ def extract(
         t.add_row(f"vssl extract --no-frames -j {w} (whole run, incl. start-up)", f"{fps:,.0f}",
                   f"x{fps / base:.2f} vs -j 1" if base else "")
     console.print(t)
+    if rss_frames:
+        from vssl.bench.extract import peak_rss_mb
+
+        a, b = peak_rss_mb(max(1, rss_frames // 4)), peak_rss_mb(rss_frames)
+        console.print(f"peak RSS of `vssl extract` (one worker, default re-encode, --frames): {a:.0f} MB at "
+                      f"{max(1, rss_frames // 4)} frames, {b:.0f} MB at {rss_frames} frames")
     lo, hi = r["ratio_no_frames_range"]
     console.print(f"reference (a) = {r['reference']}; (b)/(a) without --frames over the rounds: {lo:.2f}..{hi:.2f}; "
                   "target >= 0.7")

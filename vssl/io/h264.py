@@ -598,7 +598,9 @@ def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: in
                 sd = frame.side_data.get("MOTION_VECTORS")
                 yield DecodedFrame(
                     code=code,
-                    mvs=sd.to_ndarray() if sd is not None else None,
+                    # copied: a view of the side data keeps the decoded frame (and its picture) alive
+                    # until the rows are rasterised, up to a few hundred frames later
+                    mvs=sd.to_ndarray().copy() if sd is not None else None,
                     image=(lambda w, h, f=frame: frame_to_bgr(f, w, h)),
                     corrupt=bool(getattr(frame, "is_corrupt", False)),
                 )
@@ -674,7 +676,8 @@ def iter_frames_reencode(path: str, stats: DecodeStats, *, gop: int, size: tuple
                     code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
                     if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
                         code = schema.FRAME_TYPE_CODES["I"]
-                    yield DecodedFrame(code=code, mvs=sd.to_ndarray() if sd is not None else None,
+                    mvs = sd.to_ndarray().copy() if sd is not None else None  # a view keeps the frame alive
+                    yield DecodedFrame(code=code, mvs=mvs,
                                        image=(lambda w_, h_, f=frame: frame_to_bgr(f, w_, h_)),
                                        corrupt=bool(getattr(frame, "is_corrupt", False)))
                     t += 1
