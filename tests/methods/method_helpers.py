@@ -17,7 +17,9 @@ TINY_PARAMS = {
     "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "directclr": {"crop": 24, "dim": 16},
+    "videomae": {"crop": 32},
 }
+TINY_BACKBONE = {"videomae": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"
 B, T, SIZE = 4, 4, (32, 40)
 
 
@@ -27,7 +29,7 @@ def build(name: str, seed: int = 0, **params):
 
     torch.manual_seed(seed)
     cls = METHODS[name]
-    backbone = build_backbone("tiny")
+    backbone = build_backbone(TINY_BACKBONE.get(name, "tiny"))
     return cls(backbone, backbone.feat_dim, cls.Config(**{**TINY_PARAMS[name], **params}))
 
 
@@ -37,14 +39,15 @@ def batch_for(method, seed: int = 0, batch_size: int = B) -> dict:
     return synthetic_batch(method.requires, batch_size, T, SIZE, seed=seed)
 
 
-def train_losses(method, steps: int, lr: float, *, optimizer: str = "sgd", batch_size: int = 8, **kw) -> list[float]:
+def train_losses(method, steps: int, lr: float, *, optimizer: str = "sgd", batch_size: int = 8, batch: dict | None = None,
+                 **kw) -> list[float]:
     """Losses of ``steps`` optimiser steps of ``method`` on one fixed synthetic batch (the
     augmentation seeded per step), through the optimiser registry."""
     from vssl.train.optim import build_optimizer, param_groups
 
     opt = build_optimizer(optimizer, param_groups(method, weight_decay=0.0, fixed_lr=getattr(method, "fixed_lr", None),
                                                   **kw), lr=lr)
-    batch = batch_for(method, seed=0, batch_size=batch_size)
+    batch = batch_for(method, seed=0, batch_size=batch_size) if batch is None else batch
     out = []
     for step in range(steps):
         torch.manual_seed(step)

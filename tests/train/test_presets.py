@@ -14,11 +14,13 @@ from vssl.train.presets import PRESETS, eval_options, pretrain_overrides
 @pytest.mark.parametrize("method", list(METHODS))
 def test_demo_preset_resolves_for_every_method(method):
     cfg = resolve_config(method, preset="demo")
-    assert cfg.backbone == "tiny"
+    vit = getattr(METHODS[method], "BACKBONE", "").startswith("vit")  # masked modelling: the tiny ViT
+    assert cfg.backbone == ("vit_tiny" if vit else "tiny")
     assert (cfg.data.clip_len, list(cfg.data.load_size)) == (8, [64, 86])
     assert cfg.optim.steps == PRESETS["demo"]["pretrain"]["optim.steps"]
     assert cfg.params.crop == 56
-    assert resolve_config(method).backbone == "r3d_18", "without --preset the paper recipe stays the default"
+    paper = getattr(METHODS[method], "BACKBONE", "r3d_18")
+    assert resolve_config(method).backbone == paper, "without --preset the paper recipe stays the default"
 
 
 def test_demo_preset_documented_values():

@@ -31,12 +31,14 @@ METHOD_TINY = {
     "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "directclr": {"crop": 24, "dim": 16},
+    "videomae": {"crop": 32},
 }
+METHOD_BACKBONE = {"videomae": "vit_tiny"}  # masked modelling needs a ViT
 
 
 def tiny_overrides(method: str, cache: Path | str, **extra) -> dict:
     """Dotted overrides for :func:`vssl.train.config.resolve_config` of a tiny CPU run."""
-    over = {"cache": str(cache), **TINY}
+    over = {"cache": str(cache), **TINY, "backbone": METHOD_BACKBONE.get(method, TINY["backbone"])}
     over.update({f"{method}.{k}": v for k, v in METHOD_TINY[method].items()})
     over.update(extra)
     return over

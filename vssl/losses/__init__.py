@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vssl.losses.cross_correlation import cross_correlation, cross_correlation_loss, off_diagonal, on_diagonal
 from vssl.losses.info_nce import info_nce, info_nce_logits
+from vssl.losses.masked_reconstruction import masked_mse, normalize_patches, patchify
 from vssl.losses.negative_cosine import negative_cosine, normalized_mse
 from vssl.losses.nt_xent import nt_xent
 from vssl.losses.triplet import cosine_distance, triplet_margin
@@ -16,6 +17,6 @@ from vssl.losses.variance_invariance_covariance import (
 
 __all__ = [
     "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
-    "invariance", "negative_cosine", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "triplet_margin",
+    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "triplet_margin",
     "variance", "variance_invariance_covariance",
 ]

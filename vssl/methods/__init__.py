@@ -23,6 +23,7 @@ from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
 from vssl.methods.vicreg import VICReg
+from vssl.methods.videomae import VideoMAE
 
 METHODS: dict[str, type[nn.Module]] = {
     "moco": MoCo,
@@ -36,6 +37,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "barlow": BarlowTwins,
     "vicreg": VICReg,
     "directclr": DirectCLR,
+    "videomae": VideoMAE,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -50,4 +52,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "get_method"]
+__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]

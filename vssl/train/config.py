@@ -313,6 +313,8 @@ def resolve_config(
     params = _apply(params, cfg.get(name, {}), name)
     kw = {k: _coerce(cfg[k], getattr(PretrainConfig(method="", params=None), k), f"'{k}'")
           for k in ("backbone", "cache", "seed") if k in cfg}
+    if "backbone" not in cfg and getattr(cls, "BACKBONE", None):
+        kw["backbone"] = cls.BACKBONE  # a method tied to one kind of network (ViTs for masked modelling)
     sections = {sec: _apply(klass(), cfg.get(sec, {}), sec) for sec, klass in SECTIONS.items()}
     out = PretrainConfig(method=name, params=params, **kw, **sections)
     validate(out)
