@@ -61,6 +61,11 @@ class StopRequest:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         if self.signum is None:
             self.signum = signum
+            # DataLoader workers die of the same SIGTERM; PyTorch's SIGCHLD handler would raise
+            # about it anywhere (in the middle of the checkpoint write): let the loader find out
+            # when it is next asked for a batch instead
+            if signal.SIGCHLD not in self._old:
+                self._old[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             if self.on_signal is not None:
                 self.on_signal(signum)
         if self.raise_when is not None:
@@ -81,7 +86,10 @@ class StopRequest:
 
 
 def ignore_stop_signals(*_args) -> None:
-    """``worker_init_fn`` of DataLoaders: workers leave stop signals to the main process, which
-    finishes its step and shuts them down (a worker killed by SIGTERM would break that step)."""
-    for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
+    """``worker_init_fn`` of DataLoaders: workers leave SIGINT and SIGUSR1 to the main process,
+    which finishes its step and shuts them down. SIGTERM keeps its default (the DataLoader and
+    multiprocessing end workers with it, and wait for them): a worker killed by the scheduler's
+    SIGTERM ends the main process's step early, and the loop then saves the last complete step.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)

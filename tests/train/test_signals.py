@@ -83,3 +83,28 @@ def test_sigint_and_sigusr1_save_too(tiny_cache, tmp_path, signum, code):
     logged = [r["step"] for r in read_metrics(run)]
     assert logged[-1] == step  # logged up to the checkpoint, nothing beyond
     assert json.loads((run / "run.json").read_text())["total_steps"] == TOTAL
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_job_with_dataloader_workers(tiny_cache, tmp_path):
+    # Slurm signals every process of the job: the DataLoader workers die, the main process still saves
+    cfg = tiny_config("moco", tiny_cache, **{"optim.steps": TOTAL, "run.log_every": 1, "run.save_every": 100,
+                                             "data.workers": 1})
+    run = tmp_path / "stopped"
+    conf = tmp_path / "w.yaml"
+    conf.write_text(yaml.safe_dump(to_dict(cfg)))
+    cmd = [sys.executable, "-m", "vssl.cli.main", "pretrain", "--config", str(conf), "--out", str(run), "--quiet"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while p.poll() is None and time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+        time.sleep(0.01)
+    assert p.poll() is None, p.stderr.read()[-2000:]
+    os.killpg(p.pid, signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 75, err[-3000:]
+    assert "Traceback" not in err and "stopped: SIGTERM at step" in err, err[-3000:]
+    step = load_checkpoint(checkpoint_path(run))["step"]
+    assert 1 <= step < TOTAL
+    s = pretrain(cfg, run, quiet=True)
+    assert s["resumed_from"] == step and s["steps"] == TOTAL

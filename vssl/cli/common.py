@@ -40,7 +40,7 @@ def error_boundary(fn):
             err_console.print(f"[yellow]stopped:[/yellow] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except VsslError as e:
-            err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/bold red] {one_line(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
@@ -61,6 +61,18 @@ def error_boundary(fn):
             raise typer.Exit(EXIT_DISK_FULL) from None
 
     return wrapper
+
+
+def one_line(e: BaseException) -> str:
+    """The message of a library error; one raised in a DataLoader worker arrives with the worker's
+    traceback in front ("Caught CacheError in DataLoader worker process 0. Original Traceback ..."):
+    its last line is the error's own message."""
+    text = str(e)
+    if "Original Traceback" not in text:
+        return text
+    last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
+    head, sep, rest = last.partition(": ")
+    return rest if sep and head.split(".")[-1] == type(e).__name__ else last
 
 
 def parse_size(text: str) -> tuple[int, int]:

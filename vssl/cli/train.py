@@ -42,6 +42,7 @@ def pretrain(
     clip_len: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Temporal stride between clip frames.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting as section.key=value, e.g. moco.queue_size=4096 (repeatable).")] = None,
+    skip_bad_videos: Annotated[Optional[bool], typer.Option("--skip-bad-videos/--no-skip-bad-videos", help="A video that cannot be read (missing shard, damaged bytes) is logged once (RUN_DIR/skipped_videos.jsonl), left out and replaced by the next one; the count goes to run.json and the metrics. Default: stop with one line naming it.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Insist on resuming (error if RUN_DIR has no checkpoint).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ):
@@ -61,6 +62,7 @@ def pretrain(
         "data.static_frames": static_frames, "data.split": split, "data.subset": subset, "data.clip_len": clip_len,
         "data.stride": stride, "run.device": device, "run.bf16": bf16, "run.channels_last": channels_last,
         "run.compile": compile, "run.save_every": save_every, "run.log_every": log_every,
+        "run.skip_bad_videos": skip_bad_videos,
     }
     overrides = {**parse_set(set_), **{k: v for k, v in flags.items() if v is not None}}
     cfg = resolve_config(method, config_file=config, overrides=overrides, preset=preset)

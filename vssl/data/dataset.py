@@ -62,7 +62,7 @@ from vssl.data.sampling import (
 )
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
-from vssl.io.cache import Cache, decode_jpeg
+from vssl.io.cache import BadVideoError, Cache, SkipLog, decode_jpeg
 
 # torchvision's video models were trained with these (Kinetics-400 RGB statistics).
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -241,7 +241,9 @@ class ClipDataset(torch.utils.data.Dataset):
         fame_masks: str = "online",
         static_frames: str = "online",
         mv_grid: tuple[int, int] | None = None,
+        skip_bad: SkipLog | None = None,
     ) -> None:
+        self.skip_bad = skip_bad
         if clip_len < 1 or stride < 1:
             raise InputError(f"clip length and stride must be >= 1 (got {clip_len}, {stride})")
         if decode not in DECODERS:
@@ -341,6 +343,18 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
+        for k in range(len(self.videos)):
+            i = (index + k) % len(self.videos)
+            try:
+                with self.cache.reading(self.videos[i].id):
+                    return self._sample(i, epoch)
+            except BadVideoError as e:
+                if self.skip_bad is None:
+                    raise
+                self.skip_bad.skipped(e)  # logged once; the next video of the order takes its place
+        raise CacheError(f"no video of {self.root} can be read (every one failed; see the skipped list)")
+
+    def _sample(self, index: int, epoch: int) -> dict[str, Any]:
         v = self.videos[index]
         rng = sample_rng(self.seed, epoch, index)
         n = v.n_frames

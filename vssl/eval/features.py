@@ -294,7 +294,8 @@ class EvalClips(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         vi, ci = divmod(int(i), self.opts.clips)
-        fr = self.frames(vi, int(self.starts[vi][ci]))
+        with self.cache.reading(self.videos[vi].id):  # one line naming video, shard and `vssl verify`
+            fr = self.frames(vi, int(self.starts[vi][ci]))
         return {"clip": spatial_crops(fr, self.opts.crop, self.opts.crops), "video": vi, "clip_index": ci}
 
 

@@ -138,7 +138,8 @@ class TrainClips(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed & 0xFFFFFFFF, epoch, index, 0xF17E])
         t0 = int(rng.integers(0, max(0, v.n_frames - self.span) + 1))
         t = clip_frame_indices(t0, self.clip_len, self.stride, v.n_frames)
-        frames = decode_clip(self.cache.read_frames_jpeg(v.id, t), lambda im: cover_crop(im, *self.hw))
+        with self.cache.reading(v.id):  # one line naming video, shard and `vssl verify`
+            frames = decode_clip(self.cache.read_frames_jpeg(v.id, t), lambda im: cover_crop(im, *self.hw))
         return {"clip": frames, "label": int(v.label)}
 
 
@@ -317,12 +318,32 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     with StopRequest() as stop:
         with Progress("finetune", total, rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
             bar.advance(state["step"])
+
+            def loaded(loader):
+                """The loader's batches; if its workers die of the same SIGTERM (between two steps),
+                save and stop as after any stop signal."""
+                it = iter(loader)
+                while True:
+                    try:
+                        b = next(it)
+                    except StopIteration:
+                        return
+                    except Exception:  # RuntimeError or OSError (connection reset) from a killed worker
+                        if not stop.requested:
+                            raise
+                        log.flush()
+                        save()
+                        raise Stopped(f"{stop.name} at finetune step {state['step']} of {total} (its data loader "
+                                      f"workers were stopped too): checkpoint written to {ckpt_path}; rerun the "
+                                      "same command to resume", stop.exit_code) from None
+                    yield b
+
             while not state["done"] and state["step"] < limit:
                 e = state["epoch"]
                 batches = epoch_batches(n, opts.batch_size, cfg.seed, e, state["batch"])
                 loader = make_loader(ds, 0, rt.workers, dev, batch_sampler=batches)
                 model.train()
-                for batch in loader:
+                for batch in loaded(loader):
                     if state["step"] >= limit:
                         break
                     lr = lr_at(state["step"], total, warmup, opts.lr)

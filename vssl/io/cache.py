@@ -136,6 +136,80 @@ def _slice_jpegs(group, data_name: str, off_name: str, idx: np.ndarray) -> list[
     return [blob[int(o[i - lo]) - base : int(o[i - lo + 1]) - base] for i in idx]
 
 
+class BadVideoError(CacheError):
+    """One video of a cache cannot be read (missing shard, damaged bytes); ``video`` names it."""
+
+    def __init__(self, message: str, video: str = "", shard: str = ""):
+        super().__init__(message)
+        self.video, self.shard = video, shard
+
+    def __reduce__(self):  # picklable across DataLoader worker processes
+        return (type(self), (str(self), self.video, self.shard))
+
+
+class SkipLog:
+    """``--skip-bad-videos``: a video that cannot be read is logged once (a warning line and a
+    JSON line in ``path``) and left out; the count goes to run.json and the metrics."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
+        self._seen: set[str] = set()
+
+    def skipped(self, e: BadVideoError) -> None:
+        import json
+        import sys
+
+        if e.video in self._seen:
+            return
+        self._seen.add(e.video)
+        if self.path is not None:
+            if e.video in self.read(self.path):  # another worker process logged it already
+                return
+            with open(self.path, "a", encoding="utf-8") as f:  # one short O_APPEND write per video
+                f.write(json.dumps({"video": e.video, "shard": e.shard, "reason": str(e)}) + "\n")
+        print(f"warning: --skip-bad-videos: left out: {e}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def read(path: str | Path) -> dict[str, str]:
+        """video id -> reason of every video logged in ``path`` ({} when none)."""
+        import json
+
+        out: dict[str, str] = {}
+        try:
+            lines = Path(path).read_text("utf-8").splitlines()
+        except OSError:
+            return out
+        for ln in lines:
+            try:
+                d = json.loads(ln)
+                out[str(d["video"])] = str(d.get("reason", ""))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line of a killed run
+        return out
+
+
+class _Reading:
+    def __init__(self, cache: "Cache", vid: str):
+        self.cache, self.vid = cache, vid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, e, tb):
+        if e is None or isinstance(e, BadVideoError) or not isinstance(e, (CacheError, OSError, KeyError, ValueError,
+                                                                           RuntimeError, EOFError)):
+            return False
+        root = self.cache.root
+        v = self.cache._by_id.get(self.vid)
+        shard = root / v.shard if v is not None else root
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, CacheError) and "vssl verify" in text:
+            reason = text
+        else:
+            reason = f"{text[:160]}; run `vssl verify {root}`"
+        raise BadVideoError(f"cannot read video '{self.vid}' from {shard}: {reason}", self.vid, str(shard)) from None
+
+
 class Cache(ShardReader):
     """An extracted cache: the video list and random access to its arrays."""
 
@@ -150,6 +224,11 @@ class Cache(ShardReader):
         ]
         self._by_id = {v.id: v for v in self.videos}
         self._pool = ShardPool(self.root)
+
+    def reading(self, vid: str):
+        """Context of reading one video: any failure becomes one CacheError line naming the video,
+        its shard and ``vssl verify`` (raised in a DataLoader worker, it reaches the user as that line)."""
+        return _Reading(self, vid)
 
     # ------------------------------------------------------------------ listing
     def __len__(self) -> int:

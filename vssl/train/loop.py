@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from vssl import __version__
 from vssl.errors import CacheError, InputError, Stopped, TrainingError
 from vssl.signals import StopRequest, ignore_stop_signals
-from vssl.train import distributed as D
+from vssl import dist as D
 from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rng_state, save_checkpoint,
                                    set_rng_state)
 from vssl.train.config import PretrainConfig, differences, to_dict
@@ -380,6 +380,7 @@ def _run_locks(cfg: PretrainConfig, run_dir: Path, main: bool):
 def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.DistInfo, *, resume: bool,
               quiet: bool, stop_after: int | None) -> dict:
     from vssl.data.dataset import ClipDataset, collate
+    from vssl.io.cache import SkipLog
     from vssl.data.sampling import EpochBatchSampler
     from vssl.io.manifest import load_manifest, manifest_checksum
 
@@ -397,10 +398,11 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     decode = resolve_decode(cfg.data.decode, device)
 
     method = build_method(cfg)
+    skipped_file = run_dir / SKIPPED_FILE
     ds = ClipDataset(
         cfg.cache, cfg.data.split, cfg.data.subset, cfg.data.clip_len, cfg.data.stride, cfg.data.load_size,
         method.requires, decode=decode, seed=cfg.seed, fame_masks=cfg.data.fame_masks,
-        static_frames=cfg.data.static_frames,
+        static_frames=cfg.data.static_frames, skip_bad=SkipLog(skipped_file) if cfg.run.skip_bad_videos else None,
     )
     requested_batch = cfg.optim.batch_size
     cfg = _fit_batch(cfg, len(ds), info)  # a small dataset: the largest batch that fits, one warning
@@ -502,6 +504,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         last_loss, last_rate = float(vals.mean()), n * global_batch / elapsed
         rec = {"epoch": at_epoch, "loss": last_loss, "lr": window[-1][3],
                "clips_per_s": last_rate, "data_wait": min(1.0, wait_win / elapsed), **logs}
+        if cfg.run.skip_bad_videos:
+            rec["skipped_videos"] = len(SkipLog.read(skipped_file))
         logger.log(at_step, rec)
         progress.update(at_step, rec)
         window, t_win, wait_win = [], time.perf_counter(), 0.0
@@ -517,7 +521,22 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
             it = iter(loader)
             while pos < spe and step < total:
                 lr_now = eng.optimizer.param_groups[0]["lr"]
-                loss, logs, wait = train_step(eng, lambda: next(it), step)
+                fetched = [0]
+                try:
+                    loss, logs, wait = train_step(eng, lambda: (next(it), fetched.__setitem__(0, fetched[0] + 1))[0],
+                                                  step)
+                except Exception:  # a DataLoader worker killed by the same SIGTERM (RuntimeError, OSError)
+                    if not stop.requested:
+                        raise
+                    if fetched[0] == 0:  # no micro-batch of this step was used: the state is the last step's
+                        if saved_at != step:
+                            save(step, epoch, pos)
+                        raise Stopped(f"{stop.name} at step {step} of {total} (the data loader's workers were "
+                                      f"stopped too): checkpoint written to {ckpt_file}; rerun the same command "
+                                      "to resume", stop.exit_code) from None
+                    raise Stopped(f"{stop.name} at step {step + 1} of {total}, whose data loader workers were "
+                                  f"stopped mid-step: the checkpoint of step {saved_at} is kept ({ckpt_file}); "
+                                  "rerun the same command to resume", stop.exit_code) from None
                 step, pos, done_here = step + 1, pos + 1, done_here + 1
                 window.append((step, loss, logs, lr_now))
                 wait_win += wait
@@ -548,11 +567,30 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         progress.close()
         logger.close()
         del loader
+        if cfg.run.skip_bad_videos and main:
+            _record_skipped(run_dir, skipped_file)
     return {
         "steps": step, "total_steps": total, "epoch": epoch, "loss": last_loss, "clips_per_s": last_rate,
         "seconds": time.time() - t_start, "run_dir": str(run_dir), "checkpoint": str(ckpt_file) if saved_at else None,
         "resumed_from": resumed_from, "steps_per_epoch": spe, "videos": len(ds),
     }
+
+
+SKIPPED_FILE = "skipped_videos.jsonl"
+
+
+def _record_skipped(run_dir: Path, skipped_file: Path) -> None:
+    """``--skip-bad-videos``: the number and ids of the videos left out, in run.json."""
+    from vssl.io.cache import SkipLog
+    from vssl.io.manifest import atomic_write_json
+
+    bad = SkipLog.read(skipped_file)
+    try:
+        doc = json.loads((run_dir / RUN_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    doc["skipped_videos"] = {"count": len(bad), "videos": sorted(bad)[:100], "file": SKIPPED_FILE}
+    atomic_write_json(run_dir / RUN_FILE, doc)
 
 
 def _stop_agreed(stop: StopRequest, info: D.DistInfo, device: torch.device) -> bool:
