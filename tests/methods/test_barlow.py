@@ -35,7 +35,7 @@ def test_loss_is_the_mean_over_unordered_pairs_of_clips():
 
 
 def test_recipe_separate_bias_lr():
-    from vssl.train import distributed as D
+    from vssl import dist as D
     from vssl.train.config import resolve_config
     from vssl.train.loop import build_engine, build_method
 

@@ -61,7 +61,7 @@ def test_view_augment_styles_and_mlp():
 def _losses(z1, z2):
     """The loss-side computations of Barlow Twins, VICReg and DirectCLR on local embeddings."""
     from vssl.losses import covariance, cross_correlation_loss, info_nce, invariance, variance
-    from vssl.train.distributed import gather_with_grad
+    from vssl.dist import gather_with_grad
 
     a, b = gather_with_grad(z1), gather_with_grad(z2)
     return {

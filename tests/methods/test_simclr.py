@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from method_helpers import batch_for, build
 
-from vssl.train.distributed import gather_with_grad
+from vssl.dist import gather_with_grad
 
 
 def test_loss_is_nt_xent_of_the_two_views_and_single_process_gather_is_identity():

@@ -114,7 +114,7 @@ def test_config_choice_and_resume_of_old_configs():
 
 
 def test_engine_uses_the_recipe_optimizer():
-    from vssl.train import distributed as D
+    from vssl import dist as D
     from vssl.train.config import resolve_config
     from vssl.train.loop import build_engine, build_method
 

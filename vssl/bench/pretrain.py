@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from vssl.train import distributed as D
+from vssl import dist as D
 
 
 def _sync(device: torch.device) -> None:

@@ -35,7 +35,7 @@ from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
 from vssl.data.transforms import ClipAugment, normalize, to_float_clip
 from vssl.losses import info_nce_logits, triplet_margin
 from vssl.models import MLPHead, Queue, copy_to_momentum, momentum_update
-from vssl.train.distributed import gather_nograd, is_distributed
+from vssl.dist import gather_nograd, is_distributed
 
 
 class StepOut(NamedTuple):

@@ -27,7 +27,7 @@ from vssl.errors import InputError
 from vssl.losses import info_nce_logits
 from vssl.methods.common import StepOut, prep, top1
 from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, ordered_pairs
-from vssl.train.distributed import gather_with_grad
+from vssl.dist import gather_with_grad
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from torch import nn
 from vssl.losses import nt_xent
 from vssl.methods.common import StepOut, float_clips, make_augment, no_autocast, norm, prep
 from vssl.models import MLPHead
-from vssl.train.distributed import gather_with_grad
+from vssl.dist import gather_with_grad
 
 
 @dataclass(frozen=True)

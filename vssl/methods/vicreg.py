@@ -23,7 +23,7 @@ from torch import nn
 from vssl.losses import covariance, invariance, variance
 from vssl.methods.common import StepOut, prep
 from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
-from vssl.train.distributed import gather_with_grad
+from vssl.dist import gather_with_grad
 
 
 @dataclass(frozen=True)
