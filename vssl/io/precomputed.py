@@ -48,8 +48,8 @@ window, chosen by ``numpy.random.default_rng([seed, hash(video id)])`` (the
 same frames whatever the worker count or order). ``kind = median`` stores one
 JPEG (``K = 1``) of the per-pixel temporal median of the window's frames.
 
-Reading: :class:`PrecomputeCache`. Checking: the functions here are registered
-in :data:`vssl.io.verify.SUBCACHE_CHECKERS` on import.
+Reading: :class:`PrecomputeCache`. Checking: the functions here, listed in
+:func:`vssl.io.verify.subcache_checkers`.
 """
 
 from __future__ import annotations
@@ -154,16 +154,6 @@ def check_be_video(g, rec: dict, where: str) -> list[str]:
     if data_checksum(g, "be") != rec.get("checksum"):
         problems.append(f"{where}: checksum mismatch (static frames changed since precompute)")
     return problems
-
-
-def _register() -> None:
-    from vssl.io.verify import SUBCACHE_CHECKERS
-
-    SUBCACHE_CHECKERS.setdefault("fame", check_fame_video)
-    SUBCACHE_CHECKERS.setdefault("be", check_be_video)
-
-
-_register()
 
 
 # ----------------------------------------------------------------------------- reader

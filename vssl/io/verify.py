@@ -92,8 +92,13 @@ def verify_extract_video(g, rec: dict, where: str) -> list[str]:
     return problems
 
 
-# Checkers of precompute sub-caches register here: kind -> fn(group, record, where) -> problems
-SUBCACHE_CHECKERS: dict = {}
+def subcache_checkers() -> dict:
+    """Checkers of the precompute sub-caches: kind -> fn(group, record, where) -> problems.
+
+    A static table (verify imports the formats' checkers; they do not import verify)."""
+    from vssl.io.precomputed import check_be_video, check_fame_video
+
+    return {"fame": check_fame_video, "be": check_be_video}
 
 
 def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -> None:
@@ -182,7 +187,6 @@ def repair_cache(root: Path, *, quiet: bool = True) -> list[str]:
     Raises:
         CacheError: no manifest, or another process writes the cache (named; exit 3).
     """
-    from vssl.io import precomputed  # noqa: F401  (registers the fame / be checkers)
     from vssl.io.h5 import load_h5py
     from vssl.io.lock import dir_lock
     from vssl.io.manifest import atomic_write_json
@@ -191,7 +195,7 @@ def repair_cache(root: Path, *, quiet: bool = True) -> list[str]:
     root = Path(root)
     actions: list[str] = []
     trees = [(root, "extract", verify_extract_video)]
-    trees += [(root / k, k, c) for k, c in SUBCACHE_CHECKERS.items() if (root / k / schema.MANIFEST).exists()]
+    trees += [(root / k, k, c) for k, c in subcache_checkers().items() if (root / k / schema.MANIFEST).exists()]
     with dir_lock(root, "vssl verify --repair", create=False):
         load_manifest(root, "extract")
         for tree, kind, check in trees:
@@ -224,7 +228,6 @@ def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
     """Re-read every shard of a cache and its precomputes: checksums, JPEGs, shapes."""
     from rich.progress import Progress
 
-    from vssl.io import precomputed  # noqa: F401  (registers the fame / be checkers)
 
     from vssl.io.lock import dir_lock
 
@@ -232,7 +235,7 @@ def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
     report = VerifyReport()
     with dir_lock(root, "vssl verify", shared=True, create=False), Progress(disable=quiet, transient=True) as progress:
         _verify_tree(root, "extract", verify_extract_video, report, progress)
-        for kind, check in SUBCACHE_CHECKERS.items():
+        for kind, check in subcache_checkers().items():
             sub = root / kind
             if (sub / schema.MANIFEST).exists():
                 report.subcaches.append(kind)
