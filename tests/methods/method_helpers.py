@@ -18,8 +18,9 @@ TINY_PARAMS = {
     "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "directclr": {"crop": 24, "dim": 16},
     "videomae": {"crop": 32},
+    "mgm": {"crop": 32},
 }
-TINY_BACKBONE = {"videomae": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"
+TINY_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"
 B, T, SIZE = 4, 4, (32, 40)
 
 

@@ -32,8 +32,9 @@ METHOD_TINY = {
     "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
     "directclr": {"crop": 24, "dim": 16},
     "videomae": {"crop": 32},
+    "mgm": {"crop": 32},
 }
-METHOD_BACKBONE = {"videomae": "vit_tiny"}  # masked modelling needs a ViT
+METHOD_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling needs a ViT
 
 
 def tiny_overrides(method: str, cache: Path | str, **extra) -> dict:

@@ -24,6 +24,8 @@ mv             float16 (2, T_mv, h, w)             ``mv``: near-future motion (d
                                                    (``mv_units="load"``) or of the source video
                                                    (``"source"``), grid ``h x w`` = load / 4
 mv_neg         float16 (N, 2, T_mv, h, w)          ``mv_negatives`` = N > 0 (``mv_sampling``)
+mv_valid       float32 scalar                      ``mv_window="clip"`` (MGM): ``mv`` is the clip span itself;
+                                                   the fraction of its frames with vectors
 fame_score     uint8 (V, H, W), score * 255        ``fame`` with ``fame_masks="cache"`` (one per view)
 static         uint8 (H, W, 3)                     ``static`` with ``static_frames="cache"``
 index, label   int64 scalars (label -1 = none)     always
@@ -74,6 +76,7 @@ STATIC_SOURCES = ("online", "cache")
 MV_SAMPLINGS = ("reference", "legacy")
 MV_UNITS = ("load", "source")
 KEYFRAME_PICKS = ("window", "nearest")
+MV_WINDOWS = ("future", "clip")
 
 DEFAULT_REQUIRES: dict[str, Any] = {
     "views": 2,  # clips of one video at different start times
@@ -88,6 +91,7 @@ DEFAULT_REQUIRES: dict[str, Any] = {
     "mv_negatives": 0,  # extra motion-vector clips of other segments (CMD: 3)
     "mv_sampling": "reference",  # CMD windows: "reference" or "legacy", see ClipDataset
     "mv_units": "load",  # "load" = pixels of the load-size frame, "source" = pixels of the source video
+    "mv_window": "future",  # "future": the window after the clip (CMD); "clip": every frame of the clip span (MGM)
     "fame": False,  # FAME foreground masks (loaded only with fame_masks="cache")
     "static": False,  # BE static frame (loaded only with static_frames="cache")
 }
@@ -102,7 +106,8 @@ def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
         req[k] = v
     if int(req["views"]) < 1:
         raise ValueError(f"views must be >= 1, got {req['views']}")
-    for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS)):
+    for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS),
+                         ("mv_window", MV_WINDOWS)):
         if req[key] not in allowed:
             raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {req[key]!r}")
     if int(req["mv_gap"]) < 0 or int(req["keyframe_margin"]) < 0:
@@ -268,7 +273,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.mv_grid = tuple(mv_grid) if mv_grid else (max(1, self.size[0] // 4), max(1, self.size[1] // 4))
         self.fame_masks, self.static_frames = fame_masks, static_frames
         self.mv_window = self.span
-        if self.req["mv"] and self.req["mv_sampling"] == "reference":
+        if self.req["mv"] and self.req["mv_window"] == "future" and self.req["mv_sampling"] == "reference":
             self.mv_window = cmd_window(self.span, int(self.req["mv_gap"]), int(self.req["mv_len"]))
             self._drop_short_videos()
         self.fame_cache = self._precompute("fame") if self.req["fame"] and fame_masks == "cache" else None
@@ -377,7 +382,13 @@ class ClipDataset(torch.utils.data.Dataset):
             out["neg_jpeg" if self.decode == "gpu" else "neg"] = neg
         if req["keyframe"]:
             out["keyframe"] = self._keyframe(v, starts[0], rng)
-        if req["mv"]:
+        if req["mv"] and req["mv_window"] == "clip":  # the vectors of every frame of the clip span (MGM)
+            t = np.arange(starts[0], starts[0] + self.span)
+            out["mv"] = self._mv(v, starts[0], self.span)
+            _, valid = self.cache.read_mv(v.id, int(t[0]), int(min(t[-1] + 1, n)))
+            out["mv_valid"] = np.float32(valid.mean()) if len(valid) else np.float32(0.0)
+            out["mv_t0"] = np.int64(starts[0])
+        elif req["mv"]:
             n_mv, n_neg = int(req["mv_len"]), int(req["mv_negatives"])
             if req["mv_sampling"] == "reference":
                 t_fut = starts[0] + self.span + int(req["mv_gap"])  # inside the video by the start draw
@@ -529,8 +540,10 @@ def synthetic_batch(
     if req["keyframe"]:
         out["keyframe"] = u8(b, h, w, 3)
     if req["mv"]:
-        n_mv = int(req["mv_len"])
+        n_mv = clip_len if req["mv_window"] == "clip" else int(req["mv_len"])
         out["mv"] = torch.randn(b, 2, n_mv, gh, gw, generator=g).half()
+        if req["mv_window"] == "clip":
+            out["mv_valid"] = torch.ones(b)
         if int(req["mv_negatives"]) > 0:
             out["mv_neg"] = torch.randn(b, int(req["mv_negatives"]), 2, n_mv, gh, gw, generator=g).half()
     return {k: x.to(device) for k, x in out.items()}

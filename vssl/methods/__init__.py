@@ -18,6 +18,7 @@ from vssl.methods.common import StepOut
 from vssl.methods.directclr import DirectCLR
 from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
+from vssl.methods.mgm import MGM
 from vssl.methods.moco import MoCo
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
@@ -38,6 +39,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "vicreg": VICReg,
     "directclr": DirectCLR,
     "videomae": VideoMAE,
+    "mgm": MGM,
     "supervised": Supervised,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
@@ -52,4 +54,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]

@@ -33,7 +33,7 @@ steps of a 40-k-parameter network on ~100 videos):
   SimSiam 256 with a 64 bottleneck, DirectCLR's sub-vector 16 of 64), no linear lr
   scaling, BYOL's EMA from 0.99 (as the key momentum above), LARS rates near the papers'
   effective ones (not tuned);
-* VideoMAE: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
+* VideoMAE and MGM: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
 
 Measured with this preset (``vssl bench science``, 96 train videos of a dev dataset,
 ``--data-seed 1``, not the reported one): the supervised control on RGB frames reaches
@@ -77,10 +77,11 @@ _SIAMESE: dict[str, dict[str, Any]] = {
     "directclr": {"crop": 56, "dim": 16, "_optim.lr": 4.8},
 }
 
-# VideoMAE: the tiny ViT (2x8x8 tubelets: 4 x 7 x 7 tokens of an 8 x 56 x 56 clip, 20 visible at 90 %),
+# VideoMAE and MGM: the tiny ViT (2x8x8 tubelets: 4 x 7 x 7 tokens of an 8 x 56 x 56 clip, 20 visible at 90 %),
 # AdamW at a flat 1e-3 (the paper's 1.5e-4 per 256 clips would be 1e-5 at batch 16: nothing moves in 300 steps).
 _MASKED: dict[str, dict[str, Any]] = {
     "videomae": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"},
+    "mgm": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
