@@ -22,7 +22,7 @@ from vssl.io.cache import Cache
 from vssl.io.precomputed import PrecomputeCache
 from vssl.io.verify import verify_cache
 from vssl.preprocess.extract import ExtractOptions, extract
-from vssl.preprocess.fame_mask import fame_score, mask_from_score, mask_iou, max_iou_at_beta
+from vssl.ops.fame import fame_score, mask_from_score, mask_iou, max_iou_at_beta
 from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
 
 VSSL = [sys.executable, "-m", "vssl.cli.main"]

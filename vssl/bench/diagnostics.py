@@ -45,7 +45,7 @@ def object_coverage(cache_root: Path, synth_root: Path, *, load_hw: tuple[int, i
 
     from vssl.data.transforms import resized_crop, sample_crop_params
     from vssl.io.cache import Cache
-    from vssl.preprocess.fame_mask import fame_mask
+    from vssl.ops.fame import fame_mask
 
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)

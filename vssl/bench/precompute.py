@@ -40,7 +40,7 @@ def score_only_windows_per_s(device: str, *, batch: int = 32, size: int = 112, w
     """Windows/s of :func:`fame_score` alone on random clips already on ``device``."""
     import torch
 
-    from vssl.preprocess.fame_mask import fame_score
+    from vssl.ops.fame import fame_score
 
     x = torch.rand(batch, 3, window, size, size, device=device)
     with torch.inference_mode():
@@ -159,7 +159,7 @@ def fame_quality(cache: str | Path, synth_root: str | Path, *, betas=(0.5, "true
     import torch
 
     from vssl.io.precomputed import PrecomputeCache
-    from vssl.preprocess.fame_mask import mask_from_score, mask_iou, max_iou_at_beta
+    from vssl.ops.fame import mask_from_score, mask_iou, max_iou_at_beta
     from vssl.synth import GROUNDTRUTH_DIR
 
     synth_root = Path(synth_root)

@@ -236,7 +236,7 @@ def _open_fame(cache_root: Path, masks: str, video_ids: list[str]):
 def swapped_features(session: EvalSession, action: np.ndarray, background: np.ndarray, *, clips: int, beta: float,
                      masks: str, bg_mode: str = "median") -> tuple[np.ndarray, np.ndarray, str]:
     """Features of the background-swapped clips: ``(feats (P * clips, D), pair index (P * clips,), mask source)``."""
-    from vssl.preprocess.fame_mask import fame_mask, mask_from_score
+    from vssl.ops.fame import fame_mask, mask_from_score
 
     vids = session.videos("test")
     ids = [v.id for v in vids]

@@ -9,7 +9,7 @@ RECIPES.md, FAME:
   merged clip is the *key* of clip 2 (``swap_directions``, as ``forward`` of the
   public ``moco/builder.py``);
 * the foreground mask of a clip is computed after crop and flip and before any
-  colour change (:func:`vssl.preprocess.fame_mask.fame_mask`, top ``beta = 0.5``
+  colour change (:func:`vssl.ops.fame.fame_mask`, top ``beta = 0.5``
   of the pixels); the colour jitter, grey and blur are then drawn once for the
   merged clip (``mask_before_colour``, the public ``train.py``:
   ``aug_gpu(FA(video[0]))``);
@@ -85,7 +85,7 @@ class FAME(nn.Module):
     def _mask(self, x: torch.Tensor, score: torch.Tensor | None) -> torch.Tensor:
         if score is not None:  # cached soft score map, cropped with the clip
             return threshold_top_fraction(score, self.cfg.beta)
-        from vssl.preprocess.fame_mask import fame_mask
+        from vssl.ops.fame import fame_mask
 
         return fame_mask(x, beta=self.cfg.beta, colour_space=self.cfg.colour_space)
 

@@ -8,7 +8,7 @@ resume after a kill, videos already done are skipped (``force`` redoes them).
 Format and reader: :mod:`vssl.io.precomputed`.
 
 * **fame** (FAME, Ding et al. CVPR 2022, https://arxiv.org/abs/2109.15130):
-  the soft foreground score of each window (:func:`vssl.preprocess.fame_mask.fame_score`
+  the soft foreground score of each window (:func:`vssl.ops.fame.fame_score`
   on the window's cached frames at the cached resolution), stored as uint8 at
   that resolution times ``scale``. The motion map comes from frame differences
   (``motion_source="frames"``, the paper) or from the cached motion vectors
@@ -81,13 +81,13 @@ class FameOptions:
     stride: int = 8
     motion_source: str = "frames"  # frames (the paper) | mv (cached motion vectors)
     scale: float = 1.0  # stored map size = cached frame size x scale
-    colour_space: str = "wheel"  # see vssl.preprocess.fame_mask.colour_bins
+    colour_space: str = "wheel"  # see vssl.ops.fame.colour_bins
     device: str = "cpu"  # not stored content; cpu and cuda agree up to float rounding
 
     KIND = "fame"
 
     def validate(self) -> None:
-        from vssl.preprocess.fame_mask import COLOUR_SPACES
+        from vssl.ops.fame import COLOUR_SPACES
 
         _check_windows(self.window, self.stride, minimum=2)
         if self.motion_source not in ("frames", "mv"):
@@ -196,7 +196,7 @@ def mv_motion_map(mv: np.ndarray, valid: np.ndarray, source_hw: tuple[int, int],
     """
     import torch
 
-    from vssl.preprocess.fame_mask import motion_map_from_mv
+    from vssl.ops.fame import motion_map_from_mv
 
     hs, ws = source_hw
     h, w = out_hw
@@ -215,7 +215,7 @@ def fame_scores(x, motion=None, *, scale: float = 1.0, colour_space: str = "whee
     """
     import torch.nn.functional as F
 
-    from vssl.preprocess.fame_mask import fame_score
+    from vssl.ops.fame import fame_score
 
     s = fame_score(x, motion, colour_space=colour_space)
     if scale != 1.0:

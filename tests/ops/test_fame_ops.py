@@ -1,4 +1,4 @@
-"""FAME foreground masks (vssl.preprocess.fame_mask) on hand-built clips."""
+"""FAME foreground masks (vssl.ops.fame) on hand-built clips."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vssl.preprocess.fame_mask import (
+from vssl.ops.fame import (
     blur_kernel_size,
     colour_bins,
     fame_mask,

@@ -1,0 +1,1 @@
+"""Pure batched operations of the methods (FAME masks, ...), shared by methods, precompute, eval and the CLI."""
