@@ -81,6 +81,32 @@ def test_extract_killed_at_random_points_ends_with_every_video_once(src, tmp_pat
     assert CliRunner().invoke(app, ["verify", str(cache), "-q"]).exit_code == 0
 
 
+def test_precompute_killed_at_random_points_ends_with_every_video_once(src, tmp_path):
+    from vssl.preprocess.extract import ExtractOptions, extract
+
+    cache = tmp_path / "cache"
+    extract(src, cache, ExtractOptions(workers=1, min_frames=8, size=32), quiet=True)
+    env = {**os.environ, "VSSL_SHARD_MAX_AGE_S": "0.2"}
+    cmd = [sys.executable, "-m", "vssl.cli.main", "precompute", "fame", str(cache), "-q", "-j", "1",
+           "--window", "4", "--stride", "2"]
+    rng = random.Random(16)
+    kills = clean = 0
+    for _ in range(_n(4)):
+        code = _kill_at(cmd, rng.uniform(2.0, 6.0), env)
+        if code is None:
+            kills += 1
+        else:
+            assert code == 0
+            clean += 1
+    r = CliRunner().invoke(app, cmd[3:])
+    assert r.exit_code == 0, r.output
+    ids = _committed(cache / "fame")
+    print(f"\nfaults precompute: {kills} SIGKILLs, {clean} runs ended clean, {12 - len(set(ids))} videos lost, "
+          f"{len(ids) - len(set(ids))} duplicates")
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 12
+    assert CliRunner().invoke(app, ["verify", str(cache), "-q"]).exit_code == 0
+
+
 def test_pretrain_killed_at_random_points_ends_with_the_uninterrupted_weights(src, tmp_path):
     sys.path.insert(0, str(TRAIN))
     from train_helpers import tiny_config
