@@ -80,6 +80,8 @@ def bench_pretrain(
         ``synthetic_steps_per_s`` / ``synthetic_clips_per_s`` (a), ``cache_steps_per_s`` /
         ``cache_clips_per_s`` (b), ``ratio`` (b / a), ``data_wait`` (fraction of (b)'s time
         spent waiting for batches), plus the settings used. (b) keys are None without a cache.
+        Masked modelling (VideoMAE, MGM) adds ``tokens_per_clip``, ``visible_tokens_per_clip`` (what
+        the encoder sees) and ``synthetic_tokens_per_s`` / ``cache_tokens_per_s``.
     """
     from vssl.data.dataset import ClipDataset, collate, synthetic_batch
     from vssl.data.sampling import EpochBatchSampler
@@ -111,6 +113,10 @@ def bench_pretrain(
     secs, _ = _time_steps(eng, lambda: batch, warmup, steps)
     out["synthetic_steps_per_s"] = steps / secs
     out["synthetic_clips_per_s"] = steps * batch_size / secs
+    counts = getattr(m, "token_counts", None)  # masked modelling: tokens per clip, and those encoded
+    if counts is not None:
+        out["tokens_per_clip"], out["visible_tokens_per_clip"] = counts(cfg.data.clip_len)
+        out["synthetic_tokens_per_s"] = out["synthetic_clips_per_s"] * out["tokens_per_clip"]
     del eng, m, batch
     if dev.type == "cuda":
         torch.cuda.empty_cache()
@@ -140,6 +146,8 @@ def bench_pretrain(
     secs, wait = _time_steps(eng, lambda: next(it), warmup, steps)
     out["cache_steps_per_s"] = steps / secs
     out["cache_clips_per_s"] = steps * batch_size / secs
+    if "tokens_per_clip" in out:
+        out["cache_tokens_per_s"] = out["cache_clips_per_s"] * out["tokens_per_clip"]
     out["ratio"] = out["cache_steps_per_s"] / out["synthetic_steps_per_s"]
     out["data_wait"] = wait / secs
     out["decode"] = dec

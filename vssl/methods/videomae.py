@@ -179,6 +179,12 @@ class VideoMAE(nn.Module):
                                    jitter_p=0.0, gray_p=0.0, blur_p=0.0, **self.augment_extras())
         self.channels_last = False
 
+    def token_counts(self, clip_len: int) -> tuple[int, int]:
+        """(tokens of a ``clip_len`` x crop x crop clip, those the encoder sees) at ``mask_ratio``."""
+        t, h, w = clip_len // self.patch[0], self.cfg.crop // self.patch[1], self.cfg.crop // self.patch[2]
+        n_sp = h * w
+        return t * n_sp, t * (n_sp - min(n_sp - 1, max(1, round(self.cfg.mask_ratio * n_sp))))
+
     def out_dim(self) -> int:
         """Values the decoder predicts per masked token."""
         return self.patch_values
