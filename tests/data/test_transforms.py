@@ -15,26 +15,22 @@ from vssl.data.transforms import (
     apply_color_jitter,
     apply_gaussian_blur,
     apply_grayscale,
-    be_mix,
     blur_kernel_size,
     center_crop_clip,
     center_crop_params,
     color_jitter,
-    derangement,
-    fame_merge,
     gaussian_blur,
-    local_disturbance,
     normalize,
     random_grayscale,
-    random_static_frame,
     resized_crop,
-    sample_be_lambda,
     sample_color_jitter_params,
     sample_crop_params,
-    threshold_top_fraction,
     to_float_clip,
     transform_motion_vectors,
 )
+from vssl.ops.be import be_mix, random_static_frame, sample_be_lambda
+from vssl.ops.dsm import local_disturbance
+from vssl.ops.fame import derangement, fame_merge, threshold_top_fraction
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -549,7 +545,7 @@ def test_one_of_jitter_changes_one_op_per_clip_and_reference_style_augment():
 
 
 def test_temporal_shuffle_permutes_frames_never_identity():
-    from vssl.data.transforms import temporal_shuffle
+    from vssl.ops.dsm import temporal_shuffle
 
     x = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(50, 3, 4, 2, 2).contiguous()
     y = temporal_shuffle(x, _gen(0))

@@ -17,7 +17,9 @@ import torch
 from typer.testing import CliRunner
 
 from videos import X264_CANONICAL, moving_square_frames, write_video
-from vssl.data.transforms import be_mix, resized_crop, sample_crop_params, threshold_top_fraction
+from vssl.data.transforms import resized_crop, sample_crop_params
+from vssl.ops.be import be_mix
+from vssl.ops.fame import threshold_top_fraction
 from vssl.io.cache import Cache
 from vssl.io.precomputed import PrecomputeCache
 from vssl.io.verify import verify_cache

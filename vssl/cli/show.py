@@ -145,7 +145,7 @@ def be_figure(cache_root: Path, vid: str, *, t0: int = 0, lambdas=(0.1, 0.2, 0.3
     """
     import torch
 
-    from vssl.data.transforms import be_mix
+    from vssl.ops.be import be_mix
     from vssl.io.cache import Cache
 
     pre = _precomputed(cache_root, "be")

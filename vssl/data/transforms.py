@@ -62,6 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.ops._batch import _check_batched, _check_rgb, _gen_device, _per_clip, _planes, _rand
+
 __all__ = [
     "AugmentParams",
     "ClipAugment",
@@ -70,28 +72,20 @@ __all__ = [
     "apply_color_jitter",
     "apply_gaussian_blur",
     "apply_grayscale",
-    "be_mix",
     "blur_kernel_size",
     "center_crop_clip",
     "center_crop_params",
     "color_jitter",
-    "derangement",
-    "fame_merge",
     "gaussian_blur",
-    "local_disturbance",
     "normalize",
     "one_of_jitter",
     "random_grayscale",
-    "random_static_frame",
     "resized_crop",
     "rgb_to_grayscale",
     "rotated_crop",
     "sample_fixed_crop_params",
-    "temporal_shuffle",
-    "sample_be_lambda",
     "sample_color_jitter_params",
     "sample_crop_params",
-    "threshold_top_fraction",
     "to_float_clip",
     "transform_motion_vectors",
 ]
@@ -112,37 +106,16 @@ def _pair(size: Size) -> tuple[int, int]:
     return (int(h), int(w))
 
 
-def _gen_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
 
 
-def _rand(shape: Sequence[int], generator: torch.Generator | None, device) -> Tensor:
-    """Uniform [0, 1) float32 drawn on the generator's device, moved to ``device``."""
-    r = torch.rand(tuple(shape), generator=generator, device=_gen_device(generator))
-    return r.to(device)
 
 
-def _check_batched(x: Tensor, name: str = "x") -> None:
-    if x.ndim not in (4, 5):
-        raise ValueError(f"{name} must be (B, C, T, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
 
 
-def _check_rgb(x: Tensor) -> None:
-    _check_batched(x)
-    if x.shape[1] != 3:
-        raise ValueError(f"colour ops need 3 channels (RGB) in dim 1, got shape {tuple(x.shape)}")
 
 
-def _per_clip(v: Tensor, x: Tensor) -> Tensor:
-    """(B,) -> (B, 1, ..., 1) broadcastable against ``x``, in ``x``'s dtype."""
-    return v.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
 
 
-def _planes(x: Tensor) -> Tensor:
-    """(B, C, T, H, W) or (B, C, H, W) -> (B, K, H, W), K = C*T or C (a view if possible)."""
-    return x.reshape(x.shape[0], -1, x.shape[-2], x.shape[-1])
 
 
 def _separable(x: Tensor, a_h: Tensor, a_w: Tensor) -> Tensor:
@@ -1007,204 +980,3 @@ class ClipAugment(nn.Module):
             f"gray_p={self.gray_p}, blur_p={self.blur_p}, mv_faithful={self.mv_faithful}, "
             f"crop_mode={self.crop_mode!r}, rotation={self.rotation}, jitter_one_of={self.jitter_one_of}"
         )
-
-
-# --------------------------------------------------------------------------- BE
-
-
-def be_mix(x: Tensor, static: Tensor, lam: float | Tensor) -> Tensor:
-    """Background Erasing: ``x_j <- (1 - lam) * x_j + lam * static`` for every frame j.
-
-    Args:
-        x: (B, C, T, H, W).
-        static: (B, C, H, W) or (B, C, 1, H, W), e.g. :func:`random_static_frame`.
-        lam: a scalar (one per batch, as BE) or a (B,) tensor.
-    """
-    if x.ndim != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
-    if static.ndim == 4:
-        static = static.unsqueeze(2)
-    if static.shape[:2] != x.shape[:2] or static.shape[2] != 1 or static.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"static {tuple(static.shape)} does not fit clips {tuple(x.shape)}")
-    if isinstance(lam, Tensor) and lam.ndim > 0:
-        lam = _per_clip(lam.reshape(-1), x)
-    return (1.0 - lam) * x + lam * static
-
-
-def sample_be_lambda(
-    generator: torch.Generator | None = None,
-    high: float = 0.3,
-    *,
-    size: int | None = None,
-    device: torch.device | str | None = None,
-) -> float | Tensor:
-    """lambda ~ U[0, high): a float (one per batch, as BE), or a (size,) tensor."""
-    if size is None:
-        return float(_rand((1,), generator, "cpu")[0]) * high
-    return high * _rand((size,), generator, device if device is not None else _gen_device(generator))
-
-
-def random_static_frame(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One uniformly random frame of each clip: (B, C, T, H, W) -> (B, C, H, W)."""
-    if x.ndim != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
-    bsz, t = x.shape[0], x.shape[2]
-    k = (_rand((bsz,), generator, x.device) * t).long().clamp_(max=t - 1)
-    return x[torch.arange(bsz, device=x.device), :, k]  # advanced dims first: (B, C, H, W)
-
-
-# --------------------------------------------------------------------------- DSM
-
-
-def local_disturbance(
-    x: Tensor,
-    *,
-    n_warps: tuple[int, int] = (1, 3),
-    strength: float = 0.75,
-    radius: tuple[float, float] = (0.1, 0.25),
-    generator: torch.Generator | None = None,
-    padding_mode: str = "reflection",
-) -> Tensor:
-    """DSM positive: a few smooth local warps per clip, the same on every frame.
-
-    Each clip gets ``n ~ U{n_warps}`` Gaussian displacement bumps
-    ``d_k * exp(-|p - c_k|^2 / (2 r_k^2))`` with centre ``c_k`` uniform in the
-    central 80 % of the frame, radius ``r_k ~ U(radius)`` (fraction of each side)
-    and displacement of length ``strength * r_k`` in a random direction. The peak
-    gradient of one bump is ``0.61 * strength`` (< 1 keeps it fold-free). The
-    frame is resampled at ``p + sum_k bump_k(p)`` (bilinear, ``padding_mode`` at
-    the borders); all frames and channels of a clip share one sampling grid.
-
-    Args:
-        x: float (B, C, T, H, W) or (B, C, H, W), any C.
-
-    Returns:
-        Same shape and dtype.
-    """
-    _check_batched(x)
-    lo, hi = n_warps
-    if not 0 <= lo <= hi:
-        raise ValueError(f"n_warps must satisfy 0 <= min <= max, got {n_warps}")
-    bsz, dev = x.shape[0], x.device
-    h, w = x.shape[-2:]
-    kmax = max(hi, 1)
-    u = _rand((bsz, 1 + 5 * kmax), generator, dev)
-    n = lo + (u[:, 0] * (hi - lo + 1)).floor().clamp(max=hi - lo)  # (B,)
-    u = u[:, 1:].view(bsz, kmax, 5)
-    active = (torch.arange(kmax, device=dev)[None, :] < n[:, None]).float()  # (B, K)
-    cx, cy = -0.8 + 1.6 * u[..., 0], -0.8 + 1.6 * u[..., 1]  # normalised [-1, 1] coordinates
-    r = 2.0 * (radius[0] + (radius[1] - radius[0]) * u[..., 2])  # normalised units (side = 2)
-    angle = 2.0 * math.pi * u[..., 3]
-    mag = strength * r * active
-    dx, dy = mag * torch.cos(angle), mag * torch.sin(angle)
-    gx_ = (torch.arange(w, device=dev, dtype=torch.float32) * 2 + 1) / w - 1  # pixel centres
-    gy_ = (torch.arange(h, device=dev, dtype=torch.float32) * 2 + 1) / h - 1
-    ex = torch.exp(-0.5 * ((gx_[None, None, :] - cx[..., None]) / r[..., None]) ** 2)  # (B, K, W)
-    ey = torch.exp(-0.5 * ((gy_[None, None, :] - cy[..., None]) / r[..., None]) ** 2)  # (B, K, H)
-    disp_x = torch.einsum("bkh,bkw->bhw", ey * dx[..., None], ex)
-    disp_y = torch.einsum("bkh,bkw->bhw", ey * dy[..., None], ex)
-    grid = torch.stack(
-        [gx_[None, None, :] + disp_x, gy_[None, :, None] + disp_y], dim=-1
-    )  # (B, H, W, 2)
-    p = _planes(x)
-    out = F.grid_sample(p, grid.to(x.dtype), mode="bilinear", padding_mode=padding_mode, align_corners=False)
-    return out.reshape(x.shape)
-
-
-def temporal_shuffle(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """DSM's *temporal local disturbance* negative: the frames of each clip in a random
-    order (one permutation per clip, never the identity when T > 1): the scene of
-    every frame is kept, the motion is broken.
-
-    Args:
-        x: (B, C, T, H, W).
-    """
-    if x.ndim != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
-    bsz, t = x.shape[0], x.shape[2]
-    order = _rand((bsz, t), generator, x.device).argsort(dim=1)  # (B, T)
-    if t > 1:  # an identity draw becomes a one-step rotation
-        ident = (order == torch.arange(t, device=x.device)).all(dim=1, keepdim=True)
-        order = torch.where(ident, order.roll(1, dims=1), order)
-    idx = order[:, None, :, None, None].expand(-1, x.shape[1], -1, x.shape[3], x.shape[4])
-    return x.gather(2, idx)
-
-
-# --------------------------------------------------------------------------- FAME
-
-
-def derangement(n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
-    """A uniformly random permutation of ``range(n)`` without fixed points (int64 (n,)).
-
-    Rejection sampling on the generator's device (about e tries); ``n == 1`` gives
-    ``[0]`` (no other clip exists).
-    """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    gdev = _gen_device(generator)
-    target = torch.device(device) if device is not None else gdev
-    if n == 1:
-        return torch.zeros(1, dtype=torch.long, device=target)
-    ar = torch.arange(n, device=gdev)
-    for _ in range(1000):
-        perm = torch.randperm(n, generator=generator, device=gdev)
-        if not bool((perm == ar).any()):
-            return perm.to(target)
-    # Practically unreachable (probability ~ 0.63 ** 1000): one random n-cycle.
-    order = torch.randperm(n, generator=generator, device=gdev)
-    perm = torch.empty_like(order)
-    perm[order] = torch.roll(order, -1)
-    return perm.to(target)
-
-
-def fame_merge(
-    x: Tensor, mask: Tensor, perm: Tensor | None = None, *, generator: torch.Generator | None = None
-) -> Tensor:
-    """FAME: ``out = mask * x + (1 - mask) * x[perm]`` (foreground of each clip on the
-    background of another clip of the batch).
-
-    Args:
-        x: (B, C, T, H, W).
-        mask: (B, 1, T, H, W) or (B, 1, 1, H, W) (or (B, 1, H, W)), 1 = foreground;
-            binary masks select exactly, soft masks blend.
-        perm: int (B,) source of each clip's background; default a random
-            :func:`derangement` (no clip keeps its own background when B > 1).
-    """
-    if x.ndim != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
-    if mask.ndim == 4:
-        mask = mask.unsqueeze(2)
-    if mask.shape[0] != x.shape[0] or mask.shape[1] != 1 or mask.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"mask {tuple(mask.shape)} does not fit clips {tuple(x.shape)}")
-    if perm is None:
-        perm = derangement(x.shape[0], generator, device=x.device)
-    mask = mask.to(x.dtype)
-    return mask * x + (1.0 - mask) * x[perm.to(x.device)]
-
-
-def threshold_top_fraction(score: Tensor, beta: float) -> Tensor:
-    """Binary mask with exactly ``int(beta * H * W)`` ones per sample at the highest scores.
-
-    Args:
-        score: (B, 1, H, W) or (B, H, W) (any (B, ...): counted over all but dim 0).
-        beta: fraction in [0, 1]; the count is ``int(beta * n)`` as in the FAME code.
-
-    Returns:
-        Same shape, ``score``'s float dtype (float32 for integer scores), values 0/1.
-        Ties are broken towards the lower flat (row-major) index, identically on
-        CPU and GPU (stable sort); NaN scores rank lowest.
-    """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    bsz = score.shape[0]
-    flat = score.reshape(bsz, -1)
-    n = flat.shape[1]
-    k = int(beta * n)
-    dtype = score.dtype if score.is_floating_point() else torch.float32
-    out = torch.zeros(bsz, n, dtype=dtype, device=score.device)
-    if k > 0:
-        if flat.is_floating_point():
-            flat = torch.where(torch.isnan(flat), torch.full_like(flat, -math.inf), flat)
-        idx = torch.sort(flat, dim=1, descending=True, stable=True).indices[:, :k]
-        out.scatter_(1, idx, 1.0)
-    return out.view(score.shape)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.data.transforms import be_mix, random_static_frame, sample_be_lambda
+from vssl.ops.be import be_mix, random_static_frame, sample_be_lambda
 from vssl.methods.common import (
     AUGMENT_STYLES,
     StepOut,

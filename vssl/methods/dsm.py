@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.data.transforms import local_disturbance, temporal_shuffle
+from vssl.ops.dsm import local_disturbance, temporal_shuffle
 from vssl.methods.common import (
     AUGMENT_STYLES,
     StepOut,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.data.transforms import fame_merge, threshold_top_fraction
+from vssl.ops.fame import fame_merge, threshold_top_fraction
 from vssl.methods.common import (
     StepOut,
     check_shuffle_bn,

@@ -68,6 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vssl.ops._batch import _gen_device
+
 COLOUR_SPACES = ("wheel", "wheel_buggy", "hsv")
 
 # Relative range under which a map counts as constant (float32 blur of a constant
@@ -467,3 +469,83 @@ def max_iou_at_beta(truth_fraction: Tensor | float, beta: float) -> Tensor | flo
 
 def _as_bool(m: Tensor) -> Tensor:
     return m > 0.5 if m.is_floating_point() else m.bool()
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def derangement(n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
+    """A uniformly random permutation of ``range(n)`` without fixed points (int64 (n,)).
+
+    Rejection sampling on the generator's device (about e tries); ``n == 1`` gives
+    ``[0]`` (no other clip exists).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    gdev = _gen_device(generator)
+    target = torch.device(device) if device is not None else gdev
+    if n == 1:
+        return torch.zeros(1, dtype=torch.long, device=target)
+    ar = torch.arange(n, device=gdev)
+    for _ in range(1000):
+        perm = torch.randperm(n, generator=generator, device=gdev)
+        if not bool((perm == ar).any()):
+            return perm.to(target)
+    # Practically unreachable (probability ~ 0.63 ** 1000): one random n-cycle.
+    order = torch.randperm(n, generator=generator, device=gdev)
+    perm = torch.empty_like(order)
+    perm[order] = torch.roll(order, -1)
+    return perm.to(target)
+
+
+def fame_merge(
+    x: Tensor, mask: Tensor, perm: Tensor | None = None, *, generator: torch.Generator | None = None
+) -> Tensor:
+    """FAME: ``out = mask * x + (1 - mask) * x[perm]`` (foreground of each clip on the
+    background of another clip of the batch).
+
+    Args:
+        x: (B, C, T, H, W).
+        mask: (B, 1, T, H, W) or (B, 1, 1, H, W) (or (B, 1, H, W)), 1 = foreground;
+            binary masks select exactly, soft masks blend.
+        perm: int (B,) source of each clip's background; default a random
+            :func:`derangement` (no clip keeps its own background when B > 1).
+    """
+    if x.ndim != 5:
+        raise ValueError(f"x must be (B, C, T, H, W), got shape {tuple(x.shape)}")
+    if mask.ndim == 4:
+        mask = mask.unsqueeze(2)
+    if mask.shape[0] != x.shape[0] or mask.shape[1] != 1 or mask.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"mask {tuple(mask.shape)} does not fit clips {tuple(x.shape)}")
+    if perm is None:
+        perm = derangement(x.shape[0], generator, device=x.device)
+    mask = mask.to(x.dtype)
+    return mask * x + (1.0 - mask) * x[perm.to(x.device)]
+
+
+def threshold_top_fraction(score: Tensor, beta: float) -> Tensor:
+    """Binary mask with exactly ``int(beta * H * W)`` ones per sample at the highest scores.
+
+    Args:
+        score: (B, 1, H, W) or (B, H, W) (any (B, ...): counted over all but dim 0).
+        beta: fraction in [0, 1]; the count is ``int(beta * n)`` as in the FAME code.
+
+    Returns:
+        Same shape, ``score``'s float dtype (float32 for integer scores), values 0/1.
+        Ties are broken towards the lower flat (row-major) index, identically on
+        CPU and GPU (stable sort); NaN scores rank lowest.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    bsz = score.shape[0]
+    flat = score.reshape(bsz, -1)
+    n = flat.shape[1]
+    k = int(beta * n)
+    dtype = score.dtype if score.is_floating_point() else torch.float32
+    out = torch.zeros(bsz, n, dtype=dtype, device=score.device)
+    if k > 0:
+        if flat.is_floating_point():
+            flat = torch.where(torch.isnan(flat), torch.full_like(flat, -math.inf), flat)
+        idx = torch.sort(flat, dim=1, descending=True, stable=True).indices[:, :k]
+        out.scatter_(1, idx, 1.0)
+    return out.view(score.shape)
