@@ -92,15 +92,20 @@ def _summary(cfg, s: dict) -> None:
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A pretrain run directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .pt: the backbone's plain state dict.")] = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.pt, .safetensors or .onnx).")] = ...,
+    format: Annotated[Optional[str], typer.Option("--format", "-f", help="pt | safetensors | onnx (default: from --out's suffix, else pt).")] = None,
+    clip: Annotated[Optional[str], typer.Option(help="ONNX: frames x crop of the input, e.g. 16x112 (default: the run's clip; the batch is dynamic).")] = None,
 ):
-    """Write the trained backbone as a plain state dict (torch.load(..., weights_only=True);
-    loads into the torchvision model with strict=False, only the classifier missing)."""
-    from vssl.train.loop import export_backbone
+    """Write the trained backbone: pt (plain state dict, torch.load(..., weights_only=True); loads into the
+    torchvision model with strict=False, only the classifier missing), safetensors (the same tensors, the
+    backbone name in its metadata) or onnx (dynamic batch). safetensors and onnx need vssl's export extra.
+    Read any of them back with vssl.load_backbone(PATH)."""
+    from vssl.export import export_run, parse_clip
 
-    r = export_backbone(run_dir, out)
-    console.print(f"[green]exported[/green] {r['backbone']} backbone ({r['method']}, step {r['step']}, "
-                  f"{r['tensors']} tensors) to {r['out']}", highlight=False)
+    r = export_run(run_dir, out, format, clip=parse_clip(clip) if clip is not None else None)
+    what = f"{r['tensors']} tensors" if "tensors" in r else f"input {r['input']}, dynamic batch"
+    console.print(f"[green]exported[/green] {r['backbone']} backbone ({r['method']}, step {r['step']}, {what}) "
+                  f"as {r['format']} to {r['out']}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
