@@ -60,3 +60,15 @@ def test_vit_clip_that_does_not_fit_the_tubelet_is_one_line(cache, tmp_path):
                 "--random-init", "--clips", "2", "--clip-len", "8", "--resize", "40", "--size", "30", "-j", "0", "-q")
     assert r.exit_code != 0
     assert "multiple of the ViT tubelet" in " ".join(r.output.split()) and "Traceback" not in r.output
+
+
+def test_finetune_a_vit_with_layer_decay(cache, tmp_path):
+    r = run_cli("eval", "finetune", "--cache", cache, "--out", tmp_path / "ev", "--backbone", "vit_tiny",
+                "--random-init", "--layer-decay", "0.75", "--epochs", "1", "--batch-size", "4", "--max-steps", "2",
+                "--test-crops", "1", *CLIP)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "finetune" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "step" in row][:2] in ([0, 1], [1, 2])
+    bad = run_cli("eval", "finetune", "--cache", cache, "--out", tmp_path / "ev2", "--backbone", "vit_tiny",
+                  "--random-init", "--layer-decay", "0", *CLIP)
+    assert bad.exit_code != 0 and "--layer-decay must be in (0, 1]" in " ".join(bad.output.split())

@@ -121,3 +121,31 @@ def test_drop_path_only_in_training():
 def test_in_channels():
     m = build_backbone("vit_tiny", in_channels=2)
     assert m(torch.randn(1, 2, 4, 16, 16)).shape == (1, 64)
+
+
+def test_layer_ids_and_layer_decay_groups():
+    from torch import nn
+
+    from vssl.train.optim import build_optimizer, layer_decay_groups, param_groups
+
+    vit = build_vit_tiny()  # 2 blocks: layers 0 (embedding), 1, 2 (blocks), 3 (final norm)
+    assert vit.num_layers == 4
+    assert (vit.layer_id("patch_embed.weight"), vit.layer_id("blocks.1.mlp.0.weight"), vit.layer_id("norm.bias")) == (0, 2, 3)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.head = vit, nn.Linear(64, 3)
+
+    m = Model()
+    groups = layer_decay_groups(m, param_groups(m, weight_decay=0.05, exclude_norm_bias=True), 0.5)
+    opt = build_optimizer("sgd", groups, lr=1.0)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(vit.patch_embed.weight)] == 0.125  # 0.5 ** (3 - 0)
+    assert lr_of[id(vit.blocks[0].attn.qkv.weight)] == 0.25 and lr_of[id(vit.blocks[1].norm1.bias)] == 0.5
+    assert lr_of[id(vit.norm.weight)] == 1.0 and lr_of[id(m.head.weight)] == 1.0
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(m.parameters()))
+    wd_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert wd_of[id(vit.blocks[0].attn.qkv.bias)] == 0.0 and wd_of[id(vit.blocks[0].attn.qkv.weight)] == 0.05
+    same = param_groups(m, weight_decay=0.05)
+    assert layer_decay_groups(m, same, 1.0) is same  # off

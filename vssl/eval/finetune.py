@@ -63,6 +63,7 @@ class FinetuneOptions:
     warmup_epochs: float = 1.0
     dropout: float = 0.5
     min_scale: float = 0.2  # random resized crop scale range (min_scale, 1)
+    layer_decay: float = 1.0  # layer-wise lr decay of ViT backbones (VideoMAE finetunes with 0.75); 1 = off
     test_clips: int | None = None  # default: the features' clips (10)
     test_crops: int = 3
     save_every: int = 500  # steps between checkpoints (and every epoch end)
@@ -78,6 +79,8 @@ class FinetuneOptions:
             raise InputError(f"--dropout must be in [0, 1) (got {self.dropout})")
         if not 0 < self.min_scale <= 1:
             raise InputError(f"--min-scale must be in (0, 1] (got {self.min_scale})")
+        if not 0 < self.layer_decay <= 1:
+            raise InputError(f"--layer-decay must be in (0, 1] (got {self.layer_decay})")
         if self.test_crops not in (1, 3):
             raise InputError(f"--test-crops must be 1 or 3 (got {self.test_crops})")
         if self.max_steps is not None and self.max_steps < 0:
@@ -206,6 +209,8 @@ def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
     o = asdict(opts)
     o.pop("max_steps")
     o.pop("save_every")
+    if o.get("layer_decay") == 1.0:
+        o.pop("layer_decay")  # the default: checkpoints written before the option resume
     return {"options": o, "features": asdict(session.cfg.features), "init": session.meta["fingerprint"],
             "cache": session.cache_checksum, "split": session.split, "seed": session.cfg.seed}
 
@@ -270,9 +275,10 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
         torch.manual_seed(cfg.seed)
         nn.init.normal_(model.head.weight, std=0.01)
     model = prepare_model(model, dev)
-    from vssl.train.optim import build_optimizer, param_groups
+    from vssl.train.optim import build_optimizer, layer_decay_groups, param_groups
 
     groups = param_groups(model, weight_decay=opts.wd, exclude_norm_bias=True)  # no decay on biases and norms
+    groups = layer_decay_groups(model, groups, opts.layer_decay)  # ViTs: lower layers at lower lr
     optim = build_optimizer("sgd", groups, lr=opts.lr, momentum=opts.momentum)
     state = {"epoch": 0, "batch": 0, "step": 0, "done": False}
     resumed = False
@@ -348,7 +354,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
                         break
                     lr = lr_at(state["step"], total, warmup, opts.lr)
                     for g in optim.param_groups:
-                        g["lr"] = lr
+                        g["lr"] = lr * g.get("lr_scale", 1.0)
                     step_seed = (cfg.seed * 1_000_003 + state["step"]) & 0x7FFFFFFF
                     gen = torch.Generator().manual_seed(step_seed)
                     torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does

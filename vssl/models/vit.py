@@ -191,6 +191,20 @@ class VideoViT(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.tokens(x).mean(1)  # (B, D)
 
+    @property
+    def num_layers(self) -> int:
+        """Layers for layer-wise lr decay: the embedding (0), each block (1 .. depth), the final norm."""
+        return len(self.blocks) + 2
+
+    def layer_id(self, name: str) -> int:
+        """Layer of a parameter named ``name`` (relative to this module): ``patch_embed.*`` 0,
+        ``blocks.i.*`` i + 1, anything after the blocks (``norm``) ``depth + 1``."""
+        if name.startswith("patch_embed."):
+            return 0
+        if name.startswith("blocks."):
+            return int(name.split(".")[1]) + 1
+        return len(self.blocks) + 1
+
 
 VIT_SIZES: dict[str, dict] = {
     "vit_tiny": {"dim": 64, "depth": 2, "heads": 4, "patch": (2, 8, 8)},

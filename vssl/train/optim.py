@@ -145,6 +145,32 @@ def param_groups(
     return groups
 
 
+def layer_decay_groups(model: nn.Module, groups: list[dict], decay: float, prefix: str = "backbone.") -> list[dict]:
+    """Split ``groups`` (:func:`param_groups` of ``model``) by layer-wise lr decay (BEiT, MAE and VideoMAE
+    finetuning): a parameter of layer ``i`` of the ViT at ``model.<prefix>`` gets ``lr_scale`` times
+    ``decay ** (L - i)`` (``L = num_layers``: the last layer and everything outside the backbone 1).
+
+    ``decay`` 1, or a backbone without ``layer_id``, returns ``groups`` unchanged.
+    """
+    net = getattr(model, prefix.rstrip("."), None)
+    if decay == 1.0 or not callable(getattr(net, "layer_id", None)):
+        return groups
+    if not 0.0 < decay <= 1.0:
+        raise InputError(f"layer decay must be in (0, 1], got {decay}")
+    top = net.num_layers - 1
+    scale_of = {id(p): decay ** (top - net.layer_id(n[len(prefix):])) if n.startswith(prefix) else 1.0
+                for n, p in model.named_parameters()}
+    out = []
+    for g in groups:
+        by_scale: dict[float, list[Tensor]] = {}
+        for p in g["params"]:
+            by_scale.setdefault(scale_of[id(p)], []).append(p)
+        for s, params in sorted(by_scale.items()):
+            out.append({**g, "params": params, "lr_scale": g.get("lr_scale", 1.0) * s,
+                        "name": f"{g['name']}_x{s:.4g}"})
+    return out
+
+
 def _sgd(groups: list[dict], *, lr: float, momentum: float, nesterov: bool, **_) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
 
