@@ -64,7 +64,7 @@ def test_vit_clip_that_does_not_fit_the_tubelet_is_one_line(cache, tmp_path):
 
 def test_finetune_a_vit_with_layer_decay(cache, tmp_path):
     r = run_cli("eval", "finetune", "--cache", cache, "--out", tmp_path / "ev", "--backbone", "vit_tiny",
-                "--random-init", "--layer-decay", "0.75", "--epochs", "1", "--batch-size", "4", "--max-steps", "2",
+                "--random-init", "--layer-decay", "0.75", "--drop-path", "0.1", "--epochs", "1", "--batch-size", "4", "--max-steps", "2",
                 "--test-crops", "1", *CLIP)
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in (tmp_path / "ev" / "finetune" / "metrics.jsonl").read_text().splitlines()]
@@ -72,3 +72,6 @@ def test_finetune_a_vit_with_layer_decay(cache, tmp_path):
     bad = run_cli("eval", "finetune", "--cache", cache, "--out", tmp_path / "ev2", "--backbone", "vit_tiny",
                   "--random-init", "--layer-decay", "0", *CLIP)
     assert bad.exit_code != 0 and "--layer-decay must be in (0, 1]" in " ".join(bad.output.split())
+    conv = run_cli("eval", "finetune", "--cache", cache, "--out", tmp_path / "ev3", "--backbone", "tiny",
+                   "--random-init", "--drop-path", "0.1", *CLIP)
+    assert conv.exit_code != 0 and "--drop-path is for ViT backbones" in " ".join(conv.output.split())

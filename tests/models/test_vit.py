@@ -107,7 +107,10 @@ def test_sincos_tables():
 
 def test_drop_path_only_in_training():
     torch.manual_seed(0)
-    m = VideoViT(32, 2, 2, patch=(2, 8, 8), drop_path=0.5)
+    m = VideoViT(32, 3, 2, patch=(2, 8, 8), drop_path=0.5)
+    assert [b.drop_path.p for b in m.blocks] == [0.0, 0.25, 0.5]  # linear over the blocks
+    with pytest.raises(InputError, match="drop path must be in"):
+        m.set_drop_path(1.0)
     x = _clip(b=4)
     m.eval()
     torch.testing.assert_close(m(x), m(x))

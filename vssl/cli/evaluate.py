@@ -240,6 +240,7 @@ def finetune(
     dropout: Annotated[float, typer.Option(help="Dropout before the linear head.")] = 0.5,
     min_scale: Annotated[float, typer.Option(help="Random resized crop area scale range (min, 1).")] = 0.2,
     layer_decay: Annotated[float, typer.Option(help="Layer-wise lr decay of a ViT backbone (VideoMAE: 0.75); 1 = off.")] = 1.0,
+    drop_path: Annotated[float, typer.Option(help="Stochastic depth of a ViT backbone at its last block (VideoMAE: 0.1); 0 = off.")] = 0.0,
     test_crops: Annotated[int, typer.Option(help="Spatial crops per test clip: 3 (left/centre/right) or 1.")] = 3,
     save_every: Annotated[int, typer.Option(help="Steps between checkpoints (also at every epoch end).")] = 500,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps in total (smoke tests); rerun without it to continue.")] = None,
@@ -264,7 +265,7 @@ def finetune(
     _header(s, "finetune")
     r = run_finetune(s, FinetuneOptions(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, wd=wd,
                                         warmup_epochs=warmup_epochs, dropout=dropout, min_scale=min_scale,
-                                        layer_decay=layer_decay,
+                                        layer_decay=layer_decay, drop_path=drop_path,
                                         test_clips=clips, test_crops=test_crops, save_every=save_every,
                                         max_steps=max_steps))
     if r["resumed"]:

@@ -64,6 +64,7 @@ class FinetuneOptions:
     dropout: float = 0.5
     min_scale: float = 0.2  # random resized crop scale range (min_scale, 1)
     layer_decay: float = 1.0  # layer-wise lr decay of ViT backbones (VideoMAE finetunes with 0.75); 1 = off
+    drop_path: float = 0.0  # stochastic depth of ViT backbones during finetuning (VideoMAE: 0.1); 0 = off
     test_clips: int | None = None  # default: the features' clips (10)
     test_crops: int = 3
     save_every: int = 500  # steps between checkpoints (and every epoch end)
@@ -81,6 +82,8 @@ class FinetuneOptions:
             raise InputError(f"--min-scale must be in (0, 1] (got {self.min_scale})")
         if not 0 < self.layer_decay <= 1:
             raise InputError(f"--layer-decay must be in (0, 1] (got {self.layer_decay})")
+        if not 0 <= self.drop_path < 1:
+            raise InputError(f"--drop-path must be in [0, 1) (got {self.drop_path})")
         if self.test_crops not in (1, 3):
             raise InputError(f"--test-crops must be 1 or 3 (got {self.test_crops})")
         if self.max_steps is not None and self.max_steps < 0:
@@ -209,8 +212,9 @@ def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
     o = asdict(opts)
     o.pop("max_steps")
     o.pop("save_every")
-    if o.get("layer_decay") == 1.0:
-        o.pop("layer_decay")  # the default: checkpoints written before the option resume
+    for key, off in (("layer_decay", 1.0), ("drop_path", 0.0)):
+        if o.get(key) == off:
+            o.pop(key)  # the default: checkpoints written before the option resume
     return {"options": o, "features": asdict(session.cfg.features), "init": session.meta["fingerprint"],
             "cache": session.cache_checksum, "split": session.split, "seed": session.cfg.seed}
 
@@ -270,6 +274,11 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     ckpt_path = fdir / CHECKPOINT
     log_path = fdir / "metrics.jsonl"
 
+    if opts.drop_path > 0:
+        if not callable(getattr(session.model, "set_drop_path", None)):
+            raise InputError(f"--drop-path is for ViT backbones (vit_tiny, vit_s, vit_b), not "
+                             f"{type(session.model).__name__}")
+        session.model.set_drop_path(opts.drop_path)
     model = Classifier(session.model, c, opts.dropout)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

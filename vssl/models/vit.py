@@ -140,8 +140,8 @@ class VideoViT(nn.Module):
             raise InputError(f"drop_path must be in [0, 1), got {drop_path}")
         self.feat_dim, self.patch, self.in_channels = int(dim), tuple(int(p) for p in patch), int(in_channels)
         self.patch_embed = nn.Conv3d(in_channels, dim, kernel_size=self.patch, stride=self.patch)
-        rates = [drop_path * i / max(1, depth - 1) for i in range(depth)]
-        self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio, r) for r in rates])
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(depth)])
+        self.set_drop_path(drop_path)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         init_transformer(self)
         w = self.patch_embed.weight  # as a linear layer over the flattened tubelet (MAE)
@@ -190,6 +190,15 @@ class VideoViT(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.tokens(x).mean(1)  # (B, D)
+
+    def set_drop_path(self, rate: float) -> None:
+        """Stochastic depth ``rate`` at the last block, linearly from 0 at the first (ViT / VideoMAE
+        finetuning practice); 0 = off. Only active in training mode."""
+        if not 0.0 <= rate < 1.0:
+            raise InputError(f"drop path must be in [0, 1), got {rate}")
+        n = len(self.blocks)
+        for i, blk in enumerate(self.blocks):
+            blk.drop_path.p = rate * i / max(1, n - 1)
 
     @property
     def num_layers(self) -> int:
