@@ -83,3 +83,44 @@ def test_default_batch_on_a_small_cache_runs_with_one_warning(tiny_cache, tmp_pa
     assert text.count("warning:") == 1
     assert "batch size 64 is larger than the dataset (9 videos): training with batch 9" in text
     assert json.loads((out / "run.json").read_text())["batch_size"] == 9
+
+
+@pytest.fixture(scope="module")
+def unlabelled_cache(tiny_cache, tmp_path_factory):
+    """Six of the tiny synth videos in one flat folder (no class folders, no split files), extracted."""
+    import shutil
+
+    from vssl.preprocess.extract import ExtractOptions, extract
+
+    base = tmp_path_factory.mktemp("unlabelled")
+    (base / "footage").mkdir()
+    for src in sorted((tiny_cache.parent / "src").rglob("*.mp4"))[:6]:
+        shutil.copy(src, base / "footage" / src.name)
+    extract(base / "footage", base / "cache", ExtractOptions(workers=1, min_frames=8, size=32), quiet=True)
+    return base / "cache"
+
+
+def test_unlabelled_videos_pretrain_with_subset_all(unlabelled_cache, tmp_path):
+    flags = [*TINY_FLAGS, "--set", "moco.crop=24", "--set", "moco.queue_size=8"]
+    r = run("pretrain", "--method", "moco", "--cache", unlabelled_cache, "--out", tmp_path / "r", *flags)
+    assert r.exit_code == 2
+    text = " ".join(r.output.split())
+    assert "split 1 not in cache" in text and "to pretrain on unlabelled videos pass --subset all" in text
+    r = run("pretrain", "--method", "moco", "--cache", unlabelled_cache, "--out", tmp_path / "r", *flags,
+            "--subset", "all")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r" / "checkpoints" / "last.pt").exists()
+
+
+def test_commands_that_need_labels_say_so_in_one_line(unlabelled_cache, tmp_path):
+    r = run("pretrain", "--method", "supervised", "--cache", unlabelled_cache, "--out", tmp_path / "s", *TINY_FLAGS,
+            "--subset", "all", "--set", "supervised.crop=24")
+    assert r.exit_code == 2
+    assert "method 'supervised' needs labels and cache" in " ".join(r.output.split())
+    for protocol in ("knn", "retrieval"):
+        r = run("eval", protocol, "--cache", unlabelled_cache, "--random-init", "--backbone", "tiny",
+                "--out", tmp_path / "e")
+        assert r.exit_code == 2, r.output
+        text = " ".join(r.output.split())
+        assert "evaluation needs labelled train/test splits (vssl extract --splits DIR)" in text
+        assert len([ln for ln in r.output.splitlines() if ln.startswith("error")]) == 1

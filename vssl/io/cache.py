@@ -248,8 +248,9 @@ class Cache(ShardReader):
         have = {s for v in self.videos for s in v.splits}
         if split not in have:
             raise InputError(
-                f"split {split} not in cache {self.root} (splits: {', '.join(sorted(have)) or 'none'}; "
-                "extract with split files, or use subset 'all')"
+                f"split {split} not in cache {self.root} (splits: {', '.join(sorted(have)) or 'none'}): "
+                "evaluation needs labelled train/test splits (vssl extract --splits DIR); to pretrain on "
+                "unlabelled videos pass --subset all"
             )
         return [v for v in self.videos if v.splits.get(split) == subset]
 

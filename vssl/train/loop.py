@@ -176,6 +176,9 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
         from vssl.io.cache import Cache
 
         kw["num_classes"] = Cache(cfg.cache).num_classes  # a supervised control: classes of the cache
+        if not kw["num_classes"]:
+            raise InputError(f"method '{cfg.method}' needs labels and cache {cfg.cache} has none (extract class "
+                             "folders or --splits files); pretrain unlabelled videos with a self-supervised method")
     torch.manual_seed(cfg.seed)
     backbone = build_backbone(cfg.backbone)
     return cls(backbone, backbone.feat_dim, cfg.params, **kw)
