@@ -562,6 +562,36 @@ def _code_of(name: str | None) -> int:
     return schema.FRAME_TYPE_CODES.get(name, schema.FRAME_TYPE_OTHER) if name else schema.FRAME_TYPE_OTHER
 
 
+def _rewound(path: str, handle):
+    """(container, stream): ``handle`` (from ``probe(keep_open=True)``) rewound to the start, or
+    ``path`` opened again when there is none or it cannot seek."""
+    av = _av()
+    if handle is not None:
+        container, stream = handle
+        try:
+            container.seek(0, stream=stream)
+            return container, stream
+        except (av.FFmpegError, ValueError):
+            container.close()
+    return open_video(path)
+
+
+def _decoded(frame, t: int) -> DecodedFrame:
+    """A PyAV frame (the ``t``-th in display order) with its exported vectors as a DecodedFrame."""
+    code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
+    if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
+        code = schema.FRAME_TYPE_CODES["I"]
+    sd = frame.side_data.get("MOTION_VECTORS")
+    return DecodedFrame(
+        code=code,
+        # copied: a view of the side data keeps the decoded frame (and its picture) alive
+        # until the rows are rasterised, up to a few hundred frames later
+        mvs=sd.to_ndarray().copy() if sd is not None else None,
+        image=(lambda w, h, f=frame: frame_to_bgr(f, w, h)),
+        corrupt=bool(getattr(frame, "is_corrupt", False)),
+    )
+
+
 def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: int = 1, handle=None):
     """Frames of the first video stream with motion vectors, decoded by PyAV.
 
@@ -570,16 +600,7 @@ def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: in
     (and closed) instead of opening ``path`` again.
     """
     av = _av()
-    container, stream = None, None
-    if handle is not None:
-        container, stream = handle
-        try:
-            container.seek(0, stream=stream)
-        except (av.FFmpegError, ValueError):
-            container.close()
-            container = None
-    if container is None:
-        container, stream = open_video(path)
+    container, stream = _rewound(path, handle)
     stats.decoder = "pyav"
     try:
         stream.codec_context.options = {"flags2": "+export_mvs"}
@@ -592,18 +613,7 @@ def iter_frames_pyav(path: str, stats: DecodeStats, want_image=None, threads: in
                 stats.decode_errors += 1
                 continue
             for frame in out:
-                code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
-                if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
-                    code = schema.FRAME_TYPE_CODES["I"]
-                sd = frame.side_data.get("MOTION_VECTORS")
-                yield DecodedFrame(
-                    code=code,
-                    # copied: a view of the side data keeps the decoded frame (and its picture) alive
-                    # until the rows are rasterised, up to a few hundred frames later
-                    mvs=sd.to_ndarray().copy() if sd is not None else None,
-                    image=(lambda w, h, f=frame: frame_to_bgr(f, w, h)),
-                    corrupt=bool(getattr(frame, "is_corrupt", False)),
-                )
+                yield _decoded(frame, t)
                 t += 1
     except av.FFmpegError as e:
         raise VideoError(f"decoding failed after {t} frames ({_ff_reason(e)})") from None
@@ -643,16 +653,7 @@ def iter_frames_reencode(path: str, stats: DecodeStats, *, gop: int, size: tuple
     from av.video.reformatter import VideoReformatter
 
     av = _av()
-    container, stream = None, None
-    if handle is not None:
-        container, stream = handle
-        try:
-            container.seek(0, stream=stream)
-        except (av.FFmpegError, ValueError):
-            container.close()
-            container = None
-    if container is None:
-        container, stream = open_video(path)
+    container, stream = _rewound(path, handle)
     stats.decoder = "pyav-reencode"
     w, h = size
     scaler = VideoReformatter()
@@ -672,14 +673,7 @@ def iter_frames_reencode(path: str, stats: DecodeStats, *, gop: int, size: tuple
             nonlocal t
             for pkt in packets:
                 for frame in dec.decode(pkt):
-                    sd = frame.side_data.get("MOTION_VECTORS")
-                    code = _code_of(PICT_TYPES.get(int(frame.pict_type)))
-                    if t == 0 and code == schema.FRAME_TYPE_OTHER and frame.key_frame:
-                        code = schema.FRAME_TYPE_CODES["I"]
-                    mvs = sd.to_ndarray().copy() if sd is not None else None  # a view keeps the frame alive
-                    yield DecodedFrame(code=code, mvs=mvs,
-                                       image=(lambda w_, h_, f=frame: frame_to_bgr(f, w_, h_)),
-                                       corrupt=bool(getattr(frame, "is_corrupt", False)))
+                    yield _decoded(frame, t)
                     t += 1
 
         n_in = 0
