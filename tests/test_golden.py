@@ -24,6 +24,11 @@ METHODS = {  # tiny settings of each method (the golden run's, fixed here on pur
     "fame": {"crop": 24, "queue_size": 16},
     "supervised": {"crop": 24},
     "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
+    "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
+    "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
+    "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
+    "directclr": {"crop": 24, "dim": 16},
 }
 RUN = {"backbone": "tiny", "data.clip_len": 4, "data.stride": 2, "data.load_size": [32, 40], "data.workers": 0,
        "optim.batch_size": 4, "optim.steps": 3, "run.log_every": 1, "run.save_every": 100,
