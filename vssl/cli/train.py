@@ -42,6 +42,7 @@ def pretrain(
     clip_len: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Temporal stride between clip frames.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting as section.key=value, e.g. moco.queue_size=4096 (repeatable).")] = None,
+    logger: Annotated[Optional[str], typer.Option(help="Where scalars go besides metrics.jsonl: tensorboard (default), wandb, tensorboard,wandb or none. W&B: pip install wandb; WANDB_MODE=offline needs no network; --set run.wandb_project=NAME.")] = None,
     skip_bad_videos: Annotated[Optional[bool], typer.Option("--skip-bad-videos/--no-skip-bad-videos", help="A video that cannot be read (missing shard, damaged bytes) is logged once (RUN_DIR/skipped_videos.jsonl), left out and replaced by the next one; the count goes to run.json and the metrics. Default: stop with one line naming it.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Insist on resuming (error if RUN_DIR has no checkpoint).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -64,10 +65,26 @@ def pretrain(
         "run.compile": compile, "run.save_every": save_every, "run.log_every": log_every,
         "run.skip_bad_videos": skip_bad_videos,
     }
+    if logger is not None:
+        flags.update(_loggers(logger))
     overrides = {**parse_set(set_), **{k: v for k, v in flags.items() if v is not None}}
     cfg = resolve_config(method, config_file=config, overrides=overrides, preset=preset)
     s = run_pretrain(cfg, out, resume=resume, quiet=quiet)
     _summary(cfg, s)
+
+
+LOGGERS = ("tensorboard", "wandb", "none")
+
+
+def _loggers(text: str) -> dict:
+    """``--logger tensorboard,wandb`` -> the run.tensorboard / run.wandb overrides."""
+    from vssl.errors import InputError
+
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in LOGGERS]
+    if bad or not names or ("none" in names and len(names) > 1):
+        raise InputError(f"--logger must be tensorboard, wandb, both (tensorboard,wandb) or none, not '{text}'")
+    return {"run.tensorboard": "tensorboard" in names, "run.wandb": "wandb" in names}
 
 
 def _summary(cfg, s: dict) -> None:

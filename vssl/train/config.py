@@ -92,6 +92,8 @@ class RunConfig:
     save_every: int = 1000  # optimiser steps between checkpoints (and one at the end)
     log_every: int = 10  # steps between log lines / metrics.jsonl records
     tensorboard: bool = True
+    wandb: bool = False  # also log to Weights & Biases (pip install wandb; WANDB_MODE=offline works without network)
+    wandb_project: str = "vssl"
     skip_bad_videos: bool = False  # a video that cannot be read is logged once and replaced by the next one
 
 

@@ -1,5 +1,9 @@
 """Training logs: ``metrics.jsonl`` (one JSON object per logged step), TensorBoard scalars,
-and a rich progress line (step, clips/s, loss, lr, data-wait %, ETA).
+optionally Weights & Biases, and a rich progress line (step, clips/s, loss, lr, data-wait %, ETA).
+
+W&B (``run.wandb``): the run is named after the run directory, its files go to ``RUN_DIR/wandb``,
+its id is kept in ``RUN_DIR/wandb_id`` so that a resumed run continues the same W&B run, and
+``WANDB_MODE=offline`` logs without network (``wandb sync RUN_DIR/wandb/offline-run-*`` later).
 
 Only rank 0 logs. ``metrics.jsonl`` is appended to on resume (records after the checkpoint the run
 resumed from are dropped first, so it reads as one uninterrupted run); a record::
@@ -16,17 +20,21 @@ from pathlib import Path
 
 METRICS = "metrics.jsonl"
 TB_DIR = "tb"
+WANDB_ID = "wandb_id"
 
 
 class MetricsLogger:
     """Writes metrics records and scalars; a no-op when ``enabled`` is False (ranks > 0)."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = True, start_step: int = 0):
+    def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = True, start_step: int = 0,
+                 wandb: dict | None = None):
         """``start_step``: records of later steps (logged before a crash, redone after the
-        resume from a checkpoint at ``start_step``) are dropped, so the file reads as one run."""
+        resume from a checkpoint at ``start_step``) are dropped, so the file reads as one run.
+        ``wandb``: ``{"project": ..., "config": {...}}`` to log to W&B as well (None: not)."""
         self.enabled = enabled
         self.path = Path(run_dir) / METRICS
         self._tb = None
+        self._wandb = _start_wandb(Path(run_dir), **wandb) if enabled and wandb is not None else None
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -54,10 +62,13 @@ class MetricsLogger:
         rec = {"step": int(step), **{k: _plain(v) for k, v in values.items()}, "time": round(time.time(), 3)}
         self._f.write(json.dumps(rec) + "\n")
         self._f.flush()
+        scalars = {f"pretrain/{k}": v for k, v in rec.items()
+                   if k not in ("step", "time", "epoch") and isinstance(v, (int, float))}
         if self._tb is not None:
-            for k, v in rec.items():
-                if k not in ("step", "time", "epoch") and isinstance(v, (int, float)):
-                    self._tb.add_scalar(f"pretrain/{k}", v, step)
+            for k, v in scalars.items():
+                self._tb.add_scalar(k, v, step)
+        if self._wandb is not None:
+            self._wandb.log({**scalars, "epoch": rec.get("epoch")}, step=int(step))
 
     def close(self) -> None:
         if self._f is not None:
@@ -67,6 +78,36 @@ class MetricsLogger:
             self._tb.flush()
             self._tb.close()
             self._tb = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def _start_wandb(run_dir: Path, *, project: str, config: dict):
+    """A W&B run for ``run_dir`` (resumed under the id kept in ``RUN_DIR/wandb_id``)."""
+    import os
+    import secrets
+
+    from vssl.errors import InputError
+
+    try:
+        import wandb
+    except ImportError:
+        raise InputError("--logger wandb needs the wandb package: pip install wandb (vssl's wandb extra)") from None
+    id_file = run_dir / WANDB_ID
+    run_id = id_file.read_text("utf-8").strip() if id_file.is_file() else ""
+    if not run_id:
+        run_id = secrets.token_hex(4)
+        from vssl.io.manifest import atomic_write_bytes
+
+        atomic_write_bytes(id_file, run_id.encode())
+    try:
+        return wandb.init(project=project, name=run_dir.name, id=run_id, resume="allow", dir=str(run_dir),
+                          config=config, mode=os.environ.get("WANDB_MODE") or None)
+    except Exception as e:  # no login, no network: one line, the run has not started
+        msg = str(e).strip().splitlines()
+        raise InputError(f"W&B could not start ({type(e).__name__}: {msg[0][:160] if msg else ''}); "
+                         "log in (wandb login) or run offline with WANDB_MODE=offline") from None
 
 
 def _plain(v):

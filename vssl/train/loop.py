@@ -458,7 +458,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     if main:
         _write_run_files(run_dir, cfg, meta, resumed=has_ckpt)
     D.barrier()
-    logger = MetricsLogger(run_dir, enabled=main, tensorboard=cfg.run.tensorboard, start_step=step)
+    logger = MetricsLogger(run_dir, enabled=main, tensorboard=cfg.run.tensorboard, start_step=step,
+                           wandb={"project": cfg.run.wandb_project, "config": to_dict(cfg)} if cfg.run.wandb else None)
     progress = Progress(total, step, enabled=main and not quiet)
 
     def save(at_step: int, at_epoch: int, at_pos: int) -> None:
