@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from vssl.losses import cross_correlation_loss
-from vssl.methods.common import StepOut, prep
-from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
+from vssl.methods.common import StepOut
+from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
 from vssl.dist import gather_with_grad
 
 
@@ -49,7 +49,7 @@ class Config:
             raise ValueError(f"barlow lambd must be >= 0, got {self.lambd}")
 
 
-class BarlowTwins(nn.Module):
+class BarlowTwins(ClipsEncoder):
     """Barlow Twins: redundancy reduction between the projector outputs of the clips of a video."""
 
     Config = Config
@@ -57,27 +57,16 @@ class BarlowTwins(nn.Module):
                         "norm_bias_lr_scale": 0.024, "weight_decay": 1e-6, "momentum": 0.9, "lars_eta": 0.001,
                         "exclude_norm_bias": True, "epochs": 1000, "warmup_epochs": 10.0,
                         "min_lr_ratio": 0.001}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
-        self.projector = mlp([feat_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.proj_dim], hidden_bias=False,
-                             last_bias=False)
-        self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
-
-    @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+        projector = mlp([feat_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.proj_dim], hidden_bias=False, last_bias=False)
+        self._setup(backbone, cfg, projector)
 
     def training_step(self, batch: dict) -> StepOut:
-        xs = self.augment(batch["clips"])
-        hs = [self.backbone(prep(x, self.channels_last)) for x in xs]
-        zs = [self.projector(h).float() for h in hs]
+        hs, zs = self.encode_clips(batch)
         z_all = [gather_with_grad(z) for z in zs]
-        pairs = unordered_pairs(len(xs))
+        pairs = unordered_pairs(len(zs))
         loss = sum(cross_correlation_loss(z_all[i], z_all[j], lambd=self.cfg.lambd) for i, j in pairs) / len(pairs)
         logs = {**collapse_stats(zs[0], "emb"), **collapse_stats(hs[0], "rep")}
         return StepOut(loss, logs)

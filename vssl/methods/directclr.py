@@ -26,7 +26,7 @@ from torch import nn
 from vssl.errors import InputError
 from vssl.losses import info_nce_logits
 from vssl.methods.common import StepOut, prep, top1
-from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, ordered_pairs
+from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, ordered_pairs
 from vssl.dist import gather_with_grad
 
 
@@ -48,28 +48,19 @@ class Config:
             raise ValueError(f"directclr temperature must be > 0, got {self.temperature}")
 
 
-class DirectCLR(nn.Module):
+class DirectCLR(ClipsEncoder):
     """DirectCLR: InfoNCE between the leading ``dim`` features of the clips of each video."""
 
     Config = Config
     RECIPE = {"optim": {"optimizer": "lars", "lr": 4.8, "lr_scaling": "none", "weight_decay": 1e-6, "momentum": 0.9,
                         "lars_eta": 0.001, "exclude_norm_bias": True, "epochs": 100, "warmup_epochs": 10.0,
                         "min_lr_ratio": 0.001}}
-    views = ("rgb",)
-
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
         if cfg.dim > feat_dim:
             raise InputError(f"directclr.dim {cfg.dim} is larger than the backbone's feature dimension {feat_dim} "
                              f"(set --set directclr.dim=N with N <= {feat_dim})")
-        self.cfg = cfg
-        self.backbone = backbone
-        self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
-
-    @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+        self._setup(backbone, cfg)
 
     def training_step(self, batch: dict) -> StepOut:
         xs = self.augment(batch["clips"])

@@ -152,3 +152,30 @@ def collapse_stats(z: Tensor, prefix: str) -> dict[str, Tensor]:
     q = s / s.sum().clamp_min(1e-300)  # all zero (complete collapse): entropy 0, rank 1
     rank = torch.exp(-(q * torch.log(q.clamp_min(1e-300))).sum()).float()
     return {f"{prefix}_std": std, f"{prefix}_rank": rank}
+
+
+class ClipsEncoder(nn.Module):
+    """Base of the methods that pass ``cfg.clips`` views of each video through one backbone
+    (and an optional projector) with :class:`ViewAugment`: Barlow Twins, VICReg, DirectCLR."""
+
+    views = ("rgb",)
+
+    def _setup(self, backbone: nn.Module, cfg, projector: nn.Module | None = None) -> None:
+        self.cfg = cfg
+        self.backbone = backbone
+        if projector is not None:
+            self.projector = projector
+        self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
+        self.channels_last = False
+
+    @property
+    def requires(self) -> dict:
+        return {"views": self.cfg.clips}
+
+    def encode_clips(self, batch: dict) -> tuple[list[Tensor], list[Tensor]]:
+        """Backbone features ``hs`` and projections ``zs`` (float32) of the augmented clips."""
+        from vssl.methods.common import prep
+
+        xs = self.augment(batch["clips"])
+        hs = [self.backbone(prep(x, self.channels_last)) for x in xs]
+        return hs, [self.projector(h).float() for h in hs]

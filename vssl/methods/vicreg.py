@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from vssl.losses import covariance, invariance, variance
-from vssl.methods.common import StepOut, prep
-from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
+from vssl.methods.common import StepOut
+from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
 from vssl.dist import gather_with_grad
 
 
@@ -48,35 +48,24 @@ class Config:
                 raise ValueError(f"vicreg {name} must be >= 0, got {getattr(self, name)}")
 
 
-class VICReg(nn.Module):
+class VICReg(ClipsEncoder):
     """VICReg: invariance between the clips of a video, variance and decorrelation of each clip's embeddings."""
 
     Config = Config
     RECIPE = {"optim": {"optimizer": "lars", "lr": 0.2, "lr_scaling": "linear", "base_batch": 256,
                         "weight_decay": 1e-6, "momentum": 0.9, "lars_eta": 0.001, "exclude_norm_bias": True,
                         "epochs": 100, "warmup_epochs": 10.0, "min_lr_ratio": 0.001}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
-        self.projector = mlp([feat_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.proj_dim], hidden_bias=True,
-                             last_bias=False)
-        self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
-
-    @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+        projector = mlp([feat_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.proj_dim], hidden_bias=True, last_bias=False)
+        self._setup(backbone, cfg, projector)
 
     def training_step(self, batch: dict) -> StepOut:
         c = self.cfg
-        xs = self.augment(batch["clips"])
-        hs = [self.backbone(prep(x, self.channels_last)) for x in xs]
-        zs = [self.projector(h).float() for h in hs]
+        hs, zs = self.encode_clips(batch)
         z_all = [gather_with_grad(z) for z in zs]
-        pairs = unordered_pairs(len(xs))
+        pairs = unordered_pairs(len(zs))
         inv = sum(invariance(zs[i], zs[j]) for i, j in pairs) / len(pairs)
         var = sum((variance(z_all[i]) + variance(z_all[j])) / 2 for i, j in pairs) / len(pairs)
         cov = sum(covariance(z_all[i]) + covariance(z_all[j]) for i, j in pairs) / len(pairs)
