@@ -445,6 +445,8 @@ def run_sharded(
         elif kind == "disk_full":
             if result.disk_full is None:
                 result.disk_full = val
+                if not stopping:  # a worker stuck in HDF5 on the full disk is terminated after the grace time
+                    stopping.append(time.monotonic())
                 for p in procs:  # the others commit what they have and stop too
                     if p.is_alive() and p.pid:
                         try:
