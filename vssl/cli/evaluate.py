@@ -355,16 +355,17 @@ def report(
     from vssl.eval.report import build_report
 
     r = build_report(runs, out)
-    t = Table(title=f"vssl report: {len(r['runs'])} runs")
-    t.add_column("", no_wrap=True)
-    for run in r["runs"]:
-        t.add_column(run.name, justify="right", overflow="fold")
-    for a in ("kind", "method", "backbone", "data", "epochs", "step", "eval_data"):
-        t.add_row(a, *[str(getattr(x, a) if getattr(x, a) is not None else "-") for x in r["runs"]])
-    shown = r["metrics"][:30]
-    for m in shown:
-        t.add_row(m, *[("-" if x.metrics.get(m) is None else (f"{x.metrics[m]:.3f}" if "sim_" in m
-                                                              else f"{100 * x.metrics[m]:.1f}")) for x in r["runs"]])
+    t = Table(title=f"vssl report: {len(r['runs'])} runs (one row per pretraining run)")
+    attrs = [a for a in ("method", "backbone", "epochs", "batch", "step")
+             if any(getattr(x, a) is not None for x in r["runs"])]
+    headline = ("retrieval/video/R@1", "linear/top1", "knn/top1", "finetune/top1", "scene_bias/scene_bias")
+    shown = [m for m in headline if m in r["metrics"]] or r["metrics"][:5]
+    for c in ("run", *attrs, *shown):
+        t.add_column(c, justify="right" if c in shown else "left", overflow="fold")
+    for x in r["runs"]:
+        t.add_row(x.name, *[str(getattr(x, a) if getattr(x, a) is not None else "-") for a in attrs],
+                  *[("-" if x.metrics.get(m) is None else (f"{x.metrics[m]:.3f}" if "sim_" in m
+                                                           else f"{100 * x.metrics[m]:.1f}")) for m in shown])
     console.print(t)
     if len(r["metrics"]) > len(shown):
         err_console.print(f"... {len(r['metrics']) - len(shown)} more metrics in report.md", style="dim")

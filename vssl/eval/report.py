@@ -13,8 +13,12 @@ A directory is read as:
   ``step`` / ``loss`` rows of ``metrics.jsonl``, and the metrics of every eval
   directory found inside it (up to two levels down, e.g. ``RUN/eval/``).
 
-Output (``--out``): ``report.md`` (one column per run, one row per attribute
-and metric, best value of each accuracy / recall row in bold), ``report.csv``
+Directories that belong to one pretraining run (the run directory itself and the eval
+directories of its checkpoints) are joined into **one row**: its training facts and every
+evaluation of it. An eval of random weights or of an exported file is a row of its own.
+
+Output (``--out``): ``report.md`` (one row per run, one column per training fact and metric,
+columns that no run has left out, best value of each accuracy / recall column in bold), ``report.csv``
 (long format: run, field, value), ``report.json``, ``recall.png`` (video-level
 recall at k of every run with retrieval results) and ``loss.png`` (pretraining
 loss curves), ``finetune_loss.png`` when runs were finetuned.
@@ -36,7 +40,7 @@ from vssl.eval.features import METRICS_FILE, read_metrics
 from vssl.eval.protocols import flat_metrics
 
 HIGHER_IS_BETTER = ("retrieval/", "linear/", "knn/", "finetune/")
-_ATTRS = ("kind", "method", "backbone", "data", "epochs", "step", "eval_data", "checkpoint")
+_ATTRS = ("kind", "method", "backbone", "data", "epochs", "batch", "step", "eval_data", "checkpoint")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class RunInfo:
     data: str | None = None
     epochs: int | str | None = None  # planned (config); "N steps" when the run was set by steps
     step: int | None = None  # optimiser steps the evaluated checkpoint had done
+    batch: int | None = None  # global batch of the pretraining run (run.json: the one used)
     eval_data: str | None = None  # the cache evaluated on (eval directories)
     checkpoint: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -57,6 +62,7 @@ class RunInfo:
     loss_from: str | None = None  # the run directory the loss curve was read from
     finetune_loss: list[tuple[float, float]] = field(default_factory=list)
     spectrum: list[float] = field(default_factory=list)  # singular values of the train features (retrieval)
+    joined: list[str] = field(default_factory=list)  # eval directories joined into this row
 
 
 def find_key(obj: Any, key: str, depth: int = 0) -> Any:
@@ -112,6 +118,9 @@ def _apply_config(info: RunInfo, cfg: dict) -> None:
     info.method = info.method or config_name(cfg.get("method"))
     info.backbone = info.backbone or config_name(cfg.get("backbone"))
     info.data = info.data or _data_name(cfg)
+    bs = find_key(cfg.get("optim") if isinstance(cfg.get("optim"), dict) else {}, "batch_size")
+    if info.batch is None and isinstance(bs, int) and not isinstance(bs, bool):
+        info.batch = bs
     steps = find_key(cfg, "steps")
     ep = find_key(cfg, "epochs")
     if info.epochs is None and isinstance(steps, int) and not isinstance(steps, bool):
@@ -157,6 +166,8 @@ def load_run(path: str | Path) -> RunInfo:
         ck_path = Path(ck["path"]) if ck.get("path") else None
         if ck_path is not None:
             run_dir = ck_path if ck_path.is_dir() else ck_path.parent
+            if not read_run_config(run_dir) and read_run_config(run_dir.parent):
+                run_dir = run_dir.parent  # RUN/checkpoints/last.pt
             info.loss = read_loss(run_dir)
             info.loss_from = str(run_dir.resolve())
             if not info.data:
@@ -174,6 +185,58 @@ def load_run(path: str | Path) -> RunInfo:
         _merge_eval(info, read_metrics(e) or {}, e)
         info.kind = "pretrain+eval"
     return info
+
+
+def _used_batch(run_dir: Path) -> int | None:
+    """The batch a run trained with (run.json; a batch larger than the data was capped)."""
+    try:
+        v = json.loads((run_dir / "run.json").read_text("utf-8")).get("batch_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _run_key(r: RunInfo) -> str:
+    """The pretraining run a directory belongs to (its own path when none is known)."""
+    if r.kind != "eval":
+        return r.path
+    if r.loss_from and read_run_config(Path(r.loss_from)):
+        return r.loss_from
+    return r.path
+
+
+def join_runs(runs: list[RunInfo]) -> list[RunInfo]:
+    """One :class:`RunInfo` per pretraining run: its run directory (when given) with the metrics,
+    recall, spectrum and finetune loss of all its eval directories merged in, in the order given."""
+    groups: dict[str, list[RunInfo]] = {}
+    for r in runs:
+        groups.setdefault(_run_key(r), []).append(r)
+    out = []
+    for key, group in groups.items():
+        base = next((r for r in group if r.kind != "eval"), group[0])
+        evals = [r for r in group if r is not base]
+        base.joined += [e.path for e in evals]
+        for e in evals:
+            base.metrics.update({k: v for k, v in e.metrics.items() if k not in base.metrics})
+            base.recall = base.recall or e.recall
+            base.spectrum = base.spectrum or e.spectrum
+            base.finetune_loss = base.finetune_loss or e.finetune_loss
+            base.loss = base.loss or e.loss
+            base.loss_from = base.loss_from or e.loss_from
+            for a in ("method", "backbone", "data", "epochs", "batch", "step"):
+                if getattr(base, a) is None:
+                    setattr(base, a, getattr(e, a))
+            if e.eval_data and e.eval_data not in (base.eval_data or ""):
+                base.eval_data = f"{base.eval_data}, {e.eval_data}" if base.eval_data else e.eval_data
+        if evals and base.kind != "eval":
+            base.kind = "pretrain+eval"
+        if base.kind == "eval" and read_run_config(Path(key)):
+            base.name = Path(key).name  # evals of one run, the run directory not given: named after the run
+        used = _used_batch(Path(key))
+        if used is not None:
+            base.batch = used
+        out.append(base)
+    return out
 
 
 def _unique_names(runs: list[RunInfo]) -> None:
@@ -221,7 +284,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
 
     if not run_dirs:
         raise InputError("give at least one run directory")
-    runs = [load_run(p) for p in run_dirs]
+    runs = join_runs([load_run(p) for p in run_dirs])
     _unique_names(runs)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -264,14 +327,12 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
 
     metrics = _metric_order({m for r in runs for m in r.metrics})
     lines = [f"# vssl report", "", f"{len(runs)} runs, {time.strftime('%Y-%m-%d %H:%M')}. Metrics in percent "
-             "(similarities as cosines); best accuracy / recall of each row in bold.", ""]
-    lines.append("| | " + " | ".join(_md_escape(r.name) for r in runs) + " |")
-    lines.append("|---|" + "---|" * len(runs))
-    for a in _ATTRS:
-        vals = [getattr(r, a) for r in runs]
-        if a == "checkpoint":
-            vals = [Path(v).name if v and "/" in str(v) else v for v in vals]
-        lines.append(f"| {a} | " + " | ".join(_md_escape("-" if v is None else v) for v in vals) + " |")
+             "(similarities as cosines); best accuracy / recall of each column in bold; one row per "
+             "pretraining run with all its evaluations.", ""]
+    attrs = [a for a in _ATTRS if a not in ("kind", "checkpoint") and any(getattr(r, a) is not None for r in runs)]
+    columns: list[list[str]] = [[_md_escape(r.name) for r in runs]]
+    for a in attrs:
+        columns.append([_md_escape("-" if getattr(r, a) is None else getattr(r, a)) for r in runs])
     for m in metrics:
         vals = [r.metrics.get(m) for r in runs]
         cells = [_fmt(m, v) for v in vals]
@@ -279,11 +340,20 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
         if m.startswith(HIGHER_IS_BETTER) and len(present) > 1:
             best = max(present)
             cells = [f"**{c}**" if v is not None and v == best else c for c, v in zip(cells, vals)]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        columns.append(cells)
+    header = ["run", *[a.replace("_", " ") for a in attrs], *metrics]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|---|" + "---|" * len(attrs) + "---:|" * len(metrics))
+    for i in range(len(runs)):
+        lines.append("| " + " | ".join(col[i] for col in columns) + " |")
     lines.append("")
     for title, fname in figures:
         lines += [f"## {title}", "", f"![{title}]({fname})", ""]
-    lines += ["## Runs", ""] + [f"- **{_md_escape(r.name)}** ({r.kind}): `{r.path}`" for r in runs] + [""]
+    lines += ["## Runs", ""]
+    for r in runs:
+        lines.append(f"- **{_md_escape(r.name)}** ({r.kind}): `{r.path}`"
+                     + "".join(f"; eval `{p}`" for p in r.joined))
+    lines.append("")
     md = out / "report.md"
     atomic_write_bytes(md, "\n".join(lines).encode())
     buf = io.StringIO()
