@@ -11,7 +11,7 @@ SPLITS ?=
 HMDB51 ?=
 WORK ?= work
 
-.PHONY: install test test-fast demo bench ucf101 hmdb51 clean
+.PHONY: install test test-fast demo bench bench-gpu gpu-wheels ucf101 hmdb51 clean
 
 install: $(STAMP)
 
@@ -35,6 +35,17 @@ bench: install
 	$(BIN)/vssl bench precompute
 	$(BIN)/vssl bench pretrain --method dsm --backbone tiny
 	$(BIN)/vssl bench eval --backbone tiny
+
+# On the GPU machine (no venv, no network): see scripts/bench_gpu.sh and README "GPU figures".
+bench-gpu:
+	scripts/bench_gpu.sh
+
+# Here, before a GPU run: the wheels the GPU machine lacks (PyAV for its Python 3.12), into .whl/.
+gpu-wheels: install
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl "av==$$($(BIN)/python -c 'import av; print(av.__version__)')"
+	@du -sh .whl
 
 ucf101: install
 	@test -n "$(UCF101)" || (echo "usage: make ucf101 UCF101=/path/to/videos SPLITS=/path/to/ucfTrainTestlist METHOD=dsm" && exit 2)

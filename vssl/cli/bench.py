@@ -177,6 +177,31 @@ def eval_(
                     backbone=backbone, batch_size=batch_size, device=device, workers=workers)
 
 
+@bench_app.command("gpu")
+@error_boundary
+def gpu(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where bench_gpu.json / bench_gpu.md (and the synth cache) go.")] = Path("bench-gpu"),
+    device: Annotated[str, typer.Option(help="cuda (the point of it) or cpu (a tiny run that tests the script).")] = "cuda",
+    budget_s: Annotated[float, typer.Option(help="Seconds for the whole run; stages that do not fit are recorded as skipped.")] = 480.0,
+    tests: Annotated[bool, typer.Option("--tests/--no-tests", help="Run the CUDA tests first.")] = True,
+):
+    """Every GPU figure in one run: CUDA tests, pretrain from cache vs synthetic tensors (r3d_18 /
+    r2plus1d_18, dsm / moco, compile, JPEG decode cpu / gpu, peak memory), eval features and the
+    UCF101 split-1 extrapolation, a torchrun DDP smoke run, nvidia-smi utilisation."""
+    from vssl.bench.gpu import bench_gpu
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            from vssl.errors import InputError
+
+            raise InputError("vssl bench gpu: no CUDA device here (use --device cpu to test the script)")
+    r = bench_gpu(out, device=device, budget_s=budget_s, tiny=device != "cuda", run_tests=tests)
+    console.print((Path(out) / "bench_gpu.md").read_text())
+    console.print(f"wrote {out}/bench_gpu.json and {out}/bench_gpu.md ({r['seconds']:.0f} s)")
+
+
 @bench_app.command("science")
 @error_boundary
 def science(
