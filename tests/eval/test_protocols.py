@@ -304,8 +304,11 @@ def test_report_of_eval_and_pretrain_dirs(synth_cache, tmp_path):
     run_retrieval(session(synth_cache, tmp_path / "ev_rand"), no_tsne)
     r = build_report([tmp_path / "ev_run", tmp_path / "ev_rand", run], tmp_path / "rep")
     runs = {x.name: x for x in r["runs"]}
-    assert runs["ev_run"].method == "moco" and runs["ev_run"].epochs == 3 and runs["ev_run"].data == "ucf_cache"
-    assert len(runs["ev_run"].loss) == 29 and runs["run"].kind == "pretrain"
+    # one row per pretraining run: the eval of its checkpoint joins the run directory's row
+    assert set(runs) == {"run", "ev_rand"}
+    assert runs["run"].method == "moco" and runs["run"].epochs == 3 and runs["run"].data == "ucf_cache"
+    assert len(runs["run"].loss) == 29 and runs["run"].kind == "pretrain+eval"
+    assert "retrieval/video/R@1" in runs["run"].metrics
     assert runs["ev_rand"].method == "random_init"
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "retrieval/video/R@1" in md and "![" in md

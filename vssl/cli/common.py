@@ -28,7 +28,11 @@ EXIT_DISK_FULL = 6  # vssl.errors.DiskFullError
 
 
 def error_boundary(fn):
-    """Turn library errors into one red line and an exit code (never a traceback)."""
+    """Turn library errors into one red line and an exit code (never a traceback).
+
+    Messages are escaped: a ``[...]`` in them (``pip install 'vssl[export]'``, a list) is printed
+    as written, not read as rich markup."""
+    from rich.markup import escape
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -37,26 +41,26 @@ def error_boundary(fn):
         try:
             return fn(*args, **kwargs)
         except Stopped as e:
-            err_console.print(f"[yellow]stopped:[/yellow] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[yellow]stopped:[/yellow] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except VsslError as e:
-            err_console.print(f"[bold red]error:[/bold red] {one_line(e)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/bold red] {escape(one_line(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/yellow]: rerun the same command to resume")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except FileNotFoundError as e:
-            err_console.print(f"[bold red]error:[/bold red] file not found: {e.filename}", highlight=False)
+            err_console.print(f"[bold red]error:[/bold red] file not found: {escape(str(e.filename))}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
         except PermissionError as e:
-            err_console.print(f"[bold red]error:[/bold red] permission denied: {e.filename}", highlight=False)
+            err_console.print(f"[bold red]error:[/bold red] permission denied: {escape(str(e.filename))}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
         except OSError as e:
             from vssl.io.space import disk_full, is_enospc
 
             if not is_enospc(e):
                 raise
-            err_console.print(f"[bold red]error:[/bold red] {disk_full(e.filename or '?')}", highlight=False,
+            err_console.print(f"[bold red]error:[/bold red] {escape(disk_full(e.filename or '?'))}", highlight=False,
                               soft_wrap=True)
             raise typer.Exit(EXIT_DISK_FULL) from None
 

@@ -373,6 +373,10 @@ def _run_locks(cfg: PretrainConfig, run_dir: Path, main: bool):
     if not main:
         yield
         return
+    if cfg.cache:  # a missing or unfinished cache is one line before anything is created
+        from vssl.io.manifest import load_manifest
+
+        load_manifest(Path(cfg.cache))
     with contextlib.ExitStack() as locks:
         if cfg.cache:
             locks.enter_context(dir_lock(cfg.cache, "vssl pretrain", shared=True, create=False))
