@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -138,8 +139,16 @@ def test_onnx_export_of_a_run(run_dir, tmp_path):
     _onnx_matches_torch(out, _trained(run_dir), (4, 24))
 
 
+# The ONNX export of s3d, swin3d_t and mvit_v2_s takes 20 s, 85 s and 200 s on 2 CPU cores (they
+# passed on 2026-12-02): with them `make test` would pass its 10-minute budget, so they run when
+# asked for (VSSL_TEST_ALL_EXPORTS=1 pytest tests/test_export.py); r3d_18 and c3d always run.
+_ALL_EXPORTS = os.environ.get("VSSL_TEST_ALL_EXPORTS") == "1"
+_ON_REQUEST = pytest.mark.skipif(not _ALL_EXPORTS, reason="slow ONNX export: set VSSL_TEST_ALL_EXPORTS=1")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["r3d_18", "s3d", "c3d", "swin3d_t", "mvit_v2_s"])
+@pytest.mark.parametrize("name", ["r3d_18", "c3d", *(pytest.param(n, marks=_ON_REQUEST)
+                                                      for n in ("s3d", "swin3d_t", "mvit_v2_s"))])
 def test_onnx_matches_torch_for_the_backbones(tmp_path, name):
     pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'vssl[export]')")
     from vssl.export import export_onnx

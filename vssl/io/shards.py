@@ -293,6 +293,10 @@ def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_
     previous_hook = sys.unraisablehook
 
     def hook(u):
+        if isinstance(u.exc_value, _DropVideo):
+            # the stop signal's drop landed inside a callback (a weakref's, a destructor), where
+            # Python can only print it: the video then finishes and the loop stops after it
+            return
         if u.exc_value is not None and is_enospc(u.exc_value):
             if not enospc:
                 enospc.append(str(disk_full(shard_dir, "committed shards are kept")))
