@@ -19,15 +19,7 @@ from typing import Any
 
 import torch
 
-
-def _synth_cache(tmp: Path, videos: int, frames: int, size: tuple[int, int]) -> Path:
-    from vssl.preprocess.extract import ExtractOptions, extract
-    from vssl.synth import make_synth
-
-    make_synth(tmp / "synth", classes=2, videos_per_class=max(2, videos // 2), size=size, frames=frames, seed=0,
-               progress=False)
-    extract(tmp / "synth", tmp / "cache", ExtractOptions(workers=0, min_frames=8), quiet=True)
-    return tmp / "cache"
+from vssl.bench.data import synth_cache
 
 
 @torch.inference_mode()
@@ -116,7 +108,9 @@ def bench_eval(
     opts = FeatureOptions(clips=clips, clip_len=clip_len, resize=resize, crop=crop, normalize="kinetics")
     opts.validate()
     with tempfile.TemporaryDirectory(prefix="vssl-bench-eval-") as tmp:
-        root = Path(cache) if cache is not None else _synth_cache(Path(tmp), synth_videos, synth_frames, synth_size)
+        root = Path(cache) if cache is not None else synth_cache(
+            Path(tmp), videos=max(4, synth_videos), frames=synth_frames, size=synth_size, classes=2, workers=0,
+            min_frames=8)
         c = Cache(root)
         vids = c.split(split, "train") if split is not None else list(c.videos)
         vids = vids[:max_videos]

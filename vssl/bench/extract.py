@@ -82,6 +82,8 @@ def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, fl
     import av
     from av.video.reformatter import VideoReformatter
 
+    from vssl.io.h264 import x264_reencode_options
+
     n, t0 = 0, time.perf_counter()
     for p in paths:
         with av.open(str(p)) as c:
@@ -92,8 +94,7 @@ def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, fl
             rate = Fraction(s.average_rate or 25).limit_denominator(100000)
             enc = av.CodecContext.create("libx264", "w")
             enc.width, enc.height, enc.pix_fmt, enc.time_base, enc.framerate = w, h, "yuv420p", 1 / rate, rate
-            enc.options = {"preset": "veryfast", "crf": "18", "x264-params":
-                           f"keyint={gop}:min-keyint={gop}:scenecut=0:ref=1:bframes=0:mbtree=0:threads=1"}
+            enc.options = x264_reencode_options(gop, 1)  # the extract's own settings
             dec = av.CodecContext.create("h264", "r")
             dec.options = {"flags2": "+export_mvs"}
             scaler = VideoReformatter()

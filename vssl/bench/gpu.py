@@ -102,23 +102,13 @@ def _peak_gib(device: str) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
 
 
-def make_cache(root: Path, *, videos: int, frames: int, size: tuple[int, int], workers: int) -> Path:
-    from vssl.preprocess.extract import ExtractOptions, extract
-    from vssl.synth import make_synth
-
-    if not (root / "cache" / "manifest.json").exists():
-        make_synth(root / "src", classes=4, videos_per_class=max(1, videos // 4), size=size, frames=frames,
-                   progress=False)
-        extract(root / "src", root / "cache", ExtractOptions(workers=workers, min_frames=1), quiet=True)
-    return root / "cache"
-
-
 def bench_gpu(out: str | Path, *, device: str = "cuda", budget_s: float = 480.0, tiny: bool = False,
               run_tests: bool = True) -> dict:
     """Run the stages of the module docstring; returns the results (also written to ``out``).
 
     ``tiny``: CPU-sized settings (tiny backbone, few steps, small clips) to test the script.
     """
+    from vssl.bench.data import synth_cache
     from vssl.bench.eval import bench_eval
     from vssl.bench.pretrain import bench_pretrain
 
@@ -136,8 +126,8 @@ def bench_gpu(out: str | Path, *, device: str = "cuda", budget_s: float = 480.0,
             tail = (r.stdout or "").strip().splitlines()[-1:] or [""]
             res["cuda_tests"] = {"exit": r.returncode, "summary": tail[0], "seconds": time.perf_counter() - ts}
         cores = os.cpu_count() or 1
-        cache = make_cache(out / "data", videos=8 if tiny else 64, frames=24 if tiny else 64,
-                           size=(64, 48) if tiny else (171, 128), workers=1 if tiny else min(16, cores))
+        cache = synth_cache(out / "data", videos=8 if tiny else 64, frames=24 if tiny else 64,
+                            size=(64, 48) if tiny else (171, 128), workers=1 if tiny else min(16, cores), min_frames=1)
         res["pretrain"] = []
         for row in PRETRAIN_ROWS[:2] if tiny else PRETRAIN_ROWS:
             if left() < (30 if tiny else 60):

@@ -67,16 +67,11 @@ def extract(
                   "target >= 0.7")
 
 
-def _synth_cache(tmp: Path, size: str = "160x120", videos: int = 48, frames: int = 48) -> Path:
-    """A small synth cache for benchmarks run without a CACHE argument."""
-    from vssl.preprocess.extract import ExtractOptions, extract as run_extract
-    from vssl.synth import make_synth
+def _synth_cache(tmp: Path) -> Path:
+    """A small synth cache (48 videos of 160x120, 48 frames) for benchmarks run without a CACHE argument."""
+    from vssl.bench.data import synth_cache
 
-    w, h = parse_size(size)
-    make_synth(tmp / "data", classes=4, videos_per_class=max(1, videos // 4), size=(w, h), frames=frames,
-               progress=False)
-    run_extract(tmp / "data", tmp / "cache", ExtractOptions(workers=1), quiet=True)
-    return tmp / "cache"
+    return synth_cache(tmp, videos=48, frames=48, size=(160, 120))
 
 
 def _bench_on_cache(bench, title: str, cache: Path | None, **options) -> None:

@@ -82,8 +82,9 @@ def check_entry_paths(root: Path, manifest: dict, source: Path) -> None:
             entry_path(root, r.get("shard"), f"{source}: video '{r['id']}'")
 
 
-def load_manifest(root: Path, kind: str = "extract") -> dict:
-    """Load and check the manifest of a cache directory (raises CacheError with one line)."""
+def manifest_path(root: Path, kind: str = "extract") -> Path:
+    """The manifest file of a cache directory, without reading it; one-line CacheError when the
+    directory or its manifest is missing."""
     root = Path(root)
     path = root / schema.MANIFEST
     if not root.exists():
@@ -91,6 +92,13 @@ def load_manifest(root: Path, kind: str = "extract") -> dict:
     if not path.is_file():
         hint = "run `vssl extract` first" if kind == "extract" else f"run `vssl precompute {kind}` first"
         raise CacheError(f"no {schema.MANIFEST} in {root}: not a vssl cache or unfinished ({hint})")
+    return path
+
+
+def load_manifest(root: Path, kind: str = "extract") -> dict:
+    """Load and check the manifest of a cache directory (raises CacheError with one line)."""
+    root = Path(root)
+    path = manifest_path(root, kind)
     try:
         m = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as e:

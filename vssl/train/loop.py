@@ -374,9 +374,9 @@ def _run_locks(cfg: PretrainConfig, run_dir: Path, main: bool):
         yield
         return
     if cfg.cache:  # a missing or unfinished cache is one line before anything is created
-        from vssl.io.manifest import load_manifest
+        from vssl.io.manifest import manifest_path
 
-        load_manifest(Path(cfg.cache))
+        manifest_path(Path(cfg.cache))
     with contextlib.ExitStack() as locks:
         if cfg.cache:
             locks.enter_context(dir_lock(cfg.cache, "vssl pretrain", shared=True, create=False))
