@@ -376,6 +376,9 @@ def run_sharded(
             split can share a directory.
         work_fn / init_fn: module-level functions (they are sent to worker processes).
     """
+    from vssl.io.h5 import compression
+
+    compression()  # a bad VSSL_H5_COMPRESSION is one line here, not one failed video per worker
     shard_dir = Path(out_dir) / schema.SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_uncommitted(shard_dir, prefix)
