@@ -13,7 +13,7 @@ Sample layout (numpy / torch, before collation; ``V`` views, ``T = clip_len``,
 =============  ==================================  =========================================
 key            dtype / shape                       when
 =============  ==================================  =========================================
-clips          uint8 (V, T, H, W, 3) RGB           always (``decode="cpu"``)
+clips          uint8 (V, T, H, W, 3) RGB           always (``decode="cpu"``); ``T = clip_len * clip_factor``
 clips_jpeg     V * T JPEG byte arrays              ``decode="gpu"`` (collated into one blob + offsets,
                                                    decoded in the loop on the GPU)
 neg            uint8 (T, H, W, 3)                  ``neg_clip`` (``neg_jpeg`` with gpu decode)
@@ -80,6 +80,8 @@ MV_WINDOWS = ("future", "clip")
 
 DEFAULT_REQUIRES: dict[str, Any] = {
     "views": 2,  # clips of one video at different start times
+    "clip_factor": 1,  # each view loads clip_len * clip_factor frames (at the stride): a long clip the method
+    #                   cuts, subsamples or reverses itself (two speeds, long / short views, shifted clips)
     "neg_clip": False,  # an intra-video negative from another segment (BE, DSM)
     "keyframe": False,  # a keyframe near the clip (CMD)
     "keyframe_pick": "window",  # CMD: "window" = uniform among I-frames within keyframe_margin of the clip
@@ -106,6 +108,8 @@ def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
         req[k] = v
     if int(req["views"]) < 1:
         raise ValueError(f"views must be >= 1, got {req['views']}")
+    if not isinstance(req["clip_factor"], int) or req["clip_factor"] < 1:
+        raise ValueError(f"clip_factor must be an integer >= 1, got {req['clip_factor']!r}")
     for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS),
                          ("mv_window", MV_WINDOWS)):
         if req[key] not in allowed:
@@ -267,7 +271,8 @@ class ClipDataset(torch.utils.data.Dataset):
             raise CacheError(f"cache {self.root} has no frames (extracted with --no-frames): RGB methods need them")
         self.split, self.subset = str(split), subset
         self.clip_len, self.stride = int(clip_len), int(stride)
-        self.span = clip_span(self.clip_len, self.stride)
+        self.view_len = self.clip_len * int(self.req["clip_factor"])  # frames loaded per view
+        self.span = clip_span(self.view_len, self.stride)
         self.size = (int(size[0]), int(size[1]))
         self.decode, self.seed = decode, int(seed)
         self.mv_grid = tuple(mv_grid) if mv_grid else (max(1, self.size[0] // 4), max(1, self.size[1] // 4))
@@ -370,7 +375,7 @@ class ClipDataset(torch.utils.data.Dataset):
             "label": np.int64(-1 if v.label is None else v.label),
             "t0": np.asarray(starts, np.int64),
         }
-        views = [self._frames(v.id, clip_indices(t0, self.clip_len, self.stride, n)) for t0 in starts]
+        views = [self._frames(v.id, clip_indices(t0, self.view_len, self.stride, n)) for t0 in starts]
         if self.decode == "gpu":
             out["clips_jpeg"] = [b for view in views for b in view]
         else:
@@ -378,7 +383,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if req["neg_clip"]:
             t_neg = sample_negative_start(n, self.span, starts[0], rng)
             out["neg_t0"] = np.int64(t_neg)
-            neg = self._frames(v.id, clip_indices(t_neg, self.clip_len, self.stride, n))
+            neg = self._frames(v.id, clip_indices(t_neg, self.view_len, self.stride, n))
             out["neg_jpeg" if self.decode == "gpu" else "neg"] = neg
         if req["keyframe"]:
             out["keyframe"] = self._keyframe(v, starts[0], rng)
@@ -525,7 +530,7 @@ def synthetic_batch(
     g = torch.Generator().manual_seed(seed)
     h, w = size
     gh, gw = mv_grid or (max(1, h // 4), max(1, w // 4))
-    b, t, v = batch_size, clip_len, int(req["views"])
+    b, t, v = batch_size, clip_len * int(req["clip_factor"]), int(req["views"])
 
     def u8(*shape):
         return torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
@@ -540,7 +545,7 @@ def synthetic_batch(
     if req["keyframe"]:
         out["keyframe"] = u8(b, h, w, 3)
     if req["mv"]:
-        n_mv = clip_len if req["mv_window"] == "clip" else int(req["mv_len"])
+        n_mv = t if req["mv_window"] == "clip" else int(req["mv_len"])
         out["mv"] = torch.randn(b, 2, n_mv, gh, gw, generator=g).half()
         if req["mv_window"] == "clip":
             out["mv_valid"] = torch.ones(b)
