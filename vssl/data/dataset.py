@@ -30,6 +30,7 @@ fame_score     uint8 (V, H, W), score * 255        ``fame`` with ``fame_masks="c
 static         uint8 (H, W, 3)                     ``static`` with ``static_frames="cache"``
 index, label   int64 scalars (label -1 = none)     always
 t0             int64 (V,)                          always; ``neg_t0`` with ``neg_clip``
+speed          int64 (V,)                          ``speeds`` other than ``(1,)``: each view's stride factor
 mv_t0          int64 scalar; mv_neg_t0 (N,)        ``mv``: first frame of the future / negative windows
 =============  ==================================  =========================================
 
@@ -56,11 +57,14 @@ from vssl.data.sampling import (
     clip_span,
     cmd_min_frames,
     cmd_window,
+    last_start,
     sample_cmd_keyframe,
     sample_cmd_negative_starts,
     sample_negative_start,
     sample_rng,
     sample_starts,
+    tuple_span,
+    wrap_indices,
 )
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
@@ -96,6 +100,10 @@ DEFAULT_REQUIRES: dict[str, Any] = {
     "mv_window": "future",  # "future": the window after the clip (CMD); "clip": every frame of the clip span (MGM)
     "fame": False,  # FAME foreground masks (loaded only with fame_masks="cache")
     "static": False,  # BE static frame (loaded only with static_frames="cache")
+    "view_gap": -1,  # -1: views at independent random starts; >= 0: the views are one tuple of consecutive
+    #                 clips in temporal order, this many frames apart (VCOP: 8); see ClipDataset
+    "speeds": (1,),  # each view's stride is data.stride x a factor drawn uniformly from these (Pace: 1..4)
+    "wrap": False,  # a view starts anywhere and restarts at frame 0 past the last frame (Pace's loop_load_rgb)
 }
 
 
@@ -116,6 +124,14 @@ def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {req[key]!r}")
     if int(req["mv_gap"]) < 0 or int(req["keyframe_margin"]) < 0:
         raise ValueError(f"mv_gap and keyframe_margin must be >= 0, got {req['mv_gap']}, {req['keyframe_margin']}")
+    speeds = req["speeds"] if isinstance(req["speeds"], (list, tuple)) else (req["speeds"],)
+    if not speeds or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in speeds):
+        raise ValueError(f"speeds must be integers >= 1, got {req['speeds']!r}")
+    req["speeds"] = tuple(int(x) for x in speeds)
+    if not isinstance(req["view_gap"], (int, np.integer)) or isinstance(req["view_gap"], bool) or req["view_gap"] < -1:
+        raise ValueError(f"view_gap must be -1 (independent views) or a number of frames >= 0, got {req['view_gap']!r}")
+    if req["view_gap"] >= 0 and (req["speeds"] != (1,) or req["wrap"]):
+        raise ValueError("view_gap (a tuple of consecutive clips) cannot be combined with speeds or wrap")
     return req
 
 
@@ -228,6 +244,21 @@ class ClipDataset(torch.utils.data.Dataset):
       :func:`~vssl.data.sampling.sample_negative_start` (may repeat or overlap
       the future window).
 
+    Pretext-task clips:
+
+    * ``view_gap >= 0`` (VCOP): the ``views`` clips are one tuple, in temporal
+      order: view ``i`` starts at ``t0 + i * (span + view_gap)``, ``t0`` drawn
+      uniformly where the whole tuple (:func:`~vssl.data.sampling.tuple_span`)
+      fits. Videos shorter than the tuple are skipped with one warning (the
+      VCOP reference trains on a list of the videos long enough); the method
+      shuffles the clips.
+    * ``speeds`` (Pace): each view draws its own factor ``s`` uniformly from
+      ``speeds`` and takes every ``stride * s``-th frame; ``speed`` (V,) holds
+      the factors. Without ``wrap`` it starts where that clip fits (frames
+      clipped to the video when it is too short); with ``wrap`` it starts
+      uniformly anywhere in the video and continues at frame 0 past the end
+      (:func:`~vssl.data.sampling.wrap_indices`), as the Pace reference.
+
     Raises:
         CacheError: the cache is missing, has no frames, or lacks a precompute
             the options ask for ("run `vssl precompute fame CACHE` first").
@@ -281,6 +312,9 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.req["mv"] and self.req["mv_window"] == "future" and self.req["mv_sampling"] == "reference":
             self.mv_window = cmd_window(self.span, int(self.req["mv_gap"]), int(self.req["mv_len"]))
             self._drop_short_videos()
+        if int(self.req["view_gap"]) >= 0:
+            self.mv_window = tuple_span(self.span, int(self.req["views"]), int(self.req["view_gap"]))
+            self._drop_short_tuples()
         self.fame_cache = self._precompute("fame") if self.req["fame"] and fame_masks == "cache" else None
         self.be_cache = self._precompute("be") if self.req["static"] and static_frames == "cache" else None
 
@@ -305,6 +339,44 @@ class ClipDataset(torch.utils.data.Dataset):
                 stacklevel=3,
             )
         self.videos = keep
+
+    def _drop_short_tuples(self) -> None:
+        """A tuple of consecutive clips (``view_gap``): skip the videos shorter than the tuple."""
+        need = self.mv_window
+        keep = [v for v in self.videos if v.n_frames >= need]
+        what = f"{self.req['views']} clips of {self.span} frames, {self.req['view_gap']} frames apart"
+        if not keep:
+            raise InputError(f"no video of split {self.split} / {self.subset} has the {need} frames a tuple needs "
+                             f"({what}); use fewer or shorter clips or a smaller gap")
+        if len(keep) < len(self.videos):
+            import warnings
+
+            warnings.warn(f"skipping {len(self.videos) - len(keep)} of {len(self.videos)} videos shorter than "
+                          f"{need} frames ({what})", stacklevel=3)
+        self.videos = keep
+
+    def _view_indices(self, n: int, rng: np.random.Generator) -> tuple[list[int], list[np.ndarray], list[int] | None]:
+        """Starts, frame indices and speed factors (None: plain views) of the views of one sample."""
+        req, views = self.req, int(self.req["views"])
+        if int(req["view_gap"]) >= 0:
+            t0 = sample_starts(n, self.mv_window, 1, rng)[0]
+            starts = [t0 + i * (self.span + int(req["view_gap"])) for i in range(views)]
+            return starts, [clip_indices(t, self.view_len, self.stride, n) for t in starts], None
+        if req["speeds"] == (1,) and not req["wrap"]:
+            starts = sample_starts(n, self.mv_window, views, rng)
+            return starts, [clip_indices(t, self.view_len, self.stride, n) for t in starts], None
+        speeds = [int(x) for x in rng.choice(np.asarray(req["speeds"]), size=views)]
+        starts, idx = [], []
+        for s in speeds:
+            stride = self.stride * s
+            if req["wrap"]:
+                t0 = int(rng.integers(0, max(1, n)))
+                idx.append(wrap_indices(t0, self.view_len, stride, n))
+            else:
+                t0 = int(rng.integers(0, last_start(n, clip_span(self.view_len, stride)) + 1))
+                idx.append(clip_indices(t0, self.view_len, stride, n))
+            starts.append(t0)
+        return starts, idx, speeds
 
     def _precompute(self, kind: str):
         if not (self.root / kind / schema.MANIFEST).is_file():
@@ -369,13 +441,15 @@ class ClipDataset(torch.utils.data.Dataset):
         rng = sample_rng(self.seed, epoch, index)
         n = v.n_frames
         req = self.req
-        starts = sample_starts(n, self.mv_window, int(req["views"]), rng)
+        starts, view_idx, speeds = self._view_indices(n, rng)
         out: dict[str, Any] = {
             "index": np.int64(index),
             "label": np.int64(-1 if v.label is None else v.label),
             "t0": np.asarray(starts, np.int64),
         }
-        views = [self._frames(v.id, clip_indices(t0, self.view_len, self.stride, n)) for t0 in starts]
+        if speeds is not None:
+            out["speed"] = np.asarray(speeds, np.int64)
+        views = [self._frames(v.id, t) for t in view_idx]
         if self.decode == "gpu":
             out["clips_jpeg"] = [b for view in views for b in view]
         else:
@@ -539,6 +613,9 @@ def synthetic_batch(
         "index": torch.arange(b), "label": torch.zeros(b, dtype=torch.long),
         "t0": torch.zeros(b, v, dtype=torch.long), "clips": u8(b, v, t, h, w, 3),
     }
+    if req["speeds"] != (1,) or req["wrap"]:
+        sp = torch.as_tensor(req["speeds"])
+        out["speed"] = sp[torch.randint(0, len(sp), (b, v), generator=g)]
     if req["neg_clip"]:
         out["neg"] = u8(b, t, h, w, 3)
         out["neg_t0"] = torch.zeros(b, dtype=torch.long)

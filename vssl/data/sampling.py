@@ -239,3 +239,27 @@ def sample_cmd_keyframe(keyframes: np.ndarray, first: int, last: int, margin: in
     if len(ok) == 0:
         return None
     return int(ok[int(rng.integers(len(ok)))])
+
+
+# --------------------------------------------------------------------------- pretext-task clips
+
+
+def tuple_span(span: int, n_clips: int, gap: int) -> int:
+    """Frames a tuple of ``n_clips`` consecutive clips of ``span`` frames covers, ``gap`` frames
+    between one clip's end and the next one's start (VCOP: 3 x 16 + 2 x 8 = 64)."""
+    return int(n_clips) * int(span) + (int(n_clips) - 1) * int(gap)
+
+
+def wrap_indices(t0: int, clip_len: int, stride: int, n_frames: int) -> np.ndarray:
+    """Frame indices of a clip that restarts at frame 0 when it would run past the last frame.
+
+    Pace prediction's ``loop_load_rgb``: after frame ``t`` comes ``t + stride`` if that is
+    still a frame of the video, else frame 0 (and ``stride``, ``2 * stride``, ... after it).
+    E.g. ``t0 = 7, clip_len = 5, stride = 3, n_frames = 12`` gives ``7, 10, 0, 3, 6``.
+    """
+    n = max(1, int(n_frames))
+    t, out = int(t0) % n, []
+    for _ in range(int(clip_len)):
+        out.append(t)
+        t = t + int(stride) if t + int(stride) <= n - 1 else 0
+    return np.asarray(out, np.int64)
