@@ -124,3 +124,15 @@ def test_commands_that_need_labels_say_so_in_one_line(unlabelled_cache, tmp_path
         text = " ".join(r.output.split())
         assert "evaluation needs labelled train/test splits (vssl extract --splits DIR)" in text
         assert len([ln for ln in r.output.splitlines() if ln.startswith("error")]) == 1
+
+
+def test_knn_monitor_on_an_unlabelled_cache_is_one_line(unlabelled_cache, tmp_path):
+    r = run("pretrain", "--method", "moco", "--cache", unlabelled_cache, "--out", tmp_path / "m", *TINY_FLAGS,
+            "--subset", "all", "--set", "moco.crop=24", "--set", "moco.queue_size=8", "--monitor", "knn")
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    assert "split 1 not in cache" in text and "--monitor knn needs a cache with labelled train/test splits" in text
+    assert not (tmp_path / "m" / "checkpoints").exists()
+    r = run("pretrain", "--method", "moco", "--cache", unlabelled_cache, "--out", tmp_path / "m", *TINY_FLAGS,
+            "--monitor", "kmeans")
+    assert r.exit_code == 2 and "--monitor must be one of none, knn (got 'kmeans')" in " ".join(r.output.split())

@@ -358,7 +358,8 @@ def report(
     t = Table(title=f"vssl report: {len(r['runs'])} runs (one row per pretraining run)")
     attrs = [a for a in ("method", "backbone", "epochs", "batch", "step")
              if any(getattr(x, a) is not None for x in r["runs"])]
-    headline = ("retrieval/video/R@1", "linear/top1", "knn/top1", "finetune/top1", "scene_bias/scene_bias")
+    headline = ("retrieval/video/R@1", "linear/top1", "knn/top1", "finetune/top1", "scene_bias/scene_bias",
+                "monitor/knn_top1")
     shown = [m for m in headline if m in r["metrics"]] or r["metrics"][:5]
     for c in ("run", *attrs, *shown):
         t.add_column(c, justify="right" if c in shown else "left", overflow="fold")

@@ -11,7 +11,7 @@ from vssl.cli.common import console, error_boundary
 from vssl.models.specs import backbone_help
 
 # Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
-METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "videomae", "mgm", "supervised", "ascnet")
+METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "videomae", "mgm", "supervised")
 
 
 def pretrain(
@@ -44,6 +44,9 @@ def pretrain(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting as section.key=value, e.g. moco.queue_size=4096 (repeatable).")] = None,
     logger: Annotated[Optional[str], typer.Option(help="Where scalars go besides metrics.jsonl: tensorboard (default), wandb, tensorboard,wandb or none. W&B: pip install wandb; WANDB_MODE=offline needs no network; --set run.wandb_project=NAME.")] = None,
     skip_bad_videos: Annotated[Optional[bool], typer.Option("--skip-bad-videos/--no-skip-bad-videos", help="A video that cannot be read (missing shard, damaged bytes) is logged once (RUN_DIR/skipped_videos.jsonl), left out and replaced by the next one; the count goes to run.json and the metrics. Default: stop with one line naming it.")] = None,
+    monitor: Annotated[Optional[str], typer.Option(help="Online evaluation while training: knn (kNN top-1 of the backbone on a fixed labelled subset of the cache's train/test videos, as vssl eval knn computes it; needs a labelled cache) or none (default). Logged to metrics.jsonl, TensorBoard / W&B; cost in run.json.")] = None,
+    monitor_every: Annotated[Optional[int], typer.Option(help="Steps between monitor values (also at step 0 and the last step); default 0: 20 values over the run.")] = None,
+    monitor_videos: Annotated[Optional[int], typer.Option(help="Train (gallery) and test (query) videos of the monitor, each; a fixed class-balanced subset drawn from --seed (default 64).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Insist on resuming (error if RUN_DIR has no checkpoint).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ):
@@ -63,7 +66,8 @@ def pretrain(
         "data.static_frames": static_frames, "data.split": split, "data.subset": subset, "data.clip_len": clip_len,
         "data.stride": stride, "run.device": device, "run.bf16": bf16, "run.channels_last": channels_last,
         "run.compile": compile, "run.save_every": save_every, "run.log_every": log_every,
-        "run.skip_bad_videos": skip_bad_videos,
+        "run.skip_bad_videos": skip_bad_videos, "run.monitor": monitor, "run.monitor_every": monitor_every,
+        "run.monitor_videos": monitor_videos,
     }
     if logger is not None:
         flags.update(_loggers(logger))
@@ -101,6 +105,12 @@ def _summary(cfg, s: dict) -> None:
     if s.get("loss") is not None:
         t.add_row("last loss", f"{s['loss']:.4f}")
         t.add_row("clips/s (last window)", f"{s['clips_per_s']:.1f}")
+    mon = s.get("monitor")
+    if mon and mon.get("calls"):
+        top1 = "-" if mon.get("knn_top1") is None else f"{100 * mon['knn_top1']:.1f} %"
+        t.add_row("kNN monitor (last)", f"top-1 {top1} ({mon['gallery_videos']} gallery / {mon['query_videos']} query "
+                  f"videos; {mon['calls']} calls, {mon['seconds_per_call']:.2f} s each, "
+                  f"{100 * (mon['fraction'] or 0):.1f} % of the run)")
     t.add_row("time", f"{s['seconds']:.1f} s")
     t.add_row("run directory", s["run_dir"])
     t.add_row("checkpoint", s["checkpoint"] or "-")
@@ -128,3 +138,4 @@ def export(
 def register(app: typer.Typer) -> None:
     app.command("pretrain")(error_boundary(pretrain))
     app.command("export")(error_boundary(export))
+

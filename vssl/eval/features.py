@@ -391,25 +391,40 @@ def compute_features(model: nn.Module, cache_root: str | Path, video_ids: Sequen
         raise InputError(f"--workers must be >= 0 (got {rt.workers})")
     dev = rt.torch_device()
     ds = EvalClips(cache_root, video_ids, opts)
-    k = opts.crops
-    per_batch = max(1, rt.batch_size // k)  # loader items hold `crops` clips each
+    per_batch = max(1, rt.batch_size // opts.crops)  # loader items hold `crops` clips each
     loader = make_loader(ds, per_batch, rt.workers, dev)
     model = prepare_model(model, dev)
-    ms = opts.mean_std
-    feats, vids, cidx = [], [], []
     t0 = time.perf_counter()
     with Progress(desc, len(ds), rt.progress) as bar:
-        for batch in loader:
-            clip = batch["clip"]  # (B, K, T, S, S, 3)
-            b = clip.shape[0]
-            x = to_model_input(clip.reshape(b * k, *clip.shape[2:]), ms, dev, opts.input)
-            with autocast(dev, rt.amp):
-                f = model(x)
-            feats.append(f.float().cpu())
-            vids.append(batch["video"].repeat_interleave(k))
-            cidx.append((batch["clip_index"][:, None] * k + torch.arange(k)).reshape(-1))
-            bar.advance(b)
-    seconds = time.perf_counter() - t0
+        fs = embed_clips(model, loader, video_ids, labels, opts, dev, amp=rt.amp, advance=bar.advance)
+    fs.seconds = time.perf_counter() - t0
+    return fs
+
+
+def embed_clips(model: nn.Module, batches, video_ids: Sequence[str], labels: Sequence[int], opts: FeatureOptions,
+                device: torch.device, *, amp: bool = True, advance=None) -> FeatureSet:
+    """Features of collated :class:`EvalClips` batches (``{"clip": uint8 (B, crops, T, S, S, 3),
+    "video", "clip_index"}``) with ``model`` as it is (no mode change, no gradient bookkeeping of its
+    own: the caller chooses ``torch.inference_mode`` or ``torch.no_grad``). :func:`compute_features`
+    and the pretraining kNN monitor (:mod:`vssl.train.monitor`) share it.
+
+    Raises:
+        InputError: NaN or infinite features.
+    """
+    k = opts.crops
+    ms = opts.mean_std
+    feats, vids, cidx = [], [], []
+    for batch in batches:
+        clip = batch["clip"]  # (B, K, T, S, S, 3)
+        b = clip.shape[0]
+        x = to_model_input(clip.reshape(b * k, *clip.shape[2:]), ms, device, opts.input)
+        with autocast(device, amp):
+            f = model(x)
+        feats.append(f.float().cpu())
+        vids.append(batch["video"].repeat_interleave(k))
+        cidx.append((batch["clip_index"][:, None] * k + torch.arange(k)).reshape(-1))
+        if advance is not None:
+            advance(b)
     if feats:
         clip_feats = torch.cat(feats).numpy()
     else:
@@ -422,7 +437,6 @@ def compute_features(model: nn.Module, cache_root: str | Path, video_ids: Sequen
         clip_index=torch.cat(cidx).numpy().astype(np.int64) if cidx else np.zeros(0, np.int64),
         video_ids=list(video_ids),
         labels=np.asarray([-1 if l is None else int(l) for l in labels], np.int64),
-        seconds=seconds,
     )
 
 
@@ -662,6 +676,12 @@ def run_clip_options(checkpoint: str | Path | None) -> dict[str, Any]:
         cfg = read_run_config(d) if d.is_dir() else {}
         if cfg:
             break
+    return config_clip_options(cfg)
+
+
+def config_clip_options(cfg: dict) -> dict[str, Any]:
+    """:func:`run_clip_options` of a config as a dict (a run's ``config.yaml``, or
+    :func:`vssl.train.config.to_dict` of a live run: the pretraining kNN monitor's clips)."""
     out: dict[str, Any] = {}
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     for k in ("clip_len", "stride"):

@@ -14,6 +14,9 @@ from torch import Tensor
 from vssl.errors import InputError
 from vssl.eval.retrieval import _as_labels, topk_neighbours
 
+K = 20  # neighbours that vote: ``vssl eval knn --k`` and the pretraining monitor (``--monitor knn``)
+TEMPERATURE = 0.07  # InstDisc's T
+
 
 @torch.no_grad()
 def knn_classify(
@@ -22,8 +25,8 @@ def knn_classify(
     test_feats,
     *,
     num_classes: int | None = None,
-    k: int = 20,
-    temperature: float = 0.07,
+    k: int = K,
+    temperature: float = TEMPERATURE,
     chunk_size: int = 1024,
     device: torch.device | str | None = None,
 ) -> tuple[Tensor, Tensor]:
@@ -71,3 +74,19 @@ def knn_accuracy(predictions, labels) -> float:
     if p.numel() != t.numel() or p.numel() == 0:
         raise ValueError(f"{p.numel()} predictions for {t.numel()} labels")
     return (p.long() == t.long()).float().mean().item()
+
+
+def video_knn(train, test, *, num_classes: int, k: int = K, temperature: float = TEMPERATURE,
+              device: torch.device | str | None = None) -> tuple[Tensor, dict[int, float]]:
+    """Video-level kNN of two :class:`~vssl.eval.features.FeatureSet`: each test video (the mean of its
+    clip features) among the train videos. ``vssl eval knn``'s top-1 / top-5 and the pretraining
+    monitor's value both come from here.
+
+    Returns:
+        (scores (M, C) vote shares, ``{1: top-1, 5: top-5}`` accuracies in [0, 1]).
+    """
+    from vssl.eval.linear import accuracy_topk
+
+    _, scores = knn_classify(train.video_feats(), train.labels, test.video_feats(), num_classes=num_classes, k=k,
+                             temperature=temperature, device=device)
+    return scores, accuracy_topk(scores, test.labels, (1, 5))

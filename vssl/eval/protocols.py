@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from vssl.errors import InputError
+from vssl.eval import knn
 from vssl.eval.features import (
     EVAL_FORMAT,
     METRICS_CSV,
@@ -234,8 +235,8 @@ def run_linear(session: EvalSession, opts: LinearOptions | None = None) -> dict[
 
 @dataclass
 class KnnOptions:
-    k: int = 20
-    temperature: float = 0.07
+    k: int = knn.K
+    temperature: float = knn.TEMPERATURE
 
 
 def run_knn(session: EvalSession, opts: KnnOptions | None = None) -> dict[str, Any]:
@@ -245,7 +246,7 @@ def run_knn(session: EvalSession, opts: KnnOptions | None = None) -> dict[str, A
     Clip level: every test clip votes among train clips; vote shares are
     averaged over a video's clips. Writes ``confusion_knn.png`` (video level).
     """
-    from vssl.eval.knn import knn_classify
+    from vssl.eval.knn import knn_classify, video_knn
     from vssl.eval.linear import accuracy_topk, video_level
     from vssl.eval.plots import plot_confusion
 
@@ -257,9 +258,7 @@ def run_knn(session: EvalSession, opts: KnnOptions | None = None) -> dict[str, A
     c = len(session.class_names)
     dev = session.cfg.runtime.torch_device()
     t0 = time.perf_counter()
-    _, scores = knn_classify(train.video_feats(), train.labels, test.video_feats(), num_classes=c, k=opts.k,
-                             temperature=opts.temperature, device=dev)
-    acc = accuracy_topk(scores, test.labels, (1, 5))
+    scores, acc = video_knn(train, test, num_classes=c, k=opts.k, temperature=opts.temperature, device=dev)
     _, clip_scores = knn_classify(train.clip_feats, train.clip_labels, test.clip_feats, num_classes=c, k=opts.k,
                                   temperature=opts.temperature, device=dev)
     clip_vid = video_level(clip_scores, test.video_index, num_videos=test.n_videos, average="logits")

@@ -39,7 +39,8 @@ from vssl.eval.checkpoints import config_name, read_run_config
 from vssl.eval.features import METRICS_FILE, read_metrics
 from vssl.eval.protocols import flat_metrics
 
-HIGHER_IS_BETTER = ("retrieval/", "linear/", "knn/", "finetune/")
+HIGHER_IS_BETTER = ("retrieval/", "linear/", "knn/", "finetune/", "monitor/")
+MONITOR_KEY = "knn_top1"  # rows of `vssl pretrain --monitor knn` in metrics.jsonl
 _ATTRS = ("kind", "method", "backbone", "data", "epochs", "batch", "step", "eval_data", "checkpoint")
 
 
@@ -63,6 +64,7 @@ class RunInfo:
     finetune_loss: list[tuple[float, float]] = field(default_factory=list)
     spectrum: list[float] = field(default_factory=list)  # singular values of the train features (retrieval)
     joined: list[str] = field(default_factory=list)  # eval directories joined into this row
+    monitor: list[tuple[float, float]] = field(default_factory=list)  # (step, kNN top-1) of --monitor knn
 
 
 def find_key(obj: Any, key: str, depth: int = 0) -> Any:
@@ -170,6 +172,7 @@ def load_run(path: str | Path) -> RunInfo:
                 run_dir = run_dir.parent  # RUN/checkpoints/last.pt
             info.loss = read_loss(run_dir)
             info.loss_from = str(run_dir.resolve())
+            _apply_monitor(info, run_dir)
             if not info.data:
                 info.data = _data_name(read_run_config(run_dir))
         return info
@@ -181,10 +184,18 @@ def load_run(path: str | Path) -> RunInfo:
     info = RunInfo(name=d.name, path=str(d.resolve()), kind="pretrain", loss=loss, checkpoint=str(d.resolve()),
                    step=int(loss[-1][0]) if loss else None, loss_from=str(d.resolve()))
     _apply_config(info, cfg)
+    _apply_monitor(info, d)
     for e in _eval_dirs_inside(d):
         _merge_eval(info, read_metrics(e) or {}, e)
         info.kind = "pretrain+eval"
     return info
+
+
+def _apply_monitor(info: RunInfo, run_dir: Path) -> None:
+    """The kNN monitor curve of a run directory, its last value as the ``monitor/knn_top1`` column."""
+    info.monitor = read_loss(run_dir, MONITOR_KEY)
+    if info.monitor:
+        info.metrics["monitor/knn_top1"] = info.monitor[-1][1]
 
 
 def _used_batch(run_dir: Path) -> int | None:
@@ -221,6 +232,7 @@ def join_runs(runs: list[RunInfo]) -> list[RunInfo]:
             base.recall = base.recall or e.recall
             base.spectrum = base.spectrum or e.spectrum
             base.finetune_loss = base.finetune_loss or e.finetune_loss
+            base.monitor = base.monitor or e.monitor
             base.loss = base.loss or e.loss
             base.loss_from = base.loss_from or e.loss_from
             for a in ("method", "backbone", "data", "epochs", "batch", "step"):
@@ -315,6 +327,13 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
             files.append(plot_loss_curves(ranks, out / fname, title=f"Collapse monitor: effective rank of the {what}",
                                           ylabel="effective rank"))
             figures.append((f"Collapse monitor: effective rank of the {what}", fname))
+    mon = {r.name: r.monitor for r in runs if r.monitor and r.name in losses}
+    if mon:
+        files.append(plot_loss_curves({k: [(s, 100 * v) for s, v in c] for k, c in mon.items()}, out / "monitor_knn.png",
+                                      title="kNN monitor while pretraining (top-1 on a fixed subset)",
+                                      ylabel="kNN top-1 (%)"))
+        figures.append(("kNN monitor: top-1 of the backbone while pretraining (vssl pretrain --monitor knn)",
+                        "monitor_knn.png"))
     spectra = {r.name: r.spectrum for r in runs if r.spectrum}
     if spectra:
         files.append(plot_spectrum(spectra, out / "spectrum.png", title="Spectrum of the train clip features"))
@@ -367,6 +386,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
                 w.writerow([r.name, m, f"{r.metrics[m]:.6f}"])
     atomic_write_bytes(out / "report.csv", buf.getvalue().encode())
     doc = {"format": "vssl-report", "runs": [{**asdict(r), "loss": len(r.loss), "finetune_loss": len(r.finetune_loss),
+                                            "monitor": [list(p) for p in r.monitor],
                                             "spectrum": len(r.spectrum)}
                                             for r in runs]}
     atomic_write_bytes(out / "report.json", json.dumps(doc, indent=1).encode())

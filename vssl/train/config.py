@@ -95,6 +95,10 @@ class RunConfig:
     wandb: bool = False  # also log to Weights & Biases (pip install wandb; WANDB_MODE=offline works without network)
     wandb_project: str = "vssl"
     skip_bad_videos: bool = False  # a video that cannot be read is logged once and replaced by the next one
+    monitor: str = "none"  # none | knn: kNN top-1 of the backbone on a fixed labelled subset while training
+    monitor_every: int = 0  # steps between monitor values (and at step 0 and the last step); 0: 20 over the run
+    monitor_videos: int = 64  # train (gallery) and test (query) videos each, a fixed seeded class-balanced subset
+    monitor_clips: int = 1  # evenly spaced clips per monitor video (vssl eval knn --clips)
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,9 @@ def resolve_config(
     return out
 
 
+MONITORS = ("none", "knn")
+
+
 def validate(cfg: PretrainConfig) -> None:
     """Range and choice checks; one-line InputError."""
     from vssl.models import BACKBONES
@@ -358,6 +365,9 @@ def validate(cfg: PretrainConfig) -> None:
         (o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip must be > 0"),
         (r.device in DEVICE_CHOICES or r.device.startswith("cuda:"), f"run.device must be one of {', '.join(DEVICE_CHOICES)}"),
         (r.save_every >= 1 and r.log_every >= 1, "run.save_every and run.log_every must be >= 1"),
+        (r.monitor in MONITORS, f"--monitor must be one of {', '.join(MONITORS)} (got '{r.monitor}')"),
+        (r.monitor_every >= 0, "--monitor-every must be >= 0 (0: 20 values over the run)"),
+        (r.monitor_videos >= 1 and r.monitor_clips >= 1, "--monitor-videos and run.monitor_clips must be >= 1"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -51,7 +51,7 @@ from vssl import dist as D
 from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rng_state, save_checkpoint,
                                    set_rng_state)
 from vssl.train.config import PretrainConfig, differences, to_dict
-from vssl.train.logging import MetricsLogger, Progress
+from vssl.train.logging import MetricsLogger, Progress, read_metrics
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -413,6 +413,11 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     )
     requested_batch = cfg.optim.batch_size
     cfg = _fit_batch(cfg, len(ds), info)  # a small dataset: the largest batch that fits, one warning
+    monitor = None
+    if cfg.run.monitor == "knn":  # checked on every rank (one line on an unlabelled cache), run on rank 0
+        from vssl.train.monitor import KnnMonitor, monitor_every
+
+        monitor = KnnMonitor(cfg, device, cfg.optim.batch_size // (info.world_size * cfg.optim.accum))
     if has_ckpt:
         _check_resume(run_dir, cfg, cache_sum)
     sampler = EpochBatchSampler(len(ds), cfg.optim.batch_size, seed=cfg.seed, world_size=info.world_size,
@@ -465,6 +470,19 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     logger = MetricsLogger(run_dir, enabled=main, tensorboard=cfg.run.tensorboard, start_step=step,
                            wandb={"project": cfg.run.wandb_project, "config": to_dict(cfg)} if cfg.run.wandb else None)
     progress = Progress(total, step, enabled=main and not quiet)
+    monitored = {int(r["step"]) for r in read_metrics(run_dir) if "knn_top1" in r} if monitor and main else set()
+    last_knn = None
+
+    def run_monitor(at_step: int, at_epoch: int) -> None:
+        """The kNN monitor's row at ``at_step`` (rank 0; once per step, also across a resume)."""
+        nonlocal last_knn
+        if not main or at_step in monitored:
+            return
+        vals = monitor(method.backbone)
+        vals["monitor_fraction"] = monitor.seconds / max(1e-9, time.time() - t_start)
+        logger.log(at_step, {"epoch": at_epoch, **vals})
+        monitored.add(at_step)
+        last_knn = vals["knn_top1"]
 
     def save(at_step: int, at_epoch: int, at_pos: int) -> None:
         if at_pos >= spe:
@@ -489,6 +507,7 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     last_loss, last_rate, saved_at = None, 0.0, resumed_from
     done_here = 0
     global_batch = cfg.optim.batch_size
+    every = monitor_every(cfg.run.monitor_every, total) if monitor is not None else 0
 
     def flush(at_step: int, at_epoch: int) -> None:
         """Sync the window's losses (all ranks), stop on NaN, log on rank 0."""
@@ -524,6 +543,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         stop.__enter__()
         if pos >= spe:
             epoch, pos = epoch + 1, 0
+        if monitor is not None and step == 0:
+            run_monitor(0, epoch)  # the random-init value: where the curve starts
         while step < total and not stopped_early:
             sampler.set_epoch(epoch, pos)
             it = iter(loader)
@@ -553,6 +574,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
                     flush(step, epoch)
                 else:
                     progress.update(step)
+                if monitor is not None and (step % every == 0 or step == total):
+                    run_monitor(step, epoch)  # before the save: a kill in between redoes it, once
                 if at_save:
                     save(step, epoch, pos)
                     saved_at = step
@@ -577,10 +600,13 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         del loader
         if cfg.run.skip_bad_videos and main:
             _record_skipped(run_dir, skipped_file)
+        if monitor is not None and main and monitor.calls:
+            _record_monitor(run_dir, monitor.summary(time.time() - t_start))
     return {
         "steps": step, "total_steps": total, "epoch": epoch, "loss": last_loss, "clips_per_s": last_rate,
         "seconds": time.time() - t_start, "run_dir": str(run_dir), "checkpoint": str(ckpt_file) if saved_at else None,
         "resumed_from": resumed_from, "steps_per_epoch": spe, "videos": len(ds),
+        "monitor": {**monitor.summary(time.time() - t_start), "knn_top1": last_knn} if monitor and main else None,
     }
 
 
@@ -598,6 +624,18 @@ def _record_skipped(run_dir: Path, skipped_file: Path) -> None:
     except (OSError, ValueError):
         return
     doc["skipped_videos"] = {"count": len(bad), "videos": sorted(bad)[:100], "file": SKIPPED_FILE}
+    atomic_write_json(run_dir / RUN_FILE, doc)
+
+
+def _record_monitor(run_dir: Path, summary: dict) -> None:
+    """``--monitor knn``: its subset and cost (calls, seconds, fraction of this process's run) in run.json."""
+    from vssl.io.manifest import atomic_write_json
+
+    try:
+        doc = json.loads((run_dir / RUN_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    doc["monitor"] = summary
     atomic_write_json(run_dir / RUN_FILE, doc)
 
 
