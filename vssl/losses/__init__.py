@@ -7,6 +7,7 @@ from vssl.losses.info_nce import info_nce, info_nce_logits
 from vssl.losses.masked_reconstruction import masked_mse, normalize_patches, patchify
 from vssl.losses.negative_cosine import negative_cosine, normalized_mse
 from vssl.losses.nt_xent import nt_xent
+from vssl.losses.speed_consistency import same_speed_top1, speed_consistency
 from vssl.losses.triplet import cosine_distance, triplet_margin
 from vssl.losses.variance_invariance_covariance import (
     covariance,
@@ -17,6 +18,6 @@ from vssl.losses.variance_invariance_covariance import (
 
 __all__ = [
     "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
-    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "triplet_margin",
+    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "same_speed_top1", "speed_consistency", "triplet_margin",
     "variance", "variance_invariance_covariance",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from vssl.errors import InputError
+from vssl.methods.ascnet import ASCNet
 from vssl.methods.barlow import BarlowTwins
 from vssl.methods.be import BE
 from vssl.methods.byol import BYOL
@@ -41,6 +42,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "videomae": VideoMAE,
     "mgm": MGM,
     "supervised": Supervised,
+    "ascnet": ASCNet,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
@@ -54,4 +56,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]

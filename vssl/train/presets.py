@@ -34,6 +34,8 @@ steps of a 40-k-parameter network on ~100 videos):
   scaling, BYOL's EMA from 0.99 (as the key momentum above), LARS rates near the papers'
   effective ones (not tuned);
 * VideoMAE and MGM: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
+* the seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to 64 features, memory banks
+  smaller than the training set, lr 0.05 (not tuned).
 
 Measured with this preset (``vssl bench science``, 96 train videos of a dev dataset,
 ``--data-seed 1``, not the reported one): the supervised control on RGB frames reaches
@@ -84,6 +86,12 @@ _MASKED: dict[str, dict[str, Any]] = {
     "mgm": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"},
 }
 
+# The seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to the tiny backbone's 64 features,
+# banks below the ~100 training videos' clips, lr 0.05 (not tuned; their papers' optimisers are unverified).
+_SEEDS: dict[str, dict[str, Any]] = {
+    "ascnet": {"crop": 56, "proj_dim": 64, "hidden_dim": 256, "pred_hidden_dim": 64, "bank_size": 128, "_optim.lr": 0.05},
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "pretrain": _DEMO_COMMON,
@@ -98,6 +106,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "supervised": {"crop": 56, "_optim.lr": 0.05},
             **_SIAMESE,
             **_MASKED,
+            **_SEEDS,
         },
         "eval": {"backbone": "tiny", "clip_len": 8, "stride": 1, "clips": 4, "resize": 64, "size": 56},
     },
