@@ -19,6 +19,7 @@ TINY_PARAMS = {
     "directclr": {"crop": 24, "dim": 16},
     "videomae": {"crop": 32},
     "mgm": {"crop": 32},
+    "vcop": {"crop": 24, "gap": 1, "hidden_dim": 16},
     "ascnet": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 16, "bank_size": 16},
 }
 TINY_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"

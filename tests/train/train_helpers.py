@@ -33,6 +33,7 @@ METHOD_TINY = {
     "directclr": {"crop": 24, "dim": 16},
     "videomae": {"crop": 32},
     "mgm": {"crop": 32},
+    "vcop": {"crop": 24, "gap": 1, "hidden_dim": 16},
     "ascnet": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 16, "bank_size": 16},
 }
 METHOD_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling needs a ViT

@@ -24,6 +24,7 @@ from vssl.methods.moco import MoCo
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
+from vssl.methods.vcop import VCOP
 from vssl.methods.vicreg import VICReg
 from vssl.methods.videomae import VideoMAE
 
@@ -41,6 +42,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "directclr": DirectCLR,
     "videomae": VideoMAE,
     "mgm": MGM,
+    "vcop": VCOP,
     "supervised": Supervised,
     "ascnet": ASCNet,
 }
@@ -56,4 +58,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]

@@ -34,6 +34,8 @@ steps of a 40-k-parameter network on ~100 videos):
   scaling, BYOL's EMA from 0.99 (as the key momentum above), LARS rates near the papers'
   effective ones (not tuned);
 * VideoMAE and MGM: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
+* pretext tasks (VCOP): gaps scaled with the 8-frame clips (VCOP 4 for 8 of 16, a 32-frame tuple), the
+  papers' lr x 10 (VCOP 0.01, still constant).
 * the seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to 64 features, memory banks
   smaller than the training set, lr 0.05 (not tuned).
 
@@ -92,6 +94,11 @@ _SEEDS: dict[str, dict[str, Any]] = {
     "ascnet": {"crop": 56, "proj_dim": 64, "hidden_dim": 256, "pred_hidden_dim": 64, "bank_size": 128, "_optim.lr": 0.05},
 }
 
+# Pretext tasks: the reference clip geometry scaled to 8-frame clips, 10x the references' lr (not tuned).
+_PRETEXT: dict[str, dict[str, Any]] = {
+    "vcop": {"crop": 56, "gap": 4, "_optim.lr": 0.01},
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "pretrain": _DEMO_COMMON,
@@ -106,6 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "supervised": {"crop": 56, "_optim.lr": 0.05},
             **_SIAMESE,
             **_MASKED,
+            **_PRETEXT,
             **_SEEDS,
         },
         "eval": {"backbone": "tiny", "clip_len": 8, "stride": 1, "clips": 4, "resize": 64, "size": 56},

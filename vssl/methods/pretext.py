@@ -1,0 +1,76 @@
+"""Pieces the classic video pretext tasks share (VCOP, Pace, 3DRotNet, space-time cubic puzzles):
+a classification label made from the clip itself, the reference codes' crop, their input scaling.
+
+No base class: each method file builds its heads and its ``training_step`` from these.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import Tensor
+
+from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
+from vssl.data.transforms import ClipAugment, normalize
+
+NORMALIZE = ("none", "kinetics")
+"""Input scaling of a pretext method: ``"none"`` feeds the [0, 1] clip (``ToTensor`` of the VCOP
+and Pace references, no mean / std); ``"kinetics"`` the torchvision video statistics (vssl's other
+methods). ``vssl eval`` reads ``<method>.normalize`` from the run's config and feeds the same."""
+
+
+def check_pretext(method: str, cfg) -> None:
+    """One-line ValueErrors for the fields the pretext Configs share (crop, resize_short, normalize)."""
+    if not isinstance(cfg.crop, int) or cfg.crop < 1:
+        raise ValueError(f"{method} crop must be an integer >= 1, got {cfg.crop!r}")
+    if cfg.normalize not in NORMALIZE:
+        raise ValueError(f"{method} normalize must be one of {', '.join(NORMALIZE)}, got {cfg.normalize!r}")
+
+
+def input_scale(x: Tensor, how: str) -> Tensor:
+    """The network input of float [0, 1] clips ``(B, 3, T, H, W)``: as they are, or Kinetics-normalised."""
+    return x if how == "none" else normalize(x, KINETICS_MEAN, KINETICS_STD)
+
+
+def crop_augment(crop: int, *, flip: bool = False, **kw) -> ClipAugment:
+    """``Resize((128, 171))`` then ``RandomCrop(crop)``, one box per clip, identical over its frames
+    (the VCOP / Pace references): the load size is already 128 x 171, so this is a random crop of a
+    frame whose short side is scaled to ``round(crop * 128 / 112)`` (128 for 112 crops); optional
+    horizontal flip p=0.5; no colour operation unless ``kw`` asks for one."""
+    opts = dict(crop_mode="fixed", resize_short=max(crop, round(crop * 128 / 112)), flip_p=0.5 if flip else 0.0,
+                jitter_p=0.0, gray_p=0.0, blur_p=0.0)
+    return ClipAugment(crop, **{**opts, **kw})
+
+
+def permutations(n: int) -> Tensor:
+    """All orders of ``n`` items, ``(n!, n)`` int64, in ``itertools.permutations`` order.
+
+    Label ``k`` means: position ``i`` of the shuffled sequence holds item ``perm[k, i]`` of the
+    original one (the VCOP reference's ``order_class_index``: the index of the shuffled
+    ``tuple_order`` in this list).
+    """
+    return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long)
+
+
+def shuffle_items(x: Tensor, perms: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Shuffle the items (dim 1) of every sample by an order drawn uniformly from ``perms``.
+
+    Args:
+        x: ``(B, N, ...)``.
+        perms: ``(K, N)`` from :func:`permutations` (or a subset of it).
+
+    Returns:
+        ``(x_shuffled, label)``: ``x_shuffled[b, i] = x[b, perms[label[b], i]]``; label ``(B,)`` int64.
+    """
+    b = x.shape[0]
+    label = torch.randint(0, perms.shape[0], (b,), generator=generator, device=generator.device if generator else "cpu")
+    label = label.to(x.device)
+    order = perms.to(x.device)[label]  # (B, N)
+    idx = order.view(b, -1, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.gather(x, 1, idx), label
+
+
+def n_orders(n: int) -> int:
+    return math.factorial(n)
