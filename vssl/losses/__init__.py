@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vssl.losses.contrast_order import contrast_order, split_symmetric
 from vssl.losses.cross_correlation import cross_correlation, cross_correlation_loss, off_diagonal, on_diagonal
 from vssl.losses.info_nce import info_nce, info_nce_logits
 from vssl.losses.masked_reconstruction import masked_mse, normalize_patches, patchify
@@ -17,7 +18,7 @@ from vssl.losses.variance_invariance_covariance import (
 )
 
 __all__ = [
-    "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
-    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "same_speed_top1", "speed_consistency", "triplet_margin",
+    "contrast_order", "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
+    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "same_speed_top1", "speed_consistency", "split_symmetric", "triplet_margin",
     "variance", "variance_invariance_covariance",
 ]

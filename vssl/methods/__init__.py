@@ -16,6 +16,7 @@ from vssl.methods.be import BE
 from vssl.methods.byol import BYOL
 from vssl.methods.cmd import CMD
 from vssl.methods.common import StepOut
+from vssl.methods.corp import CORP
 from vssl.methods.directclr import DirectCLR
 from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
@@ -45,6 +46,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "vcop": VCOP,
     "supervised": Supervised,
     "ascnet": ASCNet,
+    "corp": CORP,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
@@ -58,4 +60,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]
