@@ -11,8 +11,10 @@ from train_helpers import tiny_config
 
 from vssl.train.loop import pretrain
 
+PRETEXT = ["vcop", "pace"]
 
-@pytest.mark.parametrize("method", ["vcop"])
+
+@pytest.mark.parametrize("method", PRETEXT)
 def test_pretext_pretrain_runs(tiny_cache, tmp_path, method):
     out = pretrain(tiny_config(method, tiny_cache), tmp_path / method, quiet=True)
     assert out["steps"] == 2 and math.isfinite(out["loss"])
@@ -20,7 +22,7 @@ def test_pretext_pretrain_runs(tiny_cache, tmp_path, method):
     assert any("acc" in r or "train/acc" in r for r in rows), rows[-1]  # the pretext accuracy is logged
 
 
-@pytest.mark.parametrize("method", ["vcop"])
+@pytest.mark.parametrize("method", PRETEXT)
 def test_eval_reads_the_input_scaling(method):
     from vssl.eval.features import normalization_of_config
     from vssl.train.config import resolve_config, to_dict

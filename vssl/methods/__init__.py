@@ -22,6 +22,7 @@ from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
 from vssl.methods.mgm import MGM
 from vssl.methods.moco import MoCo
+from vssl.methods.pace import Pace
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
@@ -44,6 +45,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "videomae": VideoMAE,
     "mgm": MGM,
     "vcop": VCOP,
+    "pace": Pace,
     "supervised": Supervised,
     "ascnet": ASCNet,
     "corp": CORP,
@@ -60,4 +62,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "Pace", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]
