@@ -6,6 +6,7 @@ from vssl.losses.contrast_order import contrast_order, split_symmetric
 from vssl.losses.cross_correlation import cross_correlation, cross_correlation_loss, off_diagonal, on_diagonal
 from vssl.losses.info_nce import info_nce, info_nce_logits
 from vssl.losses.masked_reconstruction import masked_mse, normalize_patches, patchify
+from vssl.losses.multi_positive_nce import multi_positive_info_nce
 from vssl.losses.negative_cosine import negative_cosine, normalized_mse
 from vssl.losses.nt_xent import nt_xent
 from vssl.losses.speed_consistency import same_speed_top1, speed_consistency
@@ -19,6 +20,6 @@ from vssl.losses.variance_invariance_covariance import (
 
 __all__ = [
     "contrast_order", "cosine_distance", "covariance", "cross_correlation", "cross_correlation_loss", "info_nce", "info_nce_logits",
-    "invariance", "masked_mse", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "same_speed_top1", "speed_consistency", "split_symmetric", "triplet_margin",
+    "invariance", "masked_mse", "multi_positive_info_nce", "negative_cosine", "normalize_patches", "normalized_mse", "nt_xent", "off_diagonal", "on_diagonal", "patchify", "same_speed_top1", "speed_consistency", "split_symmetric", "triplet_margin",
     "variance", "variance_invariance_covariance",
 ]

@@ -26,6 +26,7 @@ from vssl.methods.pace import Pace
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
+from vssl.methods.tec import TEC
 from vssl.methods.vcop import VCOP
 from vssl.methods.vicreg import VICReg
 from vssl.methods.videomae import VideoMAE
@@ -49,6 +50,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "supervised": Supervised,
     "ascnet": ASCNet,
     "corp": CORP,
+    "tec": TEC,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
@@ -62,4 +64,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "Pace", "SimCLR", "SimSiam", "StepOut", "Supervised", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "Pace", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]
