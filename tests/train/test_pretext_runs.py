@@ -11,7 +11,7 @@ from train_helpers import tiny_config
 
 from vssl.train.loop import pretrain
 
-PRETEXT = ["vcop", "pace"]
+PRETEXT = ["vcop", "pace", "rotnet3d"]
 
 
 @pytest.mark.parametrize("method", PRETEXT)
@@ -27,6 +27,6 @@ def test_eval_reads_the_input_scaling(method):
     from vssl.eval.features import normalization_of_config
     from vssl.train.config import resolve_config, to_dict
 
-    assert normalization_of_config(to_dict(resolve_config(method))) == "none"
-    assert normalization_of_config(to_dict(resolve_config(method, overrides={f"{method}.normalize": "kinetics"}))) \
-        == "kinetics"
+    for how in ("none", "kinetics"):
+        cfg = resolve_config(method, overrides={f"{method}.normalize": how})
+        assert normalization_of_config(to_dict(cfg)) == how

@@ -23,6 +23,7 @@ from vssl.methods.fame import FAME
 from vssl.methods.mgm import MGM
 from vssl.methods.moco import MoCo
 from vssl.methods.pace import Pace
+from vssl.methods.rotnet3d import RotNet3D
 from vssl.methods.simclr import SimCLR
 from vssl.methods.simsiam import SimSiam
 from vssl.methods.supervised import Supervised
@@ -47,6 +48,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "mgm": MGM,
     "vcop": VCOP,
     "pace": Pace,
+    "rotnet3d": RotNet3D,
     "supervised": Supervised,
     "ascnet": ASCNet,
     "corp": CORP,
@@ -64,4 +66,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "Pace", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]

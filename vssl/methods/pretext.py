@@ -74,3 +74,21 @@ def shuffle_items(x: Tensor, perms: Tensor, generator: torch.Generator | None = 
 
 def n_orders(n: int) -> int:
     return math.factorial(n)
+
+
+def rotate_clips(x: Tensor, k: Tensor) -> Tensor:
+    """Rotate every frame of clip ``b`` by ``k[b] * 90`` degrees counter-clockwise (``torch.rot90``
+    on the last two dims, as seen with row 0 at the top).
+
+    Args:
+        x: ``(B, C, T, S, S)``, square frames.
+        k: ``(B,)`` integers in 0..3.
+    """
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"rotation needs square frames, got {tuple(x.shape[-2:])}")
+    out = x.clone()
+    for r in range(1, 4):
+        sel = k == r
+        if bool(sel.any()):
+            out[sel] = torch.rot90(x[sel], r, dims=(-2, -1))
+    return out
