@@ -94,6 +94,7 @@ _SEEDS: dict[str, dict[str, Any]] = {
     "ascnet": {"crop": 56, "proj_dim": 64, "hidden_dim": 256, "pred_hidden_dim": 64, "bank_size": 128, "_optim.lr": 0.05},
     "corp": {"crop": 56, "proj_dim": 64, "_optim.lr": 0.05},
     "tec": {"crop": 56, "hidden_dim": 128, "trans_dim": 64, "_optim.lr": 0.05},
+    "lsfd": {"crop": 56, "dim": 32, "_optim.lr": 0.05},
 }
 
 # Pretext tasks: the reference clip geometry scaled to 8-frame clips, 10x the references' lr (not tuned).
