@@ -11,7 +11,7 @@ from train_helpers import tiny_config
 
 from vssl.train.loop import pretrain
 
-PRETEXT = ["vcop", "pace", "rotnet3d"]
+PRETEXT = ["vcop", "pace", "rotnet3d", "cubic_puzzle"]
 
 
 @pytest.mark.parametrize("method", PRETEXT)

@@ -36,6 +36,7 @@ METHOD_TINY = {
     "vcop": {"crop": 24, "gap": 1, "hidden_dim": 16},
     "pace": {"crop": 24, "proj_dim": 16},
     "rotnet3d": {"crop": 24},
+    "cubic_puzzle": {"crop": 24, "jitter": 2, "hidden_dim": 16},
     "ascnet": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 16, "bank_size": 16},
     "corp": {"crop": 24, "proj_dim": 16, "heads": 2, "head_dim": 4, "mlp_hidden": 8},
     "tec": {"crop": 24, "trans_dim": 16, "hidden_dim": 32},

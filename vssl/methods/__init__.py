@@ -16,6 +16,7 @@ from vssl.methods.be import BE
 from vssl.methods.byol import BYOL
 from vssl.methods.cmd import CMD
 from vssl.methods.common import StepOut
+from vssl.methods.cubic_puzzle import CubicPuzzle
 from vssl.methods.corp import CORP
 from vssl.methods.directclr import DirectCLR
 from vssl.methods.dsm import DSM
@@ -50,6 +51,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "vcop": VCOP,
     "pace": Pace,
     "rotnet3d": RotNet3D,
+    "cubic_puzzle": CubicPuzzle,
     "supervised": Supervised,
     "ascnet": ASCNet,
     "corp": CORP,
@@ -68,4 +70,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CubicPuzzle", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]

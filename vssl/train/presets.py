@@ -34,8 +34,9 @@ steps of a 40-k-parameter network on ~100 videos):
   scaling, BYOL's EMA from 0.99 (as the key momentum above), LARS rates near the papers'
   effective ones (not tuned);
 * VideoMAE and MGM: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
-* pretext tasks (VCOP, Pace, 3DRotNet): gaps scaled with the 8-frame clips (VCOP 4 for 8 of 16, a 32-frame
-  tuple), the papers' lr x 10 (VCOP 0.01, still constant; Pace 0.01); 3DRotNet at the demo's 0.03.
+* pretext tasks (VCOP, Pace, 3DRotNet, cubic puzzles): gaps scaled with the 8-frame clips (VCOP 4 for 8 of 16,
+  a 32-frame tuple; puzzle pieces 4 px smaller than their 28-px cells), the papers' lr x 10 (VCOP 0.01, still
+  constant; Pace 0.01); 3DRotNet and the puzzles at the demo's 0.03.
 * the seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to 64 features, memory banks
   smaller than the training set, lr 0.05 (not tuned).
 
@@ -102,6 +103,7 @@ _PRETEXT: dict[str, dict[str, Any]] = {
     "vcop": {"crop": 56, "gap": 4, "_optim.lr": 0.01},
     "pace": {"crop": 56, "_optim.lr": 0.01},
     "rotnet3d": {"crop": 56},
+    "cubic_puzzle": {"crop": 56, "jitter": 4},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
