@@ -27,6 +27,7 @@ TINY_PARAMS = {
     "corp": {"crop": 24, "proj_dim": 16, "heads": 2, "head_dim": 4, "mlp_hidden": 8},
     "tec": {"crop": 24, "trans_dim": 16, "hidden_dim": 32},
     "lsfd": {"crop": 24, "dim": 8},
+    "mcn": {"crop": 24, "proj_dim": 16, "bin_hidden": 8, "meta_params": "heads"},
 }
 TINY_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"
 B, T, SIZE = 4, 4, (32, 40)

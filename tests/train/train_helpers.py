@@ -41,6 +41,7 @@ METHOD_TINY = {
     "corp": {"crop": 24, "proj_dim": 16, "heads": 2, "head_dim": 4, "mlp_hidden": 8},
     "tec": {"crop": 24, "trans_dim": 16, "hidden_dim": 32},
     "lsfd": {"crop": 24, "dim": 8},
+    "mcn": {"crop": 24, "proj_dim": 16, "bin_hidden": 8, "meta_params": "heads"},
 }
 METHOD_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling needs a ViT
 

@@ -11,7 +11,7 @@ from vssl.cli.common import console, error_boundary
 from vssl.models.specs import backbone_help
 
 # Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
-METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "videomae", "mgm", "vcop", "pace", "rotnet3d", "cubic_puzzle", "supervised", "ascnet", "corp", "tec", "lsfd")
+METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "videomae", "mgm", "vcop", "pace", "rotnet3d", "cubic_puzzle", "supervised", "ascnet", "corp", "tec", "lsfd", "mcn")
 
 
 def pretrain(

@@ -22,6 +22,7 @@ from vssl.methods.directclr import DirectCLR
 from vssl.methods.dsm import DSM
 from vssl.methods.fame import FAME
 from vssl.methods.lsfd import LSFD
+from vssl.methods.mcn import MCN
 from vssl.methods.mgm import MGM
 from vssl.methods.moco import MoCo
 from vssl.methods.pace import Pace
@@ -57,6 +58,7 @@ METHODS: dict[str, type[nn.Module]] = {
     "corp": CORP,
     "tec": TEC,
     "lsfd": LSFD,
+    "mcn": MCN,
 }
 """Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
@@ -70,4 +72,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CubicPuzzle", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CubicPuzzle", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "MCN", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]

@@ -96,6 +96,7 @@ _SEEDS: dict[str, dict[str, Any]] = {
     "corp": {"crop": 56, "proj_dim": 64, "_optim.lr": 0.05},
     "tec": {"crop": 56, "hidden_dim": 128, "trans_dim": 64, "_optim.lr": 0.05},
     "lsfd": {"crop": 56, "dim": 32, "_optim.lr": 0.05},
+    "mcn": {"crop": 56, "proj_dim": 64, "_optim.lr": 0.05},
 }
 
 # Pretext tasks: the reference clip geometry scaled to 8-frame clips, 10x the references' lr (not tuned).
