@@ -48,7 +48,7 @@ def test_hand_worked_case():
     assert torch.equal(s, torch.eye(2)) and torch.equal(a, torch.tensor([[0.0, 1.0], [-1.0, 0.0]]))
     video = torch.tensor([0, 1, 0, 1])
     time = torch.tensor([0, 0, 10, 10])  # clips 0, 1 come first
-    nce, order, acc = contrast_order(z, w, video, time, temperature=1.0)
+    nce, order, _ = contrast_order(z, w, video, time, temperature=1.0)
     # clip 0: others 1, 2, 3 with S-scores 0, 1, 0; positive 2: -log(e / (2 + e))
     assert math.isclose(float(nce), -math.log(math.e / (2 + math.e)), rel_tol=1e-6)
     # every positive pair is parallel: a = 0, so each order term is log 2 and the accuracy is a tie

@@ -16,7 +16,7 @@ def test_cut_clips_follow_their_transformations():
     L = 4 * T
     long = torch.arange(L, dtype=torch.uint8).view(1, L, 1, 1, 1).expand(6, L, 2, 2, 3).contiguous()
     torch.manual_seed(0)
-    tr, rel = m.draw(6, T, L)
+    tr, _ = m.draw(6, T, L)
     a, b = m.cut(long, tr, T)
     for i in range(6):
         sa, ra, pa, sb, rb, pb = tr[i].tolist()

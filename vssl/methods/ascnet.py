@@ -28,7 +28,16 @@ from torch import Tensor, nn
 
 from vssl.dist import gather_nograd
 from vssl.losses import normalized_mse, same_speed_top1, speed_consistency
-from vssl.methods.common import AUGMENT_STYLES, StepOut, check_choice, float_clips, make_augment, no_autocast, norm, prep
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
 from vssl.methods.siamese import check_dims, collapse_stats
 from vssl.models import MLPHead, copy_to_momentum, momentum_update
 

@@ -27,7 +27,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vssl.losses import contrast_order
-from vssl.methods.common import AUGMENT_STYLES, StepOut, check_choice, float_clips, make_augment, no_autocast, norm, prep
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
 

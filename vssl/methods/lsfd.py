@@ -28,7 +28,16 @@ import torch
 from torch import Tensor, nn
 
 from vssl.losses import info_nce, nt_xent
-from vssl.methods.common import AUGMENT_STYLES, StepOut, check_choice, float_clips, make_augment, no_autocast, norm, prep
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
 

@@ -30,7 +30,16 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from vssl.losses import nt_xent
-from vssl.methods.common import AUGMENT_STYLES, StepOut, check_choice, float_clips, make_augment, no_autocast, norm, prep
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
 

@@ -27,7 +27,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vssl.losses import multi_positive_info_nce
-from vssl.methods.common import AUGMENT_STYLES, StepOut, check_choice, float_clips, make_augment, no_autocast, norm, prep
+from vssl.methods.common import (
+    AUGMENT_STYLES,
+    StepOut,
+    check_choice,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
 from vssl.ops.temporal import frame_indices, take_frames
