@@ -65,7 +65,8 @@ def _trained(run_dir: Path) -> tuple[Any, dict]:
     """The run's backbone (eval mode, CPU) and facts for the metadata."""
     from vssl.eval.checkpoints import load_backbone as load_eval
     from vssl.eval.checkpoints import read_run_config
-    from vssl.eval.features import CLIP_DEFAULTS, normalization_of_config, run_clip_options
+    from vssl.eval.features import CLIP_DEFAULTS, input_of_config, normalization_of_config, run_clip_options
+    from vssl.ops.frames import apply_input
 
     if not run_dir.is_dir():
         raise InputError(f"run directory not found: {run_dir}")
@@ -77,8 +78,9 @@ def _trained(run_dir: Path) -> tuple[Any, dict]:
         "backbone": meta["backbone"], "method": meta.get("method"), "step": meta.get("step"),
         "clip": (int(opts["clip_len"]), int(opts["size"])),
         "normalize": normalization_of_config(meta.get("config") or read_run_config(run_dir)),
+        "input": input_of_config(meta.get("config") or read_run_config(run_dir)),
     }
-    return model, facts
+    return apply_input(model, facts["input"]), facts  # an ONNX model of a diff run takes frames
 
 
 def _metadata(facts: dict) -> dict[str, str]:
@@ -87,7 +89,7 @@ def _metadata(facts: dict) -> dict[str, str]:
     t, s = facts["clip"]
     return {"vssl_backbone": str(facts["backbone"]), "vssl_method": str(facts["method"]),
             "vssl_step": str(facts["step"]), "vssl_version": __version__, "vssl_clip": f"{t}x{s}",
-            "vssl_normalize": str(facts["normalize"])}
+            "vssl_normalize": str(facts["normalize"]), "vssl_input": str(facts["input"])}
 
 
 def export_run(run_dir: str | Path, out: str | Path, fmt: str | None = None, *,
@@ -205,7 +207,8 @@ def load_backbone(path: str | Path, backbone: str | None = None):
 
     Returns:
         The ``nn.Module`` in eval mode on the CPU: clips ``(B, 3, T, H, W)`` (normalised as in
-        training) -> features ``(B, model.feat_dim)``.
+        training) -> features ``(B, model.feat_dim)``; for a run trained with ``data.input=diff``
+        it takes the frames and differences them itself (a ``.pt`` export holds the bare weights).
 
     Raises:
         InputError: a missing path, an ONNX file (use onnxruntime), weights of no registered backbone.
@@ -220,7 +223,11 @@ def load_backbone(path: str | Path, backbone: str | None = None):
 
     if backbone is None and p.is_file() and not read_run_config(p.parent):
         backbone = _guess(p)
-    return load_eval(p, backbone)[0]
+    model, meta = load_eval(p, backbone)
+    from vssl.eval.features import input_of_config
+    from vssl.ops.frames import apply_input
+
+    return apply_input(model, input_of_config(meta.get("config") or {}))
 
 
 def _guess(p: Path) -> str | None:
@@ -261,4 +268,6 @@ def _load_safetensors(p: Path, backbone: str | None):
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         raise InputError(f"{p} does not hold a '{name}' backbone: {str(e).splitlines()[0][:200]}") from None
-    return model.eval()
+    from vssl.ops.frames import apply_input
+
+    return apply_input(model.eval(), "diff" if meta.get("vssl_input") == "diff" else "rgb")

@@ -36,11 +36,24 @@ def test_verdicts_follow_the_intervals():
     assert verdicts(summarise(outcomes, n_boot=500)["table"])["good"] == "learns motion, sheds scene"
 
 
+def test_diff_rows_are_compared_with_the_same_input():
+    outcomes = {"none": {"random": _runs(0.125, seed=1), "moco": _runs(0.125, seed=2),
+                         "random+diff": _runs(0.5, seed=3), "moco+diff": _runs(0.55, seed=4)}}
+    s = summarise(outcomes, n_boot=500)
+    row = s["table"]["none"]["moco+diff"]
+    # against random+diff (0.5), not the RGB random network (0.125): no evidence of learning
+    assert row["r1-random"]["lo"] < 0 < row["r1-random"]["hi"]
+    assert abs(row["r1-random"]["mean"] - (row["r1"]["mean"] - s["table"]["none"]["random+diff"]["r1"]["mean"])) < 1e-9
+    assert s["verdicts"]["moco+diff"] == "no evidence" and "random+diff" not in s["verdicts"]
+
+
 def test_bad_options_are_one_line(tmp_path):
     with pytest.raises(InputError, match="unknown method 'swav'"):
         run_science(ScienceConfig(out=tmp_path, methods=("swav",)))
     with pytest.raises(InputError, match="regimes"):
         run_science(ScienceConfig(out=tmp_path, regimes=("scene",)))
+    with pytest.raises(InputError, match="inputs"):
+        run_science(ScienceConfig(out=tmp_path, inputs=("flow",)))
 
 
 def test_science_tiny_end_to_end_and_resumes(tmp_path):
@@ -52,10 +65,12 @@ def test_science_tiny_end_to_end_and_resumes(tmp_path):
     doc = json.loads((tmp_path / "sci" / "science.json").read_text())
     assert set(doc["table"]) == {"none", "class"}
     names = set(doc["table"]["none"])
-    assert names == {"random", "moco", "supervised-rgb", "supervised-diff"}
+    assert names == {"random", "moco", "random+diff", "moco+diff", "supervised-rgb", "supervised-diff"}
     assert "bg1" in doc["table"]["class"]["moco"] and "r1-random" in doc["table"]["none"]["moco"]
     assert doc["meta"]["test_videos"] == 6
-    assert set(doc["verdicts"]) == {"moco"}
+    assert set(doc["verdicts"]) == {"moco", "moco+diff"}
+    run_cfg = (tmp_path / "sci" / "runs" / "none" / "moco+diff" / "seed0" / "config.yaml").read_text()
+    assert "input: diff" in run_cfg
     assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
     assert "| moco |" in r["markdown"]
     assert set(doc["coverage"]) == {"none", "class"} and 0 < doc["coverage"]["none"]["object_area"] < 1

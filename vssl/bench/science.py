@@ -52,6 +52,7 @@ from vssl.bench.stats import Interval, bootstrap_ci, paired_difference
 from vssl.errors import InputError
 
 REGIMES = ("none", "class")
+INPUTS = ("rgb", "diff")
 CONTROLS = {"supervised-rgb": {"supervised.input": "rgb"}, "supervised-diff": {"supervised.input": "diff"}}
 QUICK_METHODS = ("moco", "dsm")
 QUICK_STEPS = 100
@@ -67,6 +68,7 @@ class ScienceConfig:
     methods: tuple[str, ...] = ()  # empty = every registered self-supervised method
     seeds: int = 3
     regimes: tuple[str, ...] = REGIMES
+    inputs: tuple[str, ...] = INPUTS  # rgb: the papers' input; diff: every method again on frame differences
     controls: bool = True
     preset: str = "demo"
     steps: int | None = None  # None = the preset's
@@ -92,11 +94,31 @@ class ScienceConfig:
             raise InputError(f"unknown method {bad[0]!r} for bench science; choose from: {', '.join(ssl)}")
         if self.seeds < 1:
             raise InputError(f"--seeds must be >= 1 (got {self.seeds})")
+        bad_i = [i for i in self.inputs if i not in INPUTS]
+        if bad_i or not self.inputs:
+            raise InputError(f"--inputs must be among {', '.join(INPUTS)} (got {', '.join(self.inputs) or 'none'})")
         bad_r = [r for r in self.regimes if r not in REGIMES]
         if bad_r or not self.regimes:
             raise InputError(f"--regimes must be among {', '.join(REGIMES)} (got {', '.join(self.regimes) or 'none'})")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be >= 1 (got {self.steps})")
+
+
+def row_name(name: str, input: str) -> str:
+    """``moco`` (RGB, the papers' input) or ``moco+diff`` (the same method on frame differences)."""
+    return name if input == "rgb" else f"{name}+{input}"
+
+
+def split_name(row: str) -> tuple[str, str]:
+    """:func:`row_name` inverted: ``"moco+diff"`` -> ``("moco", "diff")``."""
+    name, _, input = row.partition("+")
+    return name, input or "rgb"
+
+
+def baselines_of(row: str) -> tuple[str, str]:
+    """The random network and the MoCo run a row is compared with: the ones with the same input."""
+    _, input = split_name(row)
+    return row_name("random", input), row_name(BASELINE, input)
 
 
 def quick_config(cfg: ScienceConfig) -> ScienceConfig:
@@ -157,7 +179,8 @@ def pretrain_run(cfg: ScienceConfig, cache: Path, name: str, seed: int, run: Pat
 
     from vssl.methods import METHODS
 
-    method, over = ("supervised", CONTROLS[name]) if name in CONTROLS else (name, {})
+    base, input = split_name(name)
+    method, over = ("supervised", CONTROLS[name]) if name in CONTROLS else (base, {"data.input": input})
     extra = {k: v for k, v in cfg.extra.items() if k.split(".")[0] not in METHODS or k.split(".")[0] == method}
     overrides = {"cache": str(cache), "seed": seed, "run.device": cfg.device, "data.workers": cfg.workers,
                  "run.tensorboard": False, **extra, **over}
@@ -207,9 +230,11 @@ def _n_test(cfg: ScienceConfig) -> int:
     return n_test_videos(cfg.videos_per_class, cfg.test_fraction)
 
 
-def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, out: Path) -> dict[str, list]:
+def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, out: Path,
+             input: str = "auto") -> dict[str, list]:
     """Per-test-video outcomes of one network: ``r1``, ``r5`` (action retrieval hits), ``linear``
-    (linear probe correct) and ``bg1`` (nearest train video wears the query's background family)."""
+    (linear probe correct) and ``bg1`` (nearest train video wears the query's background family).
+    ``input``: what the network sees (``auto``: what its run was trained on; a random network: rgb)."""
     import torch
 
     from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
@@ -224,7 +249,7 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     ec = EvalConfig(cache=cache, out=out, checkpoint=weights, backbone=o["backbone"], random_init=weights is None,
                     seed=seed, force=True,
                     features=FeatureOptions(clips=o["clips"], clip_len=o["clip_len"], stride=o["stride"],
-                                            resize=o["resize"], crop=o["size"], normalize="auto"),
+                                            resize=o["resize"], crop=o["size"], normalize="auto", input=input),
                     runtime=Runtime(batch_size=64, workers=cfg.workers, device=cfg.device, progress=False))
     s = EvalSession(ec)
     train, test = s.features("train"), s.features("test")
@@ -266,12 +291,12 @@ def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000) ->
                     continue
                 v = np.array([r[key] for r in runs], float)
                 row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
-                for base in ("random", BASELINE):
+                for tag, base in zip(("random", BASELINE), baselines_of(name)):
                     if base == name or base not in by_name:
                         continue
                     b = np.array([r[key] for r in by_name[base]], float)
                     if b.shape == v.shape:
-                        row[f"{key}-{base}"] = paired_difference(v, b, n_boot=n_boot).as_dict()
+                        row[f"{key}-{tag}"] = paired_difference(v, b, n_boot=n_boot).as_dict()
             rt[name] = row
         table[regime] = rt
     return {"table": table, "verdicts": verdicts(table)}
@@ -283,7 +308,7 @@ def _iv(d: dict | None) -> Interval | None:
 
 def verdicts(table: dict[str, Any]) -> dict[str, str]:
     """One line per method (not the baselines and controls) from the intervals of :func:`summarise`."""
-    names = [n for r in table.values() for n in r if n != "random" and n not in CONTROLS]
+    names = [n for r in table.values() for n in r if split_name(n)[0] != "random" and n not in CONTROLS]
     out = {}
     for name in dict.fromkeys(names):
         parts = []
@@ -329,7 +354,9 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | 
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
-             "differences are paired (same seeds' indices, same test videos).", ""]
+             "differences are paired (same seeds' indices, same test videos). A `+diff` row is the method "
+             "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "
+             "network and MoCo on the same input.", ""]
     for regime, rows in summary["table"].items():
         head = {"none": "bias none (background independent of the class): motion learning",
                 "class": "bias class (train background follows the class, test backgrounds another class's): "
@@ -386,7 +413,8 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
         m = [100 * rows[n][key]["mean"] for n in names]
         lo = [100 * (rows[n][key]["mean"] - rows[n][key]["lo"]) for n in names]
         hi = [100 * (rows[n][key]["hi"] - rows[n][key]["mean"]) for n in names]
-        colours = ["#999999" if n == "random" else ("#cc8844" if n in CONTROLS else "#3366aa") for n in names]
+        colours = ["#999999" if split_name(n)[0] == "random" else ("#cc8844" if n in CONTROLS else
+                   ("#55aa77" if split_name(n)[1] != "rgb" else "#3366aa")) for n in names]
         ax.bar(range(len(names)), m, yerr=[lo, hi], capsize=3, color=colours)
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
         ax.set_title(f"{title}, bias {regime}", fontsize=9)
@@ -406,7 +434,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     methods = cfg.methods or all_methods()
     if BASELINE not in methods:
         methods = (BASELINE, *methods)  # the baseline every difference is against
-    names = [*methods, *(CONTROLS if cfg.controls else ())]
+    names = [*(row_name(m, i) for i in cfg.inputs for m in methods), *(CONTROLS if cfg.controls else ())]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Log(cfg.quiet)
@@ -426,8 +454,10 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
         by: dict[str, list[dict]] = {}
         for seed in range(cfg.seeds):
             ts = time.perf_counter()
-            by.setdefault("random", []).append(
-                evaluate(cfg, cache, None, seed, out / "eval" / regime / "random" / f"seed{seed}"))
+            for i in cfg.inputs:
+                rn = row_name("random", i)
+                by.setdefault(rn, []).append(
+                    evaluate(cfg, cache, None, seed, out / "eval" / regime / rn / f"seed{seed}", input=i))
             for name in names:
                 run = out / "runs" / regime / name / f"seed{seed}"
                 pretrain_run(cfg, cache, name, seed, run, log)
@@ -437,7 +467,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
             seconds[f"{regime}/seed{seed}"] = time.perf_counter() - ts
             log(f"{regime}: seed {seed} done")
         outcomes[regime] = by
-        test_videos = len(by["random"][0]["r1"])
+        test_videos = len(by[row_name("random", cfg.inputs[0])][0]["r1"])
     summary = summarise(outcomes, n_boot=cfg.n_boot)
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},

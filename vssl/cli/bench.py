@@ -205,6 +205,7 @@ def science(
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: every registered method; MoCo is always included as the baseline).")] = None,
     seeds: Annotated[int, typer.Option(help="Pretraining seeds per method and regime.")] = 3,
     regimes: Annotated[str, typer.Option(help="Comma-separated synth bias regimes: none, class.")] = "none,class",
+    inputs: Annotated[str, typer.Option(help="Comma-separated inputs of the methods: rgb (the papers'), diff (every method again on frame differences, data.input=diff, against a random network on differences).")] = "rgb,diff",
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Supervised RGB and frame-difference controls.")] = True,
     preset: Annotated[str, typer.Option(help="Training and evaluation preset.")] = "demo",
     steps: Annotated[Optional[int], typer.Option(help="Pretraining steps per run (default: the preset's).")] = None,
@@ -225,6 +226,7 @@ def science(
 
     cfg = ScienceConfig(out=out, methods=tuple(m.strip() for m in (methods or "").split(",") if m.strip()),
                         seeds=seeds, regimes=tuple(r.strip() for r in regimes.split(",") if r.strip()),
+                        inputs=tuple(i.strip() for i in inputs.split(",") if i.strip()),
                         controls=controls, preset=preset, steps=steps, classes=classes,
                         videos_per_class=videos_per_class, device=device, workers=workers, data_seed=data_seed,
                         extra=parse_set(set_))

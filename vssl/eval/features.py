@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from vssl.errors import CacheError, InputError
+from vssl.ops.frames import frame_differences
 
 FEATURES_VERSION = 1
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models (Kinetics-400 RGB statistics)
@@ -104,8 +105,12 @@ class FeatureOptions:
 
 
 def input_of_config(cfg: dict) -> str:
-    """The network input a pretraining config records: its method section's ``input``
-    (``"rgb"`` or ``"diff"``), default ``"rgb"``."""
+    """The network input a pretraining config records: ``data.input`` (every method), or the
+    method section's ``input`` (the supervised control's own option): ``"rgb"`` or ``"diff"``,
+    default ``"rgb"``."""
+    data = cfg.get("data")
+    if isinstance(data, dict) and data.get("input") == "diff":
+        return "diff"
     method = cfg.get("method")
     section = cfg.get(method) if isinstance(method, str) else None
     v = section.get("input") if isinstance(section, dict) else None
@@ -308,7 +313,7 @@ def to_model_input(clips_u8: Tensor, mean_std, device: torch.device, input: str 
         s = torch.tensor(mean_std[1], device=device).view(1, 3, 1, 1, 1)
         x = (x - m) / s
     if input == "diff":
-        x = x[:, :, 1:] - x[:, :, :-1]
+        x = frame_differences(x)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last_3d)
     return x

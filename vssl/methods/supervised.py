@@ -25,6 +25,7 @@ from torch import nn
 
 from vssl.data.transforms import ClipAugment
 from vssl.methods.common import StepOut, float_clips, no_autocast, norm, prep, top1
+from vssl.ops.frames import frame_differences
 
 INPUTS = ("rgb", "diff")
 
@@ -47,11 +48,6 @@ class Config:
             raise ValueError(f"supervised num_classes must be >= 0, got {self.num_classes}")
         if not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"supervised min_scale must be in (0, 1], got {self.min_scale}")
-
-
-def frame_differences(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, H, W) -> (B, C, T - 1, H, W): x[t + 1] - x[t]."""
-    return x[:, :, 1:] - x[:, :, :-1]
 
 
 class Supervised(nn.Module):

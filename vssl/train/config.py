@@ -52,6 +52,7 @@ class DataConfig:
     prefetch: int = 2  # batches prefetched per worker
     fame_masks: str = "online"  # FAME: online | cache (vssl precompute fame)
     static_frames: str = "online"  # BE: online | cache (vssl precompute be)
+    input: str = "rgb"  # what the backbone sees: rgb | diff (frame differences, vssl.ops.frames; not a paper default)
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,12 @@ def validate(cfg: PretrainConfig) -> None:
         (d.static_frames in ("online", "cache"), "data.static_frames must be online or cache"),
         (d.subset in ("train", "test", "all"), "data.subset must be train, test or all"),
         (d.clip_len >= 1 and d.stride >= 1, "data.clip_len and data.stride must be >= 1"),
+        (d.input in ("rgb", "diff"), f"data.input must be rgb or diff (got {d.input!r})"),
+        (d.input == "rgb" or d.clip_len >= 2, "data.input diff needs data.clip_len >= 2"),
+        (d.input == "rgb" or not cfg.backbone.startswith("vit"),
+         f"data.input diff is for convolutional backbones ({cfg.backbone} cuts tubelets of the clip's frames)"),
+        (d.input == "rgb" or getattr(cfg.params, "input", "rgb") == "rgb",
+         "set data.input or supervised.input to diff, not both (the frames would be differenced twice)"),
         (min(d.load_size) >= 8, "data.load_size must be at least 8 x 8"),
         (d.workers >= 0 and d.prefetch >= 1, "data.workers must be >= 0 and data.prefetch >= 1"),
         (o.epochs >= 1, "optim.epochs must be >= 1"),

@@ -169,6 +169,7 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
     """Backbone + method with weights from ``cfg.seed`` (the same on every rank)."""
     from vssl.methods import get_method
     from vssl.models import build_backbone
+    from vssl.ops.frames import apply_input
 
     cls = get_method(cfg.method)
     kw = {}
@@ -180,7 +181,7 @@ def build_method(cfg: PretrainConfig) -> nn.Module:
             raise InputError(f"method '{cfg.method}' needs labels and cache {cfg.cache} has none (extract class "
                              "folders or --splits files); pretrain unlabelled videos with a self-supervised method")
     torch.manual_seed(cfg.seed)
-    backbone = build_backbone(cfg.backbone)
+    backbone = apply_input(build_backbone(cfg.backbone), cfg.data.input)
     return cls(backbone, backbone.feat_dim, cfg.params, **kw)
 
 
