@@ -56,8 +56,14 @@ def error_boundary(fn):
             err_console.print(f"[bold red]error:[/bold red] permission denied: {escape(str(e.filename))}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
         except OSError as e:
+            import errno
+
             from vssl.io.space import disk_full, is_enospc
 
+            if e.errno == errno.EROFS:
+                err_console.print(f"[bold red]error:[/bold red] read-only file system: cannot write "
+                                  f"{escape(str(e.filename or '?'))}", highlight=False, soft_wrap=True)
+                raise typer.Exit(EXIT_USAGE) from None
             if not is_enospc(e):
                 raise
             err_console.print(f"[bold red]error:[/bold red] {escape(disk_full(e.filename or '?'))}", highlight=False,

@@ -29,9 +29,15 @@ def _figure(w: float, h: float):
 
 
 def _save(fig, path) -> Path:
+    import io
+
+    from vssl.io.manifest import atomic_write_bytes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    buf = io.BytesIO()  # then tmp + fsync + rename: a killed run leaves no truncated PNG under the real name
+    fig.savefig(buf, dpi=150, format=path.suffix.lstrip(".") or "png")
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

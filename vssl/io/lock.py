@@ -147,6 +147,13 @@ def _refusal(path: Path, what: str, shared: bool) -> str:
     return f"{d} is in use: locked by {who}; wait for it to finish (or stop it), or use another directory"
 
 
+def _not_writable(d: Path, what: str, e: OSError) -> InputError:
+    """The one line of a writer on a read-only directory (a read-only mount, no write permission)."""
+    why = "read-only file system" if e.errno == errno.EROFS else "no write permission"
+    return InputError(f"{d} is not writable ({why}): {what} writes there; run it on a writable copy "
+                      "or choose another output directory")
+
+
 @contextlib.contextmanager
 def dir_lock(directory: str | Path, what: str, *, shared: bool = False, name: str = LOCK_NAME,
              create: bool = True) -> Iterator[Holder | None]:
@@ -174,7 +181,12 @@ def dir_lock(directory: str | Path, what: str, *, shared: bool = False, name: st
         if not create:
             yield None
             return
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise _not_writable(d, what, e) from None
+            raise
     path = d / name
     key = os.path.realpath(path)
     mode = "sh" if shared else "ex"
@@ -196,6 +208,8 @@ def dir_lock(directory: str | Path, what: str, *, shared: bool = False, name: st
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and shared:
             yield None  # a read-only cache: nobody can be writing it through this path
             return
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise _not_writable(d, what, e) from None
         raise
     try:
         _flock(fd, path, shared)
