@@ -1,4 +1,4 @@
-"""ASCNet: appearance-speed consistency (Huang et al., ICCV 2021, https://arxiv.org/abs/2106.02342).
+"""ASCNet: appearance-speed consistency (Huang et al., ICCV 2021; RECIPES.md "Methods II (a)").
 
 No public code was found; everything comes from the abstract, the figure caption and the seed
 notes (RECIPES.md "Methods II (a)"), and the values marked unverified in docs/fidelity.md are

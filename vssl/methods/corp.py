@@ -1,5 +1,4 @@
-"""CORP: contrast and order representations (Hu et al., ICCV 2021, https://arxiv.org/abs/2110.00591
-is unverified; RECIPES.md "Methods II (a)").
+"""CORP: contrast and order representations (Hu et al., ICCV 2021; RECIPES.md "Methods II (a)").
 
 No public code was found; the values marked unverified in docs/fidelity.md are vssl's guesses.
 Two variants (``variant``):
