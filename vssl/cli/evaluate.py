@@ -245,6 +245,12 @@ def finetune(
     save_every: Annotated[int, typer.Option(help="Steps between checkpoints (also at every epoch end).")] = 500,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps in total (smoke tests); rerun without it to continue.")] = None,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA.")] = True,
+    loss: Annotated[str, typer.Option(help="ce (cross-entropy), or a supervised contrastive loss for the backbone with the head trained on detached features: supcon (every same-class queue key a positive), kcl (--kcl-k of them, Kang et al. 2021), tsc (KCL + uniformly spread class targets assigned online, Li et al. 2022).")] = "ce",
+    long_tail: Annotated[Optional[float], typer.Option(help="Subsample the train split to this imbalance ratio (largest / smallest class; class c of C keeps n_max * IMB^(-c/(C-1)) videos, a seeded choice): a long-tailed train set from any labelled cache.")] = None,
+    kcl_k: Annotated[int, typer.Option(help="kcl / tsc: same-class queue keys drawn as positives (reference 6).")] = 6,
+    tsc_weight: Annotated[float, typer.Option(help="tsc: weight of the target term (reference 0.2).")] = 0.2,
+    queue_size: Annotated[int, typer.Option(help="supcon / kcl / tsc: labelled keys in the queue (reference 65536).")] = 65536,
+    temperature: Annotated[float, typer.Option(help="supcon / kcl / tsc: softmax temperature (reference 0.07).")] = 0.07,
 ):
     """Finetune the whole backbone with a linear head on the train split; test at
     video level.
@@ -267,7 +273,8 @@ def finetune(
                                         warmup_epochs=warmup_epochs, dropout=dropout, min_scale=min_scale,
                                         layer_decay=layer_decay, drop_path=drop_path,
                                         test_clips=clips, test_crops=test_crops, save_every=save_every,
-                                        max_steps=max_steps))
+                                        max_steps=max_steps, loss=loss, long_tail=long_tail, kcl_k=kcl_k,
+                                        tsc_weight=tsc_weight, queue_size=queue_size, temperature=temperature))
     if r["resumed"]:
         console.print(f"resumed from {r['checkpoint']}", style="dim", highlight=False)
     m = r["metrics"]

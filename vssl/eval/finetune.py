@@ -9,6 +9,11 @@ frames of a clip (:class:`vssl.data.transforms.ClipAugment` with colour
 jitter, grayscale and blur off). SGD with momentum, linear warm-up then cosine
 decay, dropout before the head, bf16 autocast on CUDA.
 
+``loss`` other than ``"ce"`` (``supcon``, ``kcl``, ``tsc``): the backbone learns from a supervised
+contrastive loss on two augmented views of each clip, the head from cross-entropy on detached
+features (:mod:`vssl.eval.supcon`). ``long_tail`` = IMB subsamples the train split to imbalance
+ratio IMB (:func:`long_tail_subset`); the test split stays as it is.
+
 Test: ``test_clips`` evenly spaced clips x 3 crops per test video (the
 features' geometry: short side ``resize``, crops of ``crop``), softmax
 averaged per video; top-1 / top-5.
@@ -69,6 +74,13 @@ class FinetuneOptions:
     test_crops: int = 3
     save_every: int = 500  # steps between checkpoints (and every epoch end)
     max_steps: int | None = None  # stop after this many steps in total (not part of the schedule)
+    loss: str = "ce"  # ce | supcon | kcl | tsc (vssl.eval.supcon)
+    long_tail: float | None = None  # imbalance ratio of the subsampled train split (long_tail_subset); None = all
+    kcl_k: int = 6  # KCL / TSC: same-class queue keys drawn as positives
+    tsc_weight: float = 0.2  # TSC: weight of the target term (reference README: --tw 0.2)
+    queue_size: int = 65536  # contrastive losses: labelled keys kept
+    temperature: float = 0.07  # contrastive losses
+    tsc_target_steps: int = 10_000  # TSC: Adam steps of the target generation (reference; tests use fewer)
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "save_every"):
@@ -88,6 +100,15 @@ class FinetuneOptions:
             raise InputError(f"--test-crops must be 1 or 3 (got {self.test_crops})")
         if self.max_steps is not None and self.max_steps < 0:
             raise InputError(f"--max-steps must be >= 0 (got {self.max_steps})")
+        from vssl.eval.supcon import LOSSES
+
+        if self.loss not in LOSSES:
+            raise InputError(f"--loss must be one of {', '.join(LOSSES)} (got '{self.loss}')")
+        if self.long_tail is not None and not self.long_tail >= 1:
+            raise InputError(f"--long-tail must be an imbalance ratio >= 1 (got {self.long_tail})")
+        if self.kcl_k < 1 or self.queue_size < 1 or self.temperature <= 0 or self.tsc_weight < 0:
+            raise InputError(f"need --kcl-k >= 1, --queue-size >= 1, --temperature > 0, --tsc-weight >= 0 (got "
+                             f"{self.kcl_k}, {self.queue_size}, {self.temperature}, {self.tsc_weight})")
 
 
 class Classifier(nn.Module):
@@ -103,6 +124,30 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.dropout(self.backbone(x)))
+
+
+def long_tail_subset(videos: list, imbalance: float, seed: int) -> list:
+    """The train videos of a long-tailed split with imbalance ratio ``imbalance`` (largest / smallest class).
+
+    The CIFAR-LT rule (Cao et al. 2019, used by KCL and TSC): class ``c`` of ``C`` (in label order)
+    keeps ``int(n_max * imbalance ** (-c / (C - 1)))`` videos, at least 1 and at most the ones it has,
+    ``n_max`` being the largest class of the split; which ones is a permutation of the class's videos
+    (sorted by id) fixed by ``(seed, label)``. Deterministic: the same split, ratio and seed give the
+    same subset. Returns the kept videos in the input order.
+    """
+    by_class: dict[int, list] = {}
+    for v in videos:
+        by_class.setdefault(int(v.label), []).append(v)
+    labels = sorted(by_class)
+    n_max = max(len(vs) for vs in by_class.values())
+    keep: set[str] = set()
+    for i, c in enumerate(labels):
+        frac = imbalance ** (-i / (len(labels) - 1)) if len(labels) > 1 else 1.0
+        n = min(len(by_class[c]), max(1, int(n_max * frac)))
+        vs = sorted(by_class[c], key=lambda v: v.id)
+        order = np.random.default_rng([seed & 0xFFFFFFFF, c, 0x10A6]).permutation(len(vs))
+        keep.update(vs[j].id for j in order[:n])
+    return [v for v in videos if v.id in keep]
 
 
 def load_size(resize: int) -> tuple[int, int]:
@@ -212,7 +257,8 @@ def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
     o = asdict(opts)
     o.pop("max_steps")
     o.pop("save_every")
-    for key, off in (("layer_decay", 1.0), ("drop_path", 0.0)):
+    for key, off in (("layer_decay", 1.0), ("drop_path", 0.0), ("loss", "ce"), ("long_tail", None), ("kcl_k", 6),
+                     ("tsc_weight", 0.2), ("queue_size", 65536), ("temperature", 0.07), ("tsc_target_steps", 10_000)):
         if o.get(key) == off:
             o.pop(key)  # the default: checkpoints written before the option resume
     return {"options": o, "features": asdict(session.cfg.features), "init": session.meta["fingerprint"],
@@ -267,6 +313,9 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     fo, rt = cfg.features, cfg.runtime
     dev = rt.torch_device()
     train_vids = session.videos("train")
+    n_train_all = len(train_vids)
+    if opts.long_tail is not None:
+        train_vids = long_tail_subset(train_vids, opts.long_tail, cfg.seed)
     session.videos("test")  # an empty test set fails now, not after training
     c = len(session.class_names)
     ident = _identity(session, opts)
@@ -283,11 +332,19 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         nn.init.normal_(model.head.weight, std=0.01)
+        if opts.loss != "ce":  # the contrastive machinery around the classifier (vssl.eval.supcon)
+            from vssl.eval.supcon import ContrastiveFinetune
+
+            model = ContrastiveFinetune(model, c, loss=opts.loss, queue_size=opts.queue_size, k_positives=opts.kcl_k,
+                                        target_weight=opts.tsc_weight, temperature=opts.temperature, seed=cfg.seed,
+                                        target_steps=opts.tsc_target_steps)
+    contrastive = opts.loss != "ce"
     model = prepare_model(model, dev)
     from vssl.train.optim import build_optimizer, layer_decay_groups, param_groups
 
     groups = param_groups(model, weight_decay=opts.wd, exclude_norm_bias=True)  # no decay on biases and norms
-    groups = layer_decay_groups(model, groups, opts.layer_decay)  # ViTs: lower layers at lower lr
+    groups = layer_decay_groups(model, groups, opts.layer_decay,  # ViTs: lower layers at lower lr
+                                prefix="classifier.backbone." if contrastive else "backbone.")
     optim = build_optimizer("sgd", groups, lr=opts.lr, momentum=opts.momentum)
     state = {"epoch": 0, "batch": 0, "step": 0, "done": False}
     resumed = False
@@ -367,23 +424,30 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
                     step_seed = (cfg.seed * 1_000_003 + state["step"]) & 0x7FFFFFFF
                     gen = torch.Generator().manual_seed(step_seed)
                     torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does
-                    x = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
-                    x = augment(x, gen)
+                    raw = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
+                    views = [augment(raw, gen) for _ in range(2 if contrastive else 1)]  # query (and key) view
                     if dev.type == "cuda":
-                        x = x.contiguous(memory_format=torch.channels_last_3d)
+                        views = [x.contiguous(memory_format=torch.channels_last_3d) for x in views]
                     y = batch["label"].to(dev)
+                    extra = {}
                     with autocast(dev, rt.amp):
-                        loss = nn.functional.cross_entropy(model(x).float(), y)
+                        if contrastive:
+                            loss, extra = model.loss(views[0], views[1], y, gen)
+                        else:
+                            loss = nn.functional.cross_entropy(model(views[0]).float(), y)
                     if not torch.isfinite(loss):
                         raise TrainingError(f"finetune loss is {loss.item()} at step {state['step']}: lower --lr "
                                             "(the last checkpoint is kept)")
                     optim.zero_grad(set_to_none=True)
                     loss.backward()
                     optim.step()
+                    if contrastive:
+                        model.after_step()  # EMA key encoder, queue
                     state["step"] += 1
                     state["batch"] += 1
                     steps_run += 1
-                    log.write(json.dumps({"step": state["step"], "epoch": e, "loss": loss.item(), "lr": lr}) + "\n")
+                    log.write(json.dumps({"step": state["step"], "epoch": e, "loss": loss.item(), "lr": lr, **extra})
+                              + "\n")
                     bar.advance()
                     if state["step"] % opts.save_every == 0:
                         log.flush()
@@ -425,6 +489,8 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
         "seconds": {"train": train_seconds, "test": time.perf_counter() - t1},
         "checkpoint": str(ckpt_path),
         "figures": figures,
+        "train_videos": {"used": n, "split": n_train_all,
+                         "per_class": np.bincount([v.label for v in train_vids], minlength=c).tolist()},
     }
     write_results(session, "finetune", result)
     return result
