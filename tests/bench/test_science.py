@@ -88,3 +88,15 @@ def test_quick_is_one_seed_fewer_methods_and_steps(tmp_path):
     assert (q.seeds, q.methods, q.steps) == (1, QUICK_METHODS, QUICK_STEPS)
     q = quick_config(ScienceConfig(out=tmp_path, methods=("cmd",), steps=7))
     assert (q.methods, q.steps) == (("cmd",), 7)
+
+
+def test_default_methods_and_inputs(tmp_path):
+    from vssl.bench.science import CORE_METHODS, all_methods, chosen_methods, takes_input
+
+    assert chosen_methods(ScienceConfig(out=tmp_path)) == CORE_METHODS
+    assert chosen_methods(ScienceConfig(out=tmp_path, methods=("dsm",))) == ("moco", "dsm")
+    every = chosen_methods(ScienceConfig(out=tmp_path, methods=("all",)))
+    assert set(every) == set(all_methods()) and "supervised" not in every
+    cfg = ScienceConfig(out=tmp_path)
+    assert takes_input(cfg, "moco", "diff") and takes_input(cfg, "videomae", "rgb")
+    assert not takes_input(cfg, "videomae", "diff")  # a ViT cuts tubelets of the frames

@@ -55,6 +55,7 @@ REGIMES = ("none", "class")
 INPUTS = ("rgb", "diff")
 CONTROLS = {"supervised-rgb": {"supervised.input": "rgb"}, "supervised-diff": {"supervised.input": "diff"}}
 QUICK_METHODS = ("moco", "dsm")
+CORE_METHODS = ("moco", "simclr", "dsm", "be", "fame", "cmd")  # the default: the baselines and the scene-debiasing methods
 QUICK_STEPS = 100
 BASELINE = "moco"
 RESULTS = "science.json"
@@ -65,7 +66,7 @@ class ScienceConfig:
     """One benchmark: data, methods, seeds, budget."""
 
     out: Path
-    methods: tuple[str, ...] = ()  # empty = every registered self-supervised method
+    methods: tuple[str, ...] = ()  # empty = CORE_METHODS; ("all",) = every registered self-supervised method
     seeds: int = 3
     regimes: tuple[str, ...] = REGIMES
     inputs: tuple[str, ...] = INPUTS  # rgb: the papers' input; diff: every method again on frame differences
@@ -88,7 +89,7 @@ class ScienceConfig:
     def validate(self) -> None:
         from vssl.methods import METHODS
 
-        bad = [m for m in self.methods if m not in METHODS or m == "supervised"]
+        bad = [m for m in self.methods if (m not in METHODS or m == "supervised") and m != "all"]
         if bad:
             ssl = [m for m in METHODS if m != "supervised"]
             raise InputError(f"unknown method {bad[0]!r} for bench science; choose from: {', '.join(ssl)}")
@@ -133,6 +134,24 @@ def all_methods() -> tuple[str, ...]:
     from vssl.methods import METHODS
 
     return tuple(m for m in METHODS if m != "supervised")
+
+
+def chosen_methods(cfg: ScienceConfig) -> tuple[str, ...]:
+    """``cfg.methods`` (``all``: every registered method), default :data:`CORE_METHODS`; MoCo first
+    when missing (the baseline every difference is against)."""
+    methods = cfg.methods or CORE_METHODS
+    if "all" in methods:
+        methods = all_methods()
+    return methods if BASELINE in methods else (BASELINE, *methods)
+
+
+def takes_input(cfg: ScienceConfig, method: str, input: str) -> bool:
+    """Whether ``method`` runs on ``input`` with the preset: frame differences are for convolutional
+    backbones (a ViT cuts tubelets of the frames; VideoMAE and MGM are RGB only)."""
+    from vssl.train.presets import pretrain_overrides
+
+    backbone = {**pretrain_overrides(cfg.preset, method), **cfg.extra}.get("backbone", "")
+    return input == "rgb" or not str(backbone).startswith("vit")
 
 
 # --------------------------------------------------------------------------- stages
@@ -431,10 +450,9 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
 def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     """Run the benchmark (see the module docstring); writes science.json, science.md, science.png."""
     cfg.validate()
-    methods = cfg.methods or all_methods()
-    if BASELINE not in methods:
-        methods = (BASELINE, *methods)  # the baseline every difference is against
-    names = [*(row_name(m, i) for i in cfg.inputs for m in methods), *(CONTROLS if cfg.controls else ())]
+    methods = chosen_methods(cfg)
+    names = [*(row_name(m, i) for i in cfg.inputs for m in methods if takes_input(cfg, m, i)),
+             *(CONTROLS if cfg.controls else ())]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Log(cfg.quiet)

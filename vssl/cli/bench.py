@@ -202,7 +202,7 @@ def gpu(
 def science(
     out: Annotated[Path, typer.Option("--out", "-o", help="Benchmark directory (data, caches, runs, evals; reused on rerun).")] = Path("science"),
     quick: Annotated[bool, typer.Option("--quick", help="One seed; MoCo and DSM (unless --methods); 100 steps per run (unless --steps): a few minutes on 2 cores.")] = False,
-    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods (default: every registered method; MoCo is always included as the baseline).")] = None,
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods, or all (every registered method); default moco,simclr,dsm,be,fame,cmd. MoCo is always included as the baseline.")] = None,
     seeds: Annotated[int, typer.Option(help="Pretraining seeds per method and regime.")] = 3,
     regimes: Annotated[str, typer.Option(help="Comma-separated synth bias regimes: none, class.")] = "none,class",
     inputs: Annotated[str, typer.Option(help="Comma-separated inputs of the methods: rgb (the papers'), diff (every method again on frame differences, data.input=diff, against a random network on differences).")] = "rgb,diff",
@@ -235,6 +235,39 @@ def science(
     r = run_science(cfg)
     print(r["markdown"])
     console.print(f"wrote {', '.join(r['files'])} ({r['meta']['seconds']['total']:.0f} s)", highlight=False)
+
+
+@bench_app.command("faults")
+@error_boundary
+def faults(
+    kills: Annotated[int, typer.Option(help="SIGKILLs per killed command (the issue's full run: 20).")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the kill moments.")] = 14,
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated scenarios (default all): extract, pretrain, finetune, retrieval, damaged, read-only.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON here.")] = None,
+):
+    """Fault injection in a temporary directory: each command killed with SIGKILL at seeded random moments
+    and rerun, against an uninterrupted run; damaged and read-only caches. Prints scenario, expected,
+    observed, pass/fail and seconds; exit 1 when a scenario fails."""
+    import json
+
+    from rich.table import Table
+
+    from vssl.bench.faults import SCENARIOS, as_dicts, run_faults
+
+    names = tuple(n.strip() for n in only.split(",") if n.strip()) if only else SCENARIOS
+    rows = run_faults(kills=kills, seed=seed, only=names,
+                      progress=lambda n: console.print(f"[dim]running {n} ...[/dim]", highlight=False))
+    t = Table(title=f"vssl bench faults: {kills} SIGKILLs per killed command, seed {seed}")
+    for c in ("scenario", "expected", "observed", "result", "seconds"):
+        t.add_column(c, justify="right" if c == "seconds" else "left", overflow="fold")
+    for r in rows:
+        res = "[green]pass[/green]" if r.passed else ("[dim]skipped[/dim]" if r.passed is None else "[red]FAIL[/red]")
+        t.add_row(r.scenario, r.expected, r.observed, res, f"{r.seconds:.1f}")
+    console.print(t)
+    if json_out is not None:
+        json_out.write_text(json.dumps(as_dicts(rows), indent=1))
+    if any(r.passed is False for r in rows):
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
