@@ -11,7 +11,7 @@ SPLITS ?=
 HMDB51 ?=
 WORK ?= work
 
-.PHONY: install test test-fast demo bench bench-gpu gpu-wheels ucf101 hmdb51 clean
+.PHONY: install test test-fast demo bench bench-gpu gpu-wheels configs ucf101 hmdb51 clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: install
 	$(BIN)/vssl bench precompute
 	$(BIN)/vssl bench pretrain --method dsm --backbone tiny
 	$(BIN)/vssl bench eval --backbone tiny
+
+# examples/configs/<method>.yaml from the resolved defaults (headers kept); tests/train/test_example_configs.py checks them.
+configs: install
+	$(BIN)/python -m vssl.train.examples examples/configs
 
 # On the GPU machine (no venv, no network): see scripts/bench_gpu.sh and README "GPU figures".
 bench-gpu:
