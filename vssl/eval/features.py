@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -461,25 +460,15 @@ def features_key(fingerprint: str, cache_checksum: str, split: str, subset: str,
 
 def save_features(path: Path, fs: FeatureSet) -> None:
     """Write ``fs`` to ``path`` (.npz) atomically."""
-    from vssl.io.space import MB, disk_full, ensure_free, is_enospc, remove_quietly
+    from vssl.io.space import MB, atomic_write, ensure_free
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ensure_free(path.parent, fs.clip_feats.nbytes + MB, "the feature cache", "the features are not cached")
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, clip_feats=fs.clip_feats, video_index=fs.video_index, clip_index=fs.clip_index,
-                     video_ids=np.asarray(fs.video_ids, dtype=str), labels=fs.labels, key=np.asarray(fs.key),
-                     seconds=np.float64(fs.seconds))
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        remove_quietly(tmp)
-        if is_enospc(e):
-            raise disk_full(path, "the features are not cached") from None
-        raise
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(
+        f, clip_feats=fs.clip_feats, video_index=fs.video_index, clip_index=fs.clip_index,
+        video_ids=np.asarray(fs.video_ids, dtype=str), labels=fs.labels, key=np.asarray(fs.key),
+        seconds=np.float64(fs.seconds)), kept="the features are not cached")
 
 
 def load_features(path: Path) -> FeatureSet | None:

@@ -14,23 +14,11 @@ from vssl.io import schema
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader never sees a half-written file."""
-    from vssl.io.space import disk_full, is_enospc, remove_quietly
+    """Write ``data`` to ``path`` so that a reader never sees a half-written file
+    (:func:`vssl.io.space.atomic_write`)."""
+    from vssl.io.space import atomic_write
 
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        remove_quietly(tmp)
-        if is_enospc(e):
-            raise disk_full(path, f"the previous {path.name} is kept" if path.exists() else "committed work is kept") \
-                from None
-        raise
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

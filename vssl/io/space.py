@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from vssl.errors import DiskFullError
 
@@ -69,3 +71,32 @@ def remove_quietly(path: str | Path) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, kept: str | None = None) -> None:
+    """The one atomic writer: ``write(f)`` into ``path.tmpPID``, flush, fsync, then ``os.replace``.
+
+    A reader never sees a half-written file under ``path``: a crash or ``kill -9`` leaves at most
+    the temporary file, and the old ``path`` stays whole until the rename. A full disk (ENOSPC, or
+    a writer such as ``torch.save`` reporting a short write as RuntimeError while under 1 MB is free)
+    removes the temporary file and raises :class:`DiskFullError` naming ``path`` and ``kept``
+    (default: whether the previous file is kept).
+    """
+    path = Path(path)
+    if kept is None:
+        kept = f"the previous {path.name} is kept" if path.exists() else "committed work is kept"
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, RuntimeError) as e:
+        remove_quietly(tmp)
+        if is_enospc(e) or (isinstance(e, RuntimeError) and free_bytes(path.parent) < MB):
+            raise disk_full(path, kept) from None
+        raise
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    os.replace(tmp, path)

@@ -22,7 +22,6 @@ weights_only=True)`` reads it (no pickled code).
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -41,26 +40,15 @@ def checkpoint_path(run_dir: Path) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` to ``path.tmpPID``, fsync, then ``os.replace``: never a half-written file."""
-    from vssl.io.space import MB, disk_full, ensure_free, free_bytes, is_enospc, remove_quietly
+    """``torch.save`` through :func:`vssl.io.space.atomic_write`: never a half-written file."""
+    from vssl.io.space import MB, atomic_write, ensure_free
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
     # the new file is written beside the old one: its size must fit (tensors + ~1 MB of pickle)
     ensure_free(path.parent, _state_bytes(state) + MB, "a checkpoint", kept)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-    except (OSError, RuntimeError) as e:
-        remove_quietly(tmp)
-        if is_enospc(e) or free_bytes(path.parent) < MB:  # torch reports a short write as a RuntimeError
-            raise disk_full(path, kept) from None
-        raise
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(state, f), kept=kept)
 
 
 def _state_bytes(obj) -> int:
