@@ -126,6 +126,7 @@ def _one_line(r) -> str:
         ("no_weights", 2, "--random-init"),
         ("crop_too_big", 2, "must not exceed --resize"),
         ("missing_checkpoint", 2, "checkpoint not found"),
+        ("bad_input", 2, "input must be one of"),
     ],
 )
 def test_bad_inputs_one_line_and_exit_code(data, tmp_path, case, code, message):
@@ -144,6 +145,8 @@ def test_bad_inputs_one_line_and_exit_code(data, tmp_path, case, code, message):
         args = [*base, "--checkpoint", tmp_path / "tiny.pt", "--backbone", "r3d_10", "-j", "0"]
     elif case == "no_weights":
         args = [*base, "--backbone", "tiny"]
+    elif case == "bad_input":
+        args = [*base, *TINY, "--input", "flow"]
     elif case == "crop_too_big":
         args = [*base, *TINY, "--size", "64"]
     else:
@@ -158,3 +161,15 @@ def test_report_rejects_other_directories(tmp_path):
     (tmp_path / "x").mkdir()
     r = run_cli("report", tmp_path / "x", "--out", tmp_path / "rep")
     assert r.exit_code == 2 and "neither an eval directory" in _one_line(r)
+
+
+def test_random_baseline_on_frame_differences(data, tmp_path):
+    """--input diff: the random network of a data.input=diff run sees what that run saw (T - 1 differences)."""
+    import numpy as np
+
+    feats = {}
+    for inp in ("rgb", "diff"):
+        r = run_cli("eval", "knn", "--cache", data["cache"], "--out", tmp_path / inp, *TINY, "--k", "3", "--input", inp)
+        assert r.exit_code == 0, r.output
+        feats[inp] = np.load(tmp_path / inp / "features" / "test.npz")["clip_feats"]
+    assert feats["rgb"].shape == feats["diff"].shape and not np.allclose(feats["rgb"], feats["diff"])

@@ -43,6 +43,7 @@ Resize = Annotated[Optional[int], typer.Option(help="Short side the frames are r
 Size = Annotated[Optional[int], typer.Option("--size", help="Side of the centre crop fed to the network (default: the run's crop, else 112).")]
 Preset = Annotated[Optional[str], typer.Option(help="Evaluation settings of a pretraining preset (e.g. demo: tiny backbone, "
                                                      "8-frame clips, crop 56); flags override them.")]
+Input = Annotated[str, typer.Option("--input", help="What the network sees: auto (what the run was trained on, else rgb), rgb, or diff (frame differences: the matching random baseline of a data.input=diff run).")]
 Normalize = Annotated[str, typer.Option(help="Input normalisation: auto (from the run's config, else kinetics), "
                                               "kinetics, imagenet, none.")]
 BatchSize = Annotated[int, typer.Option(help="Clips per inference batch.")]
@@ -54,7 +55,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-             batch_size, workers, device, seed, force, quiet, amp=True, preset=None):
+             batch_size, workers, device, seed, force, quiet, amp=True, preset=None, input_="auto"):
     from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
 
     if workers is None:
@@ -67,7 +68,7 @@ def _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_l
         cache=cache, out=out, checkpoint=checkpoint, backbone=backbone, random_init=random_init, seed=seed,
         split=split, force=force,
         features=FeatureOptions(clips=clips, clip_len=clip_len, stride=stride, resize=resize, crop=size,
-                                normalize=normalize),
+                                normalize=normalize, input=input_),
         runtime=Runtime(batch_size=batch_size, workers=workers, device=device, amp=amp, progress=not quiet),
     )
     return EvalSession(cfg)
@@ -110,7 +111,7 @@ def _pct(v) -> str:
 def retrieval(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
     split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
-    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    size: Size = None, normalize: Normalize = "auto", input_: Input = "auto", batch_size: BatchSize = 64, workers: Workers = None,
     device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     center: Annotated[bool, typer.Option("--center", help="Centre features by the gallery mean before L2-normalising.")] = False,
     ks: Annotated[str, typer.Option(help="Comma-separated k of recall at k.")] = "1,5,10,20,50",
@@ -134,7 +135,7 @@ def retrieval(
     except ValueError:
         raise InputError(f"--ks must be comma-separated integers, not '{ks}'") from None
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, preset=preset)
+                 batch_size, workers, device, seed, force, quiet, preset=preset, input_=input_)
     _header(s, "retrieval")
     r = run_retrieval(s, RetrievalOptions(ks=k_list, center=center, clip_level=clip_level, tsne=tsne))
     _features_line(r)
@@ -154,7 +155,7 @@ def retrieval(
 def linear(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
     split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
-    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    size: Size = None, normalize: Normalize = "auto", input_: Input = "auto", batch_size: BatchSize = 64, workers: Workers = None,
     device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     solver: Annotated[str, typer.Option(help="sgd (minibatch SGD, cosine lr) or lbfgs (scikit-learn, deterministic).")] = "sgd",
     epochs: Annotated[int, typer.Option(help="SGD epochs over the train clips.")] = 100,
@@ -174,7 +175,7 @@ def linear(
     from vssl.eval.protocols import LinearOptions, run_linear
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, preset=preset)
+                 batch_size, workers, device, seed, force, quiet, preset=preset, input_=input_)
     _header(s, "linear")
     r = run_linear(s, LinearOptions(method=solver, epochs=epochs, lr=lr, wd=wd, batch_size=probe_batch_size))
     _features_line(r)
@@ -192,7 +193,7 @@ def linear(
 def knn(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
     split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
-    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    size: Size = None, normalize: Normalize = "auto", input_: Input = "auto", batch_size: BatchSize = 64, workers: Workers = None,
     device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     k: Annotated[int, typer.Option("--k", help="Neighbours that vote.")] = 20,
     temperature: Annotated[float, typer.Option(help="Vote weight exp(cos / T).")] = 0.07,
@@ -209,7 +210,7 @@ def knn(
     from vssl.eval.protocols import KnnOptions, run_knn
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, preset=preset)
+                 batch_size, workers, device, seed, force, quiet, preset=preset, input_=input_)
     _header(s, "knn")
     r = run_knn(s, KnnOptions(k=k, temperature=temperature))
     _features_line(r)
@@ -229,7 +230,7 @@ def finetune(
     split: Split = "1", clips: Annotated[Optional[int], typer.Option(help="Test clips per video (x --test-crops crops; default 10).")] = None,
     clip_len: ClipLen = None, stride: Stride = None,
     resize: Annotated[Optional[int], typer.Option(help="Short side of test frames; training frames are resize x resize*4/3 (default: the run's, else 128).")] = None,
-    size: Size = None, normalize: Normalize = "auto",
+    size: Size = None, normalize: Normalize = "auto", input_: Input = "auto",
     batch_size: Annotated[int, typer.Option(help="Training batch size (also used for test inference).")] = 32,
     workers: Workers = None, device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     epochs: Annotated[int, typer.Option(help="Epochs over the train videos (one random clip per video and epoch).")] = 10,
@@ -267,7 +268,7 @@ def finetune(
     from vssl.eval.finetune import FinetuneOptions, run_finetune
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, amp=amp, preset=preset)
+                 batch_size, workers, device, seed, force, quiet, amp=amp, preset=preset, input_=input_)
     _header(s, "finetune")
     r = run_finetune(s, FinetuneOptions(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, wd=wd,
                                         warmup_epochs=warmup_epochs, dropout=dropout, min_scale=min_scale,
@@ -293,7 +294,7 @@ def finetune(
 def scene_bias(
     cache: CacheDir, out: Out, checkpoint: Checkpoint = None, backbone: Backbone = None, random_init: RandomInit = False,
     split: Split = "1", clips: Clips = None, clip_len: ClipLen = None, stride: Stride = None, resize: Resize = None,
-    size: Size = None, normalize: Normalize = "auto", batch_size: BatchSize = 64, workers: Workers = None,
+    size: Size = None, normalize: Normalize = "auto", input_: Input = "auto", batch_size: BatchSize = 64, workers: Workers = None,
     device: Device = None, seed: Seed = 0, force: Force = False, quiet: Quiet = False, preset: Preset = None,
     mode: Annotated[str, typer.Option(help="auto (synth when the cache comes from `vssl synth`, else swap), synth, swap, both.")] = "auto",
     beta: Annotated[float, typer.Option(help="swap: fraction of each clip kept as foreground (FAME mask).")] = 0.5,
@@ -328,7 +329,7 @@ def scene_bias(
     from vssl.eval.scene_bias import SceneBiasOptions, run_scene_bias
 
     s = _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
-                 batch_size, workers, device, seed, force, quiet, preset=preset)
+                 batch_size, workers, device, seed, force, quiet, preset=preset, input_=input_)
     _header(s, "scene-bias")
     r = run_scene_bias(s, SceneBiasOptions(mode=mode, beta=beta, masks=masks, swap_clips=swap_clips,
                                            background=background))
