@@ -159,3 +159,35 @@ def test_onnx_matches_torch_for_the_backbones(tmp_path, name):
     clip = (8, 64)  # small, and the smallest S3D takes is 8x32
     export_onnx(model, tmp_path / f"{name}.onnx", clip, {"vssl_backbone": name}, name=name)
     _onnx_matches_torch(tmp_path / f"{name}.onnx", model, clip)
+
+
+@pytest.mark.slow
+def test_a_diff_run_exports_its_input(tmp_path_factory, tmp_path):
+    """A data.input=diff run: the safetensors say so and load into a model that takes frames; the ONNX
+    graph takes frames and differences them."""
+    from train.train_helpers import build_tiny_cache, tiny_config
+
+    from vssl.ops.frames import frame_differences
+    from vssl.train.loop import pretrain
+
+    cache = build_tiny_cache(tmp_path_factory.getbasetemp() / "vssl_tiny")
+    run = tmp_path / "diff_run"
+    pretrain(tiny_config("moco", cache, **{"data.input": "diff"}), run, quiet=True)
+    bare = _trained(run)  # the plain backbone vssl eval holds (it feeds differences itself)
+    x = _clip()
+    want = _features(bare, frame_differences(x))
+    pytest.importorskip("safetensors", reason="safetensors not installed (pip install 'vssl[export]')")
+    r = _run("export", run, "--out", tmp_path / "bb.safetensors")
+    assert r.exit_code == 0, r.output
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "bb.safetensors"), framework="pt") as f:
+        assert f.metadata()["vssl_input"] == "diff"
+    torch.testing.assert_close(_features(vssl.load_backbone(tmp_path / "bb.safetensors"), x), want)
+    pytest.importorskip("onnxscript", reason="onnxscript not installed (pip install 'vssl[export]')")
+    r = _run("export", run, "--out", tmp_path / "bb.onnx")
+    assert r.exit_code == 0, r.output
+    ort = pytest.importorskip("onnxruntime")
+    (got,) = ort.InferenceSession(str(tmp_path / "bb.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"clip": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-4)
