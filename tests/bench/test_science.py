@@ -100,3 +100,11 @@ def test_default_methods_and_inputs(tmp_path):
     cfg = ScienceConfig(out=tmp_path)
     assert takes_input(cfg, "moco", "diff") and takes_input(cfg, "videomae", "rgb")
     assert not takes_input(cfg, "videomae", "diff")  # a ViT cuts tubelets of the frames
+
+
+def test_rows_with_fewer_seeds_are_paired_on_the_seeds_they_share():
+    random2 = _runs(0.125, seeds=2, seed=1)
+    one = _runs(0.5, seeds=1, seed=2)
+    s = summarise({"none": {"random": random2, "moco": _runs(0.125, seeds=2, seed=3), "new": one}}, n_boot=300)
+    d = s["table"]["none"]["new"]["r1-random"]
+    assert abs(d["mean"] - (np.mean(one[0]["r1"]) - np.mean(random2[0]["r1"]))) < 1e-9

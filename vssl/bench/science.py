@@ -314,8 +314,9 @@ def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000) ->
                     if base == name or base not in by_name:
                         continue
                     b = np.array([r[key] for r in by_name[base]], float)
-                    if b.shape == v.shape:
-                        row[f"{key}-{tag}"] = paired_difference(v, b, n_boot=n_boot).as_dict()
+                    n = min(len(v), len(b))  # paired on the seeds both have (seed i with seed i)
+                    if n and b.shape[1:] == v.shape[1:]:
+                        row[f"{key}-{tag}"] = paired_difference(v[:n], b[:n], n_boot=n_boot).as_dict()
             rt[name] = row
         table[regime] = rt
     return {"table": table, "verdicts": verdicts(table)}
