@@ -71,6 +71,14 @@ def test_science_tiny_end_to_end_and_resumes(tmp_path):
     assert set(doc["verdicts"]) == {"moco", "moco+diff"}
     run_cfg = (tmp_path / "sci" / "runs" / "none" / "moco+diff" / "seed0" / "config.yaml").read_text()
     assert "input: diff" in run_cfg
+    from vssl.bench.science import summarise_dir
+
+    again = summarise_dir(tmp_path / "sci", n_boot=200)  # every row in the directory, nothing trained
+    assert list(again["summary"]["table"]["none"]) == ["random", "moco", "random+diff", "moco+diff",
+                                                       "supervised-rgb", "supervised-diff"]
+    assert again["summary"]["table"]["none"]["moco"]["r1"] == doc["table"]["none"]["moco"]["r1"]
+    with pytest.raises(InputError, match="no evaluated random network"):
+        summarise_dir(tmp_path / "empty")
     assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
     assert "| moco |" in r["markdown"]
     assert set(doc["coverage"]) == {"none", "class"} and 0 < doc["coverage"]["none"]["object_area"] < 1

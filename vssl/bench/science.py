@@ -50,6 +50,7 @@ import numpy as np
 
 from vssl.bench.stats import Interval, bootstrap_ci, paired_difference
 from vssl.errors import InputError
+from vssl.io.manifest import atomic_write_bytes
 
 REGIMES = ("none", "class")
 INPUTS = ("rgb", "diff")
@@ -259,7 +260,6 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
     from vssl.eval.linear import predict_logits, train_linear_probe, video_level
     from vssl.eval.scene_bias import background_of, synth_meta
-    from vssl.io.manifest import atomic_write_bytes
 
     got = out / "outcomes.json"
     if got.exists():
@@ -487,14 +487,58 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
             log(f"{regime}: seed {seed} done")
         outcomes[regime] = by
         test_videos = len(by[row_name("random", cfg.inputs[0])][0]["r1"])
-    summary = summarise(outcomes, n_boot=cfg.n_boot)
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
+    return _write(out, outcomes, meta, diagnostics, coverage, cfg.n_boot)
+
+
+def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: dict, n_boot: int) -> dict[str, Any]:
+    summary = summarise(outcomes, n_boot=n_boot)
     doc = {"meta": meta, **summary, "diagnostics": diagnostics, "coverage": coverage, "outcomes": outcomes}
-    (out / RESULTS).write_text(json.dumps(doc, indent=1))
+    atomic_write_bytes(out / RESULTS, json.dumps(doc, indent=1).encode())
     md = markdown(summary, meta, diagnostics, coverage)
-    (out / "science.md").write_text(md)
+    atomic_write_bytes(out / "science.md", md.encode())
     plot(summary, out / "science.png")
     return {"summary": summary, "meta": meta, "markdown": md, "files": [str(out / f) for f in
                                                                          (RESULTS, "science.md", "science.png")]}
+
+
+def summarise_dir(out: Path, n_boot: int = 4000) -> dict[str, Any]:
+    """``--summary-only``: the tables of every evaluation already in ``out`` (all the rows that runs
+    with other ``--methods`` / ``--inputs`` / ``--seeds`` left there), without training anything.
+    A row keeps its seeds 0, 1, ... up to the first missing one."""
+    out = Path(out)
+    outcomes: dict[str, dict[str, list[dict]]] = {}
+    diagnostics: dict[str, dict[str, list[dict]]] = {}
+    for regime in REGIMES:
+        for d in sorted((out / "eval" / regime).glob("*")):
+            runs = []
+            while (d / f"seed{len(runs)}" / "outcomes.json").exists():
+                runs.append(json.loads((d / f"seed{len(runs)}" / "outcomes.json").read_text()))
+            if runs:
+                outcomes.setdefault(regime, {})[d.name] = runs
+                if d.name.partition("+")[0] != "random":
+                    diagnostics.setdefault(regime, {})[d.name] = [
+                        training_diagnostics(out / "runs" / regime / d.name / f"seed{k}") for k in range(len(runs))]
+    from vssl.methods import METHODS
+
+    order = list(METHODS)
+
+    def key(name: str) -> tuple:
+        base, input = split_name(name)
+        if name in CONTROLS:
+            return (True, list(CONTROLS).index(name))
+        return (False, input != "rgb", base != "random", base != BASELINE,
+                order.index(base) if base in order else len(order), name)
+
+    outcomes = {r: dict(sorted(by.items(), key=lambda kv: key(kv[0]))) for r, by in outcomes.items()}
+    firsts = [row for by in outcomes.values() for name, row in by.items() if split_name(name)[0] == "random"]
+    if not firsts:
+        raise InputError(f"{out} holds no evaluated random network (eval/<regime>/random/seed0): run the benchmark first")
+    # the class count: the labels of the gallery are not in outcomes; the synth metadata has them
+    meta_file = next((out / "data").glob("synth-*/synth.json"), None)
+    classes = len(json.loads(meta_file.read_text())["class_names"]) if meta_file else 0
+    meta = {"preset": "as run", "seeds": max(len(r) for by in outcomes.values() for r in by.values()),
+            "classes": classes or 1, "test_videos": len(firsts[0][0]["r1"]), "summary_only": True}
+    return _write(out, outcomes, meta, diagnostics, {}, n_boot)

@@ -215,14 +215,21 @@ def science(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a pretraining setting of the runs, e.g. dsm.queue_size=32 (a method's keys apply to that method only; repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader and extract workers.")] = 2,
+    summary_only: Annotated[bool, typer.Option("--summary-only", help="Train nothing: the tables of every evaluation already in --out (rows left by runs with other --methods, --inputs or --seeds).")] = False,
 ):
     """Does each method learn motion, and does it shed the scene? Pretrain every method (and random
     init, supervised RGB and frame-difference controls) on two synthetic regimes; action R@1/R@5,
     linear top-1 and background R@1 with 95 % bootstrap intervals over seeds and test videos, paired
     differences against random init and MoCo, one verdict per method. Writes science.json,
     science.md and science.png into --out."""
-    from vssl.bench.science import ScienceConfig, quick_config, run_science
+    from vssl.bench.science import ScienceConfig, quick_config, run_science, summarise_dir
     from vssl.train.config import parse_set
+
+    if summary_only:
+        r = summarise_dir(out)
+        print(r["markdown"])
+        console.print(f"wrote {', '.join(r['files'])}", highlight=False)
+        return
 
     cfg = ScienceConfig(out=out, methods=tuple(m.strip() for m in (methods or "").split(",") if m.strip()),
                         seeds=seeds, regimes=tuple(r.strip() for r in regimes.split(",") if r.strip()),
