@@ -14,7 +14,9 @@ from vssl.train.loop import pretrain
 PRETEXT = ["vcop", "pace", "rotnet3d", "cubic_puzzle"]
 
 
-@pytest.mark.parametrize("method", PRETEXT)
+# what they ask of the data layer: tuples, sample rates with wrap-around, 4 x clip_len frames (rotnet3d's plain
+# clip is the contract test's)
+@pytest.mark.parametrize("method", ["vcop", "pace", "cubic_puzzle"])
 def test_pretext_pretrain_runs(tiny_cache, tmp_path, method):
     out = pretrain(tiny_config(method, tiny_cache), tmp_path / method, quiet=True)
     assert out["steps"] == 2 and math.isfinite(out["loss"])
