@@ -34,6 +34,7 @@ def test_inner_step_and_meta_order():
     torch.testing.assert_close(g1, torch.ones_like(p1))
 
 
+@pytest.mark.slow  # second order through the backbone; the inner-step maths is test_inner_step_and_meta_order
 def test_step_meta_gradient_goes_through_the_inner_step():
     """All parameters adapted: same init, batch and augmentation, so the second-order and first-order
     backbone gradients differ only by the term through the inner step, which must be there."""
