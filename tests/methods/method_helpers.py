@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-TINY_PARAMS = {
-    "moco": {"crop": 24, "queue_size": 16},
-    "simclr": {"crop": 24},
-    "dsm": {"crop": 24, "queue_size": 16},
-    "be": {"crop": 24, "queue_size": 16},
-    "fame": {"crop": 24, "queue_size": 16},
-    "supervised": {"crop": 24, "num_classes": 3},
-    "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
-    "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
-    "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
-    "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
-    "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
-    "directclr": {"crop": 24, "dim": 16},
-    "videomae": {"crop": 32},
-    "mgm": {"crop": 32},
-    "vcop": {"crop": 24, "gap": 1, "hidden_dim": 16},
-    "pace": {"crop": 24, "proj_dim": 16},
-    "rotnet3d": {"crop": 24},
-    "cubic_puzzle": {"crop": 24, "jitter": 2, "hidden_dim": 16},
-    "ascnet": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 16, "bank_size": 16},
-    "corp": {"crop": 24, "proj_dim": 16, "heads": 2, "head_dim": 4, "mlp_hidden": 8},
-    "tec": {"crop": 24, "trans_dim": 16, "hidden_dim": 32},
-    "lsfd": {"crop": 24, "dim": 8},
-    "mcn": {"crop": 24, "proj_dim": 16, "bin_hidden": 8, "meta_params": "heads"},
-}
-TINY_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling runs on a ViT; the others on "tiny"
+# Tiny settings: each method's ``Config.tiny()`` (its file), the backbone of the ``demo`` preset (``tiny``, or
+# ``vit_tiny`` for the masked-modelling methods).
+EXTRA = {"supervised": {"num_classes": 3}}  # the synthetic batches have 3 classes
+
+
+def tiny_backbone(name: str) -> str:
+    from vssl.train.presets import pretrain_overrides
+
+    return pretrain_overrides("demo", name).get("backbone", "tiny")
+
+
 B, T, SIZE = 4, 4, (32, 40)
 
 
@@ -39,8 +26,8 @@ def build(name: str, seed: int = 0, **params):
 
     torch.manual_seed(seed)
     cls = METHODS[name]
-    backbone = build_backbone(TINY_BACKBONE.get(name, "tiny"))
-    return cls(backbone, backbone.feat_dim, cls.Config(**{**TINY_PARAMS[name], **params}))
+    backbone = build_backbone(tiny_backbone(name))
+    return cls(backbone, backbone.feat_dim, replace(cls.Config.tiny(), **{**EXTRA.get(name, {}), **params}))
 
 
 def batch_for(method, seed: int = 0, batch_size: int = B) -> dict:

@@ -18,38 +18,15 @@ TINY = {
     "run.tensorboard": False,
     "run.device": "cpu",
 }
-METHOD_TINY = {
-    "moco": {"crop": 24, "queue_size": 16},
-    "simclr": {"crop": 24},
-    "dsm": {"crop": 24, "queue_size": 16},
-    "be": {"crop": 24, "queue_size": 16},
-    "fame": {"crop": 24, "queue_size": 16},
-    "supervised": {"crop": 24},
-    "cmd": {"crop": 24, "mv_encoder": "tiny", "mv_len": 4, "mv_size": 8, "predictor_dim": 32, "mv_negatives": 2},
-    "simsiam": {"crop": 24, "proj_dim": 32, "pred_dim": 8},
-    "byol": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 32},
-    "barlow": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
-    "vicreg": {"crop": 24, "proj_dim": 32, "hidden_dim": 32},
-    "directclr": {"crop": 24, "dim": 16},
-    "videomae": {"crop": 32},
-    "mgm": {"crop": 32},
-    "vcop": {"crop": 24, "gap": 1, "hidden_dim": 16},
-    "pace": {"crop": 24, "proj_dim": 16},
-    "rotnet3d": {"crop": 24},
-    "cubic_puzzle": {"crop": 24, "jitter": 2, "hidden_dim": 16},
-    "ascnet": {"crop": 24, "proj_dim": 16, "hidden_dim": 32, "pred_hidden_dim": 16, "bank_size": 16},
-    "corp": {"crop": 24, "proj_dim": 16, "heads": 2, "head_dim": 4, "mlp_hidden": 8},
-    "tec": {"crop": 24, "trans_dim": 16, "hidden_dim": 32},
-    "lsfd": {"crop": 24, "dim": 8},
-    "mcn": {"crop": 24, "proj_dim": 16, "bin_hidden": 8, "meta_params": "heads"},
-}
-METHOD_BACKBONE = {"videomae": "vit_tiny", "mgm": "vit_tiny"}  # masked modelling needs a ViT
 
 
 def tiny_overrides(method: str, cache: Path | str, **extra) -> dict:
     """Dotted overrides for :func:`vssl.train.config.resolve_config` of a tiny CPU run."""
-    over = {"cache": str(cache), **TINY, "backbone": METHOD_BACKBONE.get(method, TINY["backbone"])}
-    over.update({f"{method}.{k}": v for k, v in METHOD_TINY[method].items()})
+    from vssl.methods import tiny_params
+    from vssl.train.presets import pretrain_overrides
+
+    over = {"cache": str(cache), **TINY, "backbone": pretrain_overrides("demo", method).get("backbone", TINY["backbone"])}
+    over.update({f"{method}.{k}": v for k, v in tiny_params(method).items()})  # the method's Config.tiny()
     over.update(extra)
     return over
 

@@ -7,6 +7,8 @@ method provides.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from torch import nn
 
 from vssl.errors import InputError
@@ -64,6 +66,14 @@ METHODS: dict[str, type[nn.Module]] = {
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
 
 
+def tiny_params(name: str) -> dict:
+    """The fields ``METHODS[name].Config.tiny()`` (the CPU tests' settings) sets away from the
+    defaults, e.g. ``{"crop": 24, "queue_size": 16}``: dotted overrides for a tiny run."""
+    cfg = get_method(name).Config
+    small, default = cfg.tiny(), cfg()
+    return {f.name: getattr(small, f.name) for f in fields(small) if getattr(small, f.name) != getattr(default, f.name)}
+
+
 def get_method(name: str) -> type[nn.Module]:
     """The class registered as ``name``; InputError listing the valid names otherwise."""
     try:
@@ -72,4 +82,4 @@ def get_method(name: str) -> type[nn.Module]:
         raise InputError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}") from None
 
 
-__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CubicPuzzle", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "MCN", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method"]
+__all__ = ["ASCNet", "BE", "BYOL", "BarlowTwins", "CMD", "CubicPuzzle", "CORP", "DSM", "DirectCLR", "FAME", "LSFD", "MCN", "METHODS", "MGM", "MoCo", "Pace", "RotNet3D", "SimCLR", "SimSiam", "StepOut", "Supervised", "TEC", "VCOP", "VICReg", "VideoMAE", "get_method", "tiny_params"]

@@ -58,6 +58,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=16, hidden_dim=32, pred_hidden_dim=16, bank_size=16)
+
     def __post_init__(self):
         if not isinstance(self.fast_speed, int) or self.fast_speed < 2:
             raise ValueError(f"ascnet fast_speed must be an integer >= 2, got {self.fast_speed!r}")

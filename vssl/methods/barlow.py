@@ -42,6 +42,11 @@ class Config:
     min_scale: float = 0.08  # torchvision RandomResizedCrop default, as the reference
     augment: str = "byol"  # byol (the reference's asymmetric set) | mocov2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=32, hidden_dim=32)
+
     def __post_init__(self):
         check_siamese("barlow", self)
         check_dims("barlow", proj_dim=self.proj_dim, hidden_dim=self.hidden_dim)

@@ -71,6 +71,11 @@ class Config:
     shuffle_bn: bool = False  # BE's code has it commented out
     bn_splits: int = 2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, queue_size=16)
+
     def __post_init__(self):
         check_choice("be", "key_view", self.key_view, ("same_clip", "other_clip"))
         check_choice("be", "loss", self.loss, ("infonce", "triplet"))

@@ -48,6 +48,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"  # mocov2 (the video study's set, shared) | byol (the image code's asymmetric set)
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=16, hidden_dim=32, pred_hidden_dim=32)
+
     def __post_init__(self):
         check_siamese("byol", self)
         check_dims("byol", proj_dim=self.proj_dim, hidden_dim=self.hidden_dim, pred_hidden_dim=self.pred_hidden_dim)

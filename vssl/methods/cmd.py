@@ -105,6 +105,11 @@ class Config:
     context_weight: float = 1.0
     motion_weight: float = 1.0
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, mv_encoder='tiny', mv_len=4, mv_size=8, predictor_dim=32, mv_negatives=2)
+
     def __post_init__(self):
         for key, allowed in _CHOICES.items():
             if getattr(self, key) not in allowed:

@@ -60,6 +60,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=16, heads=2, head_dim=4, mlp_hidden=8)
+
     def __post_init__(self):
         check_choice("corp", "variant", self.variant, VARIANTS)
         check_dims("corp", proj_dim=self.proj_dim, heads=self.heads, head_dim=self.head_dim, mlp_hidden=self.mlp_hidden)

@@ -84,6 +84,11 @@ class Config:
     damage: str = "none"  # none | drop: one piece blanked | drop_gray: and all pieces grey (CDJP-style)
     normalize: str = "kinetics"  # no reference code: vssl's standard input
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, jitter=2, hidden_dim=16)
+
     def __post_init__(self):
         check_pretext("cubic_puzzle", self)
         check_choice("cubic_puzzle", "axis", self.axis, AXES)

@@ -41,6 +41,11 @@ class Config:
     min_scale: float = 0.08  # torchvision RandomResizedCrop default, as the reference
     augment: str = "byol"  # byol (the reference's asymmetric set) | mocov2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, dim=16)
+
     def __post_init__(self):
         check_siamese("directclr", self)
         check_dims("directclr", dim=self.dim)

@@ -72,6 +72,11 @@ class Config:
     shuffle_bn: bool = False  # DSM's code has it commented out
     bn_splits: int = 2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, queue_size=16)
+
     def __post_init__(self):
         check_choice("dsm", "loss", self.loss, ("infonce", "triplet"))
         check_choice("dsm", "augment", self.augment, AUGMENT_STYLES)

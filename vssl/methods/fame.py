@@ -61,6 +61,11 @@ class Config:
     shuffle_bn: bool = True  # FAME code: _batch_shuffle_ddp
     bn_splits: int = 2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, queue_size=16)
+
     def __post_init__(self):
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"fame beta must be in [0, 1], got {self.beta}")

@@ -60,6 +60,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, dim=8)
+
     def __post_init__(self):
         if not isinstance(self.long_factor, int) or self.long_factor < 2:
             raise ValueError(f"lsfd long_factor must be an integer >= 2, got {self.long_factor!r}")

@@ -62,6 +62,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=16, bin_hidden=8, meta_params='heads')
+
     def __post_init__(self):
         check_dims("mcn", proj_dim=self.proj_dim, bin_hidden=self.bin_hidden)
         check_choice("mcn", "meta_order", self.meta_order, META_ORDERS)

@@ -52,6 +52,11 @@ class Config:
     min_scale: float = 0.44
     flip: bool = True
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=32)
+
     def __post_init__(self):
         check_mae("mgm", self)
         if not isinstance(self.smooth, int) or self.smooth < 1 or self.smooth % 2 == 0:

@@ -44,6 +44,11 @@ class Config:
     shuffle_bn: bool = True  # MoCo v2 code: batch shuffle of the keys
     bn_splits: int = 2  # key sub-batches on one process (split-batch Shuffle BN)
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, queue_size=16)
+
     def __post_init__(self):
         check_shuffle_bn("moco", self)
 

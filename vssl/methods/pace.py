@@ -52,6 +52,11 @@ class Config:
     temperature: float = 0.5  # unverified
     proj_dim: int = 128  # unverified
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=16)
+
     def __post_init__(self):
         check_pretext("pace", self)
         if not isinstance(self.max_sr, int) or self.max_sr < 2:

@@ -33,6 +33,11 @@ class Config:
     dropout: float = 0.0  # before the classifier (unverified)
     normalize: str = "kinetics"  # no reference code: vssl's standard input
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24)
+
     def __post_init__(self):
         check_pretext("rotnet3d", self)
         check_choice("rotnet3d", "rotations", self.rotations, ROTATIONS)

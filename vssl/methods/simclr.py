@@ -34,6 +34,11 @@ class Config:
     crop: int = 112
     min_scale: float = 0.2
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24)
+
 
 class SimCLR(nn.Module):
     """SimCLR: NT-Xent between the projections of two clips of each video."""

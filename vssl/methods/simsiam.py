@@ -40,6 +40,11 @@ class Config:
     min_scale: float = 0.2  # random resized crop scale (0.2, 1), MoCo v2
     augment: str = "mocov2"  # mocov2 | byol (vssl.methods.siamese.ViewAugment)
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, proj_dim=32, pred_dim=8)
+
     def __post_init__(self):
         check_siamese("simsiam", self)
         check_dims("simsiam", proj_dim=self.proj_dim, pred_dim=self.pred_dim)

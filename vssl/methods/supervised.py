@@ -41,6 +41,11 @@ class Config:
     flip: bool = True
     label_smoothing: float = 0.0
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24)
+
     def __post_init__(self):
         if self.input not in INPUTS:
             raise ValueError(f"supervised input must be one of {', '.join(INPUTS)}, got {self.input!r}")

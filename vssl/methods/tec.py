@@ -60,6 +60,11 @@ class Config:
     min_scale: float = 0.2
     augment: str = "mocov2"
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, trans_dim=16, hidden_dim=32)
+
     def __post_init__(self):
         for name in ("span_factor", "max_speed"):
             v = getattr(self, name)

@@ -41,6 +41,11 @@ class Config:
     normalize: str = "none"  # none (ToTensor only, reference) | kinetics
     constant_lr: bool = True  # reference: the scheduler is never stepped; false = the loop's cosine
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=24, gap=1, hidden_dim=16)
+
     def __post_init__(self):
         check_pretext("vcop", self)
         if not isinstance(self.clips, int) or not 2 <= self.clips <= 5:

@@ -68,6 +68,11 @@ class Config:
     min_scale: float = 0.44  # multi-scale crop: sides in (0.66 .. 1) of the short side -> area >= 0.44
     flip: bool = True  # the paper flips on Kinetics, not on Something-Something
 
+    @classmethod
+    def tiny(cls) -> Config:
+        """The CPU tests' settings (tiny backbone, small crops, heads and queues)."""
+        return cls(crop=32)
+
     def __post_init__(self):
         check_mae("videomae", self)
         check_choice("videomae", "masking", self.masking, MASKINGS)
