@@ -14,13 +14,18 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import resnet as tv_resnet
-from torchvision.models.video import mc3_18, mvit_v2_s, r2plus1d_18, r3d_18, s3d, swin3d_t
-from torchvision.models.video.mvit import MViT
-from torchvision.models.video.resnet import BasicBlock, BasicStem, Conv3DSimple, VideoResNet
+
+if TYPE_CHECKING:
+    from torchvision.models.video.mvit import MViT
+    from torchvision.models.video.resnet import VideoResNet
+
+# torchvision is imported inside the builders that use it: importing it costs seconds of CPU
+# (torchvision.ops pulls in torch._dynamo), which every process that only needs ``tiny`` or a
+# ViT (tests, the demo, DataLoader workers) would pay.
 
 from vssl.errors import InputError
 from vssl.models.specs import BACKBONE_SPECS
@@ -53,16 +58,22 @@ def _video_resnet(model: VideoResNet, in_channels: int) -> VideoResNet:
 
 def build_r3d_18(*, in_channels: int = 3) -> nn.Module:
     """3D ResNet-18 (Tran et al. 2018), torchvision names; feat_dim 512."""
+    from torchvision.models.video import r3d_18
+
     return _video_resnet(r3d_18(weights=None), in_channels)
 
 
 def build_r2plus1d_18(*, in_channels: int = 3) -> nn.Module:
     """R(2+1)D-18 (Tran et al. 2018), torchvision names; feat_dim 512."""
+    from torchvision.models.video import r2plus1d_18
+
     return _video_resnet(r2plus1d_18(weights=None), in_channels)
 
 
 def build_mc3_18(*, in_channels: int = 3) -> nn.Module:
     """MC3-18 (mixed 3D/2D convolutions), torchvision names; feat_dim 512."""
+    from torchvision.models.video import mc3_18
+
     return _video_resnet(mc3_18(weights=None), in_channels)
 
 
@@ -72,6 +83,13 @@ def build_r3d_10(*, in_channels: int = 3) -> nn.Module:
     CMD's motion-vector encoder (``in_channels=2`` for (dx, dy) fields).
     feat_dim 512.
     """
+    from torchvision.models.video.resnet import (
+        BasicBlock,
+        BasicStem,
+        Conv3DSimple,
+        VideoResNet,
+    )
+
     model = VideoResNet(
         block=BasicBlock,
         conv_makers=[Conv3DSimple] * 4,
@@ -86,6 +104,8 @@ class _S3DFeatures(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        from torchvision.models.video import s3d
+
         model = s3d(weights=None)
         self.features = model.features  # same name as in torchvision's S3D
         # torchvision uses AvgPool3d((2, 7, 7), stride 1) then a mean: equal to a
@@ -113,6 +133,8 @@ def build_swin3d_t(*, in_channels: int = 3) -> nn.Module:
     Any clip size runs (windows of 8x7x7 tokens after 2x4x4 patches, padded where the clip is
     smaller); ``16x112`` is vssl's default clip. torchvision's stochastic depth 0.1 is kept.
     """
+    from torchvision.models.video import swin3d_t
+
     model = swin3d_t(weights=None)
     model.patch_embed.proj = _replace_first_conv(model.patch_embed.proj, in_channels)
     model.head = nn.Identity()
@@ -153,6 +175,8 @@ def build_mvit_v2_s(*, in_channels: int = 3) -> nn.Module:
     torchvision names; feat_dim 768 (the class token). Built for ``16x224`` clips (torchvision's
     size); other sizes run with interpolated relative positions. Stochastic depth 0.2 as torchvision.
     """
+    from torchvision.models.video import mvit_v2_s
+
     model = mvit_v2_s(weights=None)
     model.conv_proj = _replace_first_conv(model.conv_proj, in_channels)
     return _MViTFeatures(model)
@@ -216,6 +240,8 @@ def build_resnet10_2d(*, in_channels: int = 3) -> nn.Module:
 
     CMD's keyframe (I-frame) encoder. torchvision ResNet names, ``fc`` an identity.
     """
+    from torchvision.models import resnet as tv_resnet
+
     model = tv_resnet.ResNet(tv_resnet.BasicBlock, [1, 1, 1, 1])
     model.conv1 = _replace_first_conv(model.conv1, in_channels)
     model.fc = nn.Identity()
