@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The vssl demo on a CPU: `vssl bench science --quick` makes two synthetic action datasets
 # (background independent of the class / background following the class), extracts them
-# into caches, pretrains MoCo, DSM and CMD with `--preset demo` (tiny backbone, a few hundred
-# steps), two supervised controls and a random network, evaluates all of them with the same
-# protocol and prints the table with 95 % bootstrap intervals and a verdict per method.
+# into caches, pretrains MoCo with `--preset demo` (tiny backbone, 100 steps) on RGB frames and
+# on frame differences, two supervised controls and random networks, evaluates all of them with
+# the same protocol and prints the table with 95 % bootstrap intervals and a verdict per method.
 # Usage: bash examples/demo.sh [OUT_DIR]   (make demo runs it with OUT_DIR=demo)
 # Every stage by hand (synth, extract, verify, precompute, pretrain, eval, report):
 #   bash examples/demo_pipeline.sh
@@ -13,7 +13,7 @@ VSSL=${VSSL:-.venv/bin/vssl}
 JOBS=${JOBS:-2}
 mkdir -p "$OUT"
 
-echo "== 1/2 vssl bench science --quick (rerun to resume; the full benchmark: vssl bench science --seeds 3)"
+echo "== 1/2 vssl bench science --quick (rerun to resume; the full benchmark: vssl bench science)"
 "$VSSL" bench science --quick --out "$OUT/science" -j "$JOBS"
 
 echo "== 2/2 the caches it wrote verify"

@@ -201,7 +201,7 @@ def gpu(
 @error_boundary
 def science(
     out: Annotated[Path, typer.Option("--out", "-o", help="Benchmark directory (data, caches, runs, evals; reused on rerun).")] = Path("science"),
-    quick: Annotated[bool, typer.Option("--quick", help="One seed; MoCo and DSM (unless --methods); 100 steps per run (unless --steps): a few minutes on 2 cores.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="One seed; MoCo (unless --methods) on RGB and on frame differences, the controls; 100 steps per run (unless --steps): a few minutes on 2 cores.")] = False,
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods, or all (every registered method); default moco,simclr,dsm,be,fame,cmd. MoCo is always included as the baseline.")] = None,
     seeds: Annotated[int, typer.Option(help="Pretraining seeds per method and regime.")] = 3,
     regimes: Annotated[str, typer.Option(help="Comma-separated synth bias regimes: none, class.")] = "none,class",
