@@ -57,36 +57,38 @@ def test_bad_options_are_one_line(tmp_path):
 
 
 def test_science_tiny_end_to_end_and_resumes(tmp_path):
+    # the class regime only (the none regime differs in the synth data alone, tested in test_synth.py)
     cfg = ScienceConfig(out=tmp_path / "sci", methods=("moco",), seeds=1, steps=2, classes=3, videos_per_class=4,
+                        regimes=("class",),
                         size=(64, 48), frames=24, cache_size=48, workers=0, n_boot=200, controls=True,
                         extra={"data.clip_len": 4, "data.load_size": [32, 42], "moco.crop": 24,
                                "supervised.crop": 24})
     r = run_science(cfg)
     doc = json.loads((tmp_path / "sci" / "science.json").read_text())
-    assert set(doc["table"]) == {"none", "class"}
-    names = set(doc["table"]["none"])
+    assert set(doc["table"]) == {"class"}
+    names = set(doc["table"]["class"])
     assert names == {"random", "moco", "random+diff", "moco+diff", "supervised-rgb", "supervised-diff"}
-    assert "bg1" in doc["table"]["class"]["moco"] and "r1-random" in doc["table"]["none"]["moco"]
+    assert "bg1" in doc["table"]["class"]["moco"] and "r1-random" in doc["table"]["class"]["moco"]
     assert doc["meta"]["test_videos"] == 6
     assert set(doc["verdicts"]) == {"moco", "moco+diff"}
-    run_cfg = (tmp_path / "sci" / "runs" / "none" / "moco+diff" / "seed0" / "config.yaml").read_text()
+    run_cfg = (tmp_path / "sci" / "runs" / "class" / "moco+diff" / "seed0" / "config.yaml").read_text()
     assert "input: diff" in run_cfg
     from vssl.bench.science import summarise_dir
 
     again = summarise_dir(tmp_path / "sci", n_boot=200)  # every row in the directory, nothing trained
-    assert list(again["summary"]["table"]["none"]) == ["random", "moco", "random+diff", "moco+diff",
+    assert list(again["summary"]["table"]["class"]) == ["random", "moco", "random+diff", "moco+diff",
                                                        "supervised-rgb", "supervised-diff"]
-    assert again["summary"]["table"]["none"]["moco"]["r1"] == doc["table"]["none"]["moco"]["r1"]
+    assert again["summary"]["table"]["class"]["moco"]["r1"] == doc["table"]["class"]["moco"]["r1"]
     with pytest.raises(InputError, match="no evaluated random network"):
         summarise_dir(tmp_path / "empty")
     assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
     assert "| moco |" in r["markdown"]
-    assert set(doc["coverage"]) == {"none", "class"} and 0 < doc["coverage"]["none"]["object_area"] < 1
+    assert set(doc["coverage"]) == {"class"} and 0 < doc["coverage"]["class"]["object_area"] < 1
     assert "How much of the moving object" in r["markdown"]
     # a rerun reuses every run and evaluation
-    mtime = (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
+    mtime = (tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
     run_science(cfg)
-    assert (tmp_path / "sci" / "eval" / "none" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime
+    assert (tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime
 
 
 def test_quick_is_one_seed_fewer_methods_and_steps(tmp_path):
