@@ -73,12 +73,13 @@ def _trained(run_dir: Path) -> tuple[Any, dict]:
     if not read_run_config(run_dir):
         raise InputError(f"{run_dir} is not a vssl pretrain run (no config.yaml)")
     model, meta = load_eval(run_dir)
+    config = meta.get("config") or read_run_config(run_dir)
     opts = {**{k: CLIP_DEFAULTS[k] for k in ("clip_len", "size")}, **run_clip_options(run_dir)}
     facts = {
         "backbone": meta["backbone"], "method": meta.get("method"), "step": meta.get("step"),
         "clip": (int(opts["clip_len"]), int(opts["size"])),
-        "normalize": normalization_of_config(meta.get("config") or read_run_config(run_dir)),
-        "input": input_of_config(meta.get("config") or read_run_config(run_dir)),
+        "normalize": normalization_of_config(config),
+        "input": input_of_config(config),
     }
     return apply_input(model, facts["input"]), facts  # an ONNX model of a diff run takes frames
 
