@@ -118,3 +118,19 @@ def test_rows_with_fewer_seeds_are_paired_on_the_seeds_they_share():
     s = summarise({"none": {"random": random2, "moco": _runs(0.125, seeds=2, seed=3), "new": one}}, n_boot=300)
     d = s["table"]["none"]["new"]["r1-random"]
     assert abs(d["mean"] - (np.mean(one[0]["r1"]) - np.mean(random2[0]["r1"]))) < 1e-9
+
+
+def test_a_method_of_another_backbone_is_compared_with_a_random_network_of_its_own():
+    from vssl.bench.science import baselines_of, is_random, method_backbone
+
+    assert method_backbone("demo", "videomae") == "vit_tiny" and method_backbone("demo", "moco") is None
+    assert baselines_of("videomae") == ("random-vit_tiny", "moco")
+    assert baselines_of("moco+diff") == ("random+diff", "moco+diff")
+    assert is_random("random-vit_tiny") and is_random("random+diff") and not is_random("moco")
+    outcomes = {"none": {"random": _runs(0.5, seed=1), "random-vit_tiny": _runs(0.125, seed=2),
+                         "moco": _runs(0.125, seed=3), "videomae": _runs(0.3, seed=4)}}
+    s = summarise(outcomes, n_boot=300)
+    row, t = s["table"]["none"]["videomae"], s["table"]["none"]
+    # against the random ViT (0.125), not the random tiny CNN (0.5)
+    assert abs(row["r1-random"]["mean"] - (row["r1"]["mean"] - t["random-vit_tiny"]["r1"]["mean"])) < 1e-9
+    assert s["verdicts"]["videomae"] == "learns motion" and "random-vit_tiny" not in s["verdicts"]

@@ -117,10 +117,31 @@ def split_name(row: str) -> tuple[str, str]:
     return name, input or "rgb"
 
 
-def baselines_of(row: str) -> tuple[str, str]:
-    """The random network and the MoCo run a row is compared with: the ones with the same input."""
-    _, input = split_name(row)
-    return row_name("random", input), row_name(BASELINE, input)
+def is_random(row: str) -> bool:
+    """A random network's row: ``random``, ``random+diff`` or ``random-<backbone>``."""
+    return split_name(row)[0].partition("-")[0] == "random"
+
+
+def method_backbone(preset: str, method: str) -> str | None:
+    """The backbone ``preset`` gives ``method`` when it is not the preset's evaluation backbone (the
+    ViT of VideoMAE and MGM), else None: such a method is compared with a random network of its own
+    backbone, ``random-<backbone>``."""
+    from vssl.train.presets import eval_options, pretrain_overrides
+
+    if method == "random" or method in CONTROLS:
+        return None
+    b = pretrain_overrides(preset, method).get("backbone")
+    return None if b is None or b == eval_options(preset).get("backbone") else str(b)
+
+
+def baselines_of(row: str, preset: str = "demo") -> tuple[str, str]:
+    """The random network and the MoCo run a row is compared with: the ones with the same input, the
+    random network of the row's own backbone when the preset gives it another (:func:`method_backbone`)."""
+    from vssl.methods import METHODS
+
+    base, input = split_name(row)
+    b = method_backbone(preset, base) if base in METHODS else None
+    return row_name("random" if b is None else f"random-{b}", input), row_name(BASELINE, input)
 
 
 def quick_config(cfg: ScienceConfig) -> ScienceConfig:
@@ -251,10 +272,11 @@ def _n_test(cfg: ScienceConfig) -> int:
 
 
 def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, out: Path,
-             input: str = "auto") -> dict[str, list]:
+             input: str = "auto", backbone: str | None = None) -> dict[str, list]:
     """Per-test-video outcomes of one network: ``r1``, ``r5`` (action retrieval hits), ``linear``
     (linear probe correct) and ``bg1`` (nearest train video wears the query's background family).
-    ``input``: what the network sees (``auto``: what its run was trained on; a random network: rgb)."""
+    ``input``: what the network sees (``auto``: what its run was trained on; a random network: rgb).
+    ``backbone``: a random network's, when not the preset's."""
     import torch
 
     from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
@@ -264,7 +286,7 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     got = out / "outcomes.json"
     if got.exists():
         return json.loads(got.read_text())
-    o = clip_options(weights, cfg.preset, random_init=weights is None)
+    o = clip_options(weights, cfg.preset, random_init=weights is None, backbone=backbone)
     ec = EvalConfig(cache=cache, out=out, checkpoint=weights, backbone=o["backbone"], random_init=weights is None,
                     seed=seed, force=True,
                     features=FeatureOptions(clips=o["clips"], clip_len=o["clip_len"], stride=o["stride"],
@@ -297,7 +319,7 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
 METRICS = (("r1", "action R@1"), ("r5", "action R@5"), ("linear", "linear top-1"), ("bg1", "background R@1"))
 
 
-def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000) -> dict[str, Any]:
+def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
     """``outcomes[regime][name]`` = one outcome dict per seed (name ``random`` = random init) ->
     intervals per metric, paired differences vs random and vs MoCo, verdicts."""
     table: dict[str, Any] = {}
@@ -310,7 +332,7 @@ def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000) ->
                     continue
                 v = np.array([r[key] for r in runs], float)
                 row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
-                for tag, base in zip(("random", BASELINE), baselines_of(name)):
+                for tag, base in zip(("random", BASELINE), baselines_of(name, preset)):
                     if base == name or base not in by_name:
                         continue
                     b = np.array([r[key] for r in by_name[base]], float)
@@ -328,7 +350,7 @@ def _iv(d: dict | None) -> Interval | None:
 
 def verdicts(table: dict[str, Any]) -> dict[str, str]:
     """One line per method (not the baselines and controls) from the intervals of :func:`summarise`."""
-    names = [n for r in table.values() for n in r if split_name(n)[0] != "random" and n not in CONTROLS]
+    names = [n for r in table.values() for n in r if not is_random(n) and n not in CONTROLS]
     out = {}
     for name in dict.fromkeys(names):
         parts = []
@@ -376,7 +398,8 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | 
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
              "differences are paired (same seeds' indices, same test videos). A `+diff` row is the method "
              "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "
-             "network and MoCo on the same input.", ""]
+             "network and MoCo on the same input; a method the preset gives another backbone (VideoMAE's "
+             "and MGM's ViT) is compared with a random network of that backbone (`random-<backbone>`).", ""]
     for regime, rows in summary["table"].items():
         head = {"none": "bias none (background independent of the class): motion learning",
                 "class": "bias class (train background follows the class, test backgrounds another class's): "
@@ -433,7 +456,7 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
         m = [100 * rows[n][key]["mean"] for n in names]
         lo = [100 * (rows[n][key]["mean"] - rows[n][key]["lo"]) for n in names]
         hi = [100 * (rows[n][key]["hi"] - rows[n][key]["mean"]) for n in names]
-        colours = ["#999999" if split_name(n)[0] == "random" else ("#cc8844" if n in CONTROLS else
+        colours = ["#999999" if is_random(n) else ("#cc8844" if n in CONTROLS else
                    ("#55aa77" if split_name(n)[1] != "rgb" else "#3366aa")) for n in names]
         ax.bar(range(len(names)), m, yerr=[lo, hi], capsize=3, color=colours)
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
@@ -454,6 +477,14 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     methods = chosen_methods(cfg)
     names = [*(row_name(m, i) for i in cfg.inputs for m in methods if takes_input(cfg, m, i)),
              *(CONTROLS if cfg.controls else ())]
+    # the random networks: the preset's backbone on every input, and the own backbone of a method
+    # the preset gives another (VideoMAE's ViT) on the inputs that method takes
+    randoms: dict[str, tuple[str, str | None]] = {row_name("random", i): (i, None) for i in cfg.inputs}
+    for i in cfg.inputs:
+        for m in methods:
+            b = method_backbone(cfg.preset, m)
+            if b is not None and takes_input(cfg, m, i):
+                randoms[row_name(f"random-{b}", i)] = (i, b)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Log(cfg.quiet)
@@ -473,10 +504,9 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
         by: dict[str, list[dict]] = {}
         for seed in range(cfg.seeds):
             ts = time.perf_counter()
-            for i in cfg.inputs:
-                rn = row_name("random", i)
-                by.setdefault(rn, []).append(
-                    evaluate(cfg, cache, None, seed, out / "eval" / regime / rn / f"seed{seed}", input=i))
+            for rn, (i, backbone) in randoms.items():
+                by.setdefault(rn, []).append(evaluate(cfg, cache, None, seed, out / "eval" / regime / rn / f"seed{seed}",
+                                                      input=i, backbone=backbone))
             for name in names:
                 run = out / "runs" / regime / name / f"seed{seed}"
                 pretrain_run(cfg, cache, name, seed, run, log)
@@ -490,11 +520,12 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
-    return _write(out, outcomes, meta, diagnostics, coverage, cfg.n_boot)
+    return _write(out, outcomes, meta, diagnostics, coverage, cfg.n_boot, cfg.preset)
 
 
-def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: dict, n_boot: int) -> dict[str, Any]:
-    summary = summarise(outcomes, n_boot=n_boot)
+def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: dict, n_boot: int,
+           preset: str) -> dict[str, Any]:
+    summary = summarise(outcomes, n_boot=n_boot, preset=preset)
     doc = {"meta": meta, **summary, "diagnostics": diagnostics, "coverage": coverage, "outcomes": outcomes}
     atomic_write_bytes(out / RESULTS, json.dumps(doc, indent=1).encode())
     md = markdown(summary, meta, diagnostics, coverage)
@@ -504,7 +535,7 @@ def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: d
                                                                          (RESULTS, "science.md", "science.png")]}
 
 
-def summarise_dir(out: Path, n_boot: int = 4000) -> dict[str, Any]:
+def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
     """``--summary-only``: the tables of every evaluation already in ``out`` (all the rows that runs
     with other ``--methods`` / ``--inputs`` / ``--seeds`` left there), without training anything.
     A row keeps its seeds 0, 1, ... up to the first missing one."""
@@ -518,7 +549,7 @@ def summarise_dir(out: Path, n_boot: int = 4000) -> dict[str, Any]:
                 runs.append(json.loads((d / f"seed{len(runs)}" / "outcomes.json").read_text()))
             if runs:
                 outcomes.setdefault(regime, {})[d.name] = runs
-                if d.name.partition("+")[0] != "random":
+                if not is_random(d.name):
                     diagnostics.setdefault(regime, {})[d.name] = [
                         training_diagnostics(out / "runs" / regime / d.name / f"seed{k}") for k in range(len(runs))]
     from vssl.methods import METHODS
@@ -529,16 +560,16 @@ def summarise_dir(out: Path, n_boot: int = 4000) -> dict[str, Any]:
         base, input = split_name(name)
         if name in CONTROLS:
             return (True, list(CONTROLS).index(name))
-        return (False, input != "rgb", base != "random", base != BASELINE,
+        return (False, input != "rgb", not is_random(name), base != BASELINE,
                 order.index(base) if base in order else len(order), name)
 
     outcomes = {r: dict(sorted(by.items(), key=lambda kv: key(kv[0]))) for r, by in outcomes.items()}
-    firsts = [row for by in outcomes.values() for name, row in by.items() if split_name(name)[0] == "random"]
+    firsts = [row for by in outcomes.values() for name, row in by.items() if is_random(name)]
     if not firsts:
         raise InputError(f"{out} holds no evaluated random network (eval/<regime>/random/seed0): run the benchmark first")
     # the class count: the labels of the gallery are not in outcomes; the synth metadata has them
     meta_file = next((out / "data").glob("synth-*/synth.json"), None)
     classes = len(json.loads(meta_file.read_text())["class_names"]) if meta_file else 0
-    meta = {"preset": "as run", "seeds": max(len(r) for by in outcomes.values() for r in by.values()),
+    meta = {"preset": f"{preset} (as run)", "seeds": max(len(r) for by in outcomes.values() for r in by.values()),
             "classes": classes or 1, "test_videos": len(firsts[0][0]["r1"]), "summary_only": True}
-    return _write(out, outcomes, meta, diagnostics, {}, n_boot)
+    return _write(out, outcomes, meta, diagnostics, {}, n_boot, preset)

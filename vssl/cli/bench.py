@@ -226,7 +226,7 @@ def science(
     from vssl.train.config import parse_set
 
     if summary_only:
-        r = summarise_dir(out)
+        r = summarise_dir(out, preset=preset)
         print(r["markdown"])
         console.print(f"wrote {', '.join(r['files'])}", highlight=False)
         return
