@@ -36,3 +36,22 @@ def test_unknown_scenario_is_one_line():
     r = CliRunner().invoke(app, ["bench", "faults", "--only", "extract,nosuch"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "unknown fault scenario 'nosuch'" in " ".join(r.output.split())
+
+
+def test_precompute_scenario_compares_every_video_with_the_uninterrupted_run(tmp_path):
+    from vssl.preprocess.extract import ExtractOptions, extract
+    from vssl.synth import make_synth
+
+    src, cache = tmp_path / "src", tmp_path / "cache"
+    make_synth(src, classes=2, videos_per_class=2, size=(64, 48), frames=16, seed=0, progress=False)
+    extract(src, cache, ExtractOptions(workers=1, min_frames=8, size=32), quiet=True)
+    (tmp_path / "s").mkdir()
+    o = F.precompute_kills(tmp_path / "s", cache, 0, __import__("random").Random(0))
+    assert o.passed, o.observed
+    assert "fame: 0 kills" in o.observed and "4/4 videos equal" in o.observed and "verify exit 0" in o.observed
+    # a video whose arrays differ from the reference run's is caught
+    m = tmp_path / "s" / "killed" / "be" / "manifest.json"
+    doc = json.loads(m.read_text())
+    doc["videos"][0]["checksum"] = "0" * 32
+    m.write_text(json.dumps(doc))
+    assert F._precomputed(tmp_path / "s" / "killed", "be") != F._precomputed(tmp_path / "s" / "ref", "be")

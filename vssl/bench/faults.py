@@ -43,7 +43,9 @@ class Outcome:
     seconds: float
 
 
-ENV = {**os.environ, "COLUMNS": "500"}  # rich wraps at 80 columns without a terminal: keep each message on one line
+# rich wraps at 80 columns without a terminal: keep each message on one line; shards committed every
+# 0.2 s (as tests/faults does) so that the kills of these tiny runs land between and inside commits
+ENV = {**os.environ, "COLUMNS": "500", "VSSL_SHARD_MAX_AGE_S": "0.2"}
 
 
 def _run(args: list, **kw) -> subprocess.CompletedProcess:
@@ -99,6 +101,37 @@ def extract_kills(tmp: Path, src: Path, kills: int, rng: random.Random) -> Outco
     return Outcome("extract, SIGKILL", f"{n} videos once, verify clean",
                    f"{k} kills ({clean} ended first): {len(set(ids))} videos, {len(ids) - len(set(ids))} doubled",
                    ok, 0.0)
+
+
+def _precomputed(cache: Path, kind: str) -> dict[str, str]:
+    """video id -> checksum of the arrays of every video precomputed in ``cache/kind`` (complete or not)."""
+    m = cache / kind / "manifest.json"
+    if not m.is_file():
+        return {}
+    return {v["id"]: v.get("checksum") for v in json.loads(m.read_text())["videos"] if v.get("status") == "ok"}
+
+
+def precompute_kills(tmp: Path, cache: Path, kills: int, rng: random.Random) -> Outcome:
+    """``vssl precompute fame`` and ``be`` killed ``kills`` times each on a copy of the cache, then rerun:
+    every video once with the uninterrupted run's checksums, verify clean."""
+    ref, killed = tmp / "ref", tmp / "killed"
+    shutil.copytree(cache, ref)
+    shutil.copytree(cache, killed)
+    ok, parts = True, []
+    for kind in ("fame", "be"):
+        args = ["precompute", kind, "-q", "-j", "1", "--window", "8", "--stride", "8"]
+        r0, t_ref = _timed([*args, ref])
+        k, clean = _kill_series([*args, killed], kills, rng, t_ref)
+        r = _run([*args, killed])
+        a, b = _precomputed(ref, kind), _precomputed(killed, kind)
+        same = r0.returncode == 0 and r.returncode == 0 and bool(a) and a == b
+        ok = ok and same
+        parts.append(f"{kind}: {k} kills ({clean} ended first), {len(b)}/{len(a)} videos "
+                     f"{'equal' if same else 'DIFFER'}")
+    v = _run(["verify", killed, "-q"])
+    ok = ok and v.returncode == 0
+    return Outcome("precompute fame + be, SIGKILL", "every video once, checksums equal the uninterrupted run's, "
+                   "verify clean", "; ".join(parts) + f"; verify exit {v.returncode}", ok, 0.0)
 
 
 def pretrain_kills(tmp: Path, cache: Path, kills: int, rng: random.Random) -> Outcome:
@@ -191,7 +224,7 @@ def read_only(tmp: Path, src: Path, cache: Path) -> Outcome:
                    f"{r_ok}/3 readers ok, {w_ok}/3 writers one line", r_ok == 3 and w_ok == 3, 0.0)
 
 
-SCENARIOS = ("extract", "pretrain", "finetune", "retrieval", "damaged", "read-only")
+SCENARIOS = ("extract", "precompute", "pretrain", "finetune", "retrieval", "damaged", "read-only")
 
 
 def run_faults(kills: int = 3, seed: int = 14, only: tuple[str, ...] = SCENARIOS, workdir: Path | None = None,
@@ -215,6 +248,7 @@ def run_faults(kills: int = 3, seed: int = 14, only: tuple[str, ...] = SCENARIOS
         make_synth(src, classes=3, videos_per_class=4, size=(64, 48), frames=24, seed=0, progress=False)
         extract(src, cache, ExtractOptions(workers=1, min_frames=8, size=32), quiet=True)
         jobs = {"extract": lambda t: extract_kills(t, src, kills, rng),
+                "precompute": lambda t: precompute_kills(t, cache, kills, rng),
                 "pretrain": lambda t: pretrain_kills(t, cache, kills, rng),
                 "finetune": lambda t: finetune_kills(t, cache, kills, rng),
                 "retrieval": lambda t: retrieval_kills(t, cache, kills, rng),
