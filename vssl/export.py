@@ -120,7 +120,7 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str | None = None, *,
     if fmt == "safetensors":
         st = _need("safetensors.torch")
         model, facts = _trained(run_dir)
-        from vssl.io.manifest import atomic_write_bytes
+        from vssl.utils.fs import atomic_write_bytes
         from vssl.models import backbone_state_dict
 
         state = {k: v.detach().contiguous() for k, v in backbone_state_dict(model).items()}
@@ -165,7 +165,7 @@ def export_onnx(model, out: str | Path, clip: tuple[int, int], metadata: dict[st
     import onnx
     import torch
 
-    from vssl.io.manifest import atomic_write_bytes
+    from vssl.utils.fs import atomic_write_bytes
 
     out = Path(out)
     t, s = clip

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from vssl.cli.main import app
 from vssl.errors import DiskFullError
-from vssl.io import space
+from vssl.utils import fs as utils_fs
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +66,14 @@ def test_checkpoint_needs_room_and_keeps_the_previous_one(tmp_path, monkeypatch)
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"w": torch.zeros(1000)})
     before = path.read_bytes()
-    monkeypatch.setattr(space, "free_bytes", lambda p: 100_000)  # < 4 000 bytes of tensor + 1 MB
+    monkeypatch.setattr(utils_fs, "free_bytes", lambda p: 100_000)  # < 4 000 bytes of tensor + 1 MB
     with pytest.raises(DiskFullError, match="previous last.pt is kept"):
         save_checkpoint(path, {"w": torch.ones(1000)})
     assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp*"))
 
 
 def test_a_short_write_becomes_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch):
-    from vssl.io.manifest import atomic_write_json
+    from vssl.utils.fs import atomic_write_json
 
     path = tmp_path / "manifest.json"
     atomic_write_json(path, {"a": 1})
@@ -93,7 +93,7 @@ def test_feature_cache_checks_free_space(tmp_path, monkeypatch):
     fs = FeatureSet(clip_feats=np.zeros((4, 8), np.float32), video_index=np.zeros(4, np.int64),
                     clip_index=np.zeros(4, np.int64), video_ids=["a"], labels=np.zeros(1, np.int64), key="k",
                     seconds=0.0)
-    monkeypatch.setattr(space, "free_bytes", lambda p: 1000)
+    monkeypatch.setattr(utils_fs, "free_bytes", lambda p: 1000)
     with pytest.raises(DiskFullError, match="feature cache"):
         save_features(tmp_path / "f" / "train.npz", fs)
 

@@ -31,7 +31,7 @@ def _figure(w: float, h: float):
 def _save(fig, path) -> Path:
     import io
 
-    from vssl.io.manifest import atomic_write_bytes
+    from vssl.utils.fs import atomic_write_bytes
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, float]:
 def write_results(session: EvalSession, section: str, result: dict[str, Any]) -> dict[str, Any]:
     """Merge ``result`` as ``results[section]`` into ``EVAL_DIR/metrics.json`` (atomically) and rewrite metrics.csv."""
     from vssl import __version__
-    from vssl.io.manifest import atomic_write_bytes, atomic_write_json
+    from vssl.utils.fs import atomic_write_bytes, atomic_write_json
 
     out = session.out
     out.mkdir(parents=True, exist_ok=True)

@@ -292,7 +292,7 @@ def _md_escape(s: Any) -> str:
 def build_report(run_dirs: list[str | Path], out: str | Path) -> dict[str, Any]:
     """Write the report of ``run_dirs`` into ``out``; returns ``{"runs": [...], "files": [...]}``."""
     from vssl.eval.plots import plot_loss_curves, plot_recall_curves, plot_spectrum
-    from vssl.io.manifest import atomic_write_bytes
+    from vssl.utils.fs import atomic_write_bytes
 
     if not run_dirs:
         raise InputError("give at least one run directory")

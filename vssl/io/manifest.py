@@ -11,18 +11,7 @@ from typing import Any
 from vssl import __version__
 from vssl.errors import CacheError
 from vssl.io import schema
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader never sees a half-written file
-    (:func:`vssl.io.space.atomic_write`)."""
-    from vssl.io.space import atomic_write
-
-    atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=False).encode("utf-8"))
+from vssl.utils.fs import atomic_write_bytes, atomic_write_json  # noqa: F401  (re-exported)
 
 
 def new_manifest(kind: str, options: dict, records: list[dict], **extra: Any) -> dict:

@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 from vssl.errors import CacheError, DiskFullError, VsslError
 from vssl.io import schema
-from vssl.io.manifest import atomic_write_json
 from vssl.io.space import disk_full, free_bytes, is_enospc, mb, min_free
 from vssl.signals import StopRequest
+from vssl.utils.fs import atomic_write_json, fsync_path
 
 STOP_GRACE_S = 30.0  # after a stop signal, workers get this long to commit before they are terminated
 
@@ -194,6 +194,7 @@ class _ShardWriter:
             return None
         self.h5.close()
         final = self.shard_dir / (self.name + ".h5")
+        fsync_path(self.path)  # on disk before it is renamed into place, as every atomic write
         os.replace(self.path, final)
         atomic_write_json(final.with_suffix(".json"), {"shard": final.name, "videos": self.records})
         name = final.name

@@ -189,7 +189,7 @@ def repair_cache(root: Path, *, quiet: bool = True) -> list[str]:
     """
     from vssl.io.h5 import load_h5py
     from vssl.io.lock import dir_lock
-    from vssl.io.manifest import atomic_write_json
+    from vssl.utils.fs import atomic_write_json
 
     h5py = load_h5py()
     root = Path(root)

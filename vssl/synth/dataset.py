@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vssl.io.manifest import atomic_write_bytes
+from vssl.utils.fs import atomic_write_bytes
 from vssl.synth.encode import encode_h264, save_npz_deterministic, x264_params
 from vssl.synth.motion import _motion
 from vssl.synth.render import render_video

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vssl.io.manifest import atomic_write_bytes
+from vssl.utils.fs import atomic_write_bytes
 from vssl.synth.spec import DEFAULT_CRF, DEFAULT_PRESET
 
 

@@ -40,26 +40,10 @@ def checkpoint_path(run_dir: Path) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` through :func:`vssl.io.space.atomic_write`: never a half-written file."""
-    from vssl.io.space import MB, atomic_write, ensure_free
+    """``torch.save`` through :func:`vssl.utils.fs.atomic_torch_save`: never a half-written file."""
+    from vssl.utils.fs import atomic_torch_save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
-    # the new file is written beside the old one: its size must fit (tensors + ~1 MB of pickle)
-    ensure_free(path.parent, _state_bytes(state) + MB, "a checkpoint", kept)
-    atomic_write(path, lambda f: torch.save(state, f), kept=kept)
-
-
-def _state_bytes(obj) -> int:
-    """Bytes of the tensors inside ``obj`` (nested dicts, lists, tuples)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_state_bytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_state_bytes(v) for v in obj)
-    return 0
+    atomic_torch_save(path, state, "a checkpoint")
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -50,7 +50,7 @@ def render(method: str, old: str | None) -> str:
 def stale(directory: Path = DEFAULT_DIR, *, write: bool = False) -> list[str]:
     """Methods whose example in ``directory`` is missing or differs from :func:`render`
     (rewritten when ``write``)."""
-    from vssl.io.manifest import atomic_write_bytes
+    from vssl.utils.fs import atomic_write_bytes
     from vssl.methods import METHODS
 
     out = []

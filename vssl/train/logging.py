@@ -52,7 +52,7 @@ class MetricsLogger:
         if not self.path.exists():
             return
         keep = [json.dumps(r) + "\n" for r in read_metrics(self.path.parent) if int(r.get("step", 0)) <= step]
-        from vssl.io.manifest import atomic_write_bytes
+        from vssl.utils.fs import atomic_write_bytes
 
         atomic_write_bytes(self.path, "".join(keep).encode("utf-8"))
 
@@ -98,7 +98,7 @@ def _start_wandb(run_dir: Path, *, project: str, config: dict):
     run_id = id_file.read_text("utf-8").strip() if id_file.is_file() else ""
     if not run_id:
         run_id = secrets.token_hex(4)
-        from vssl.io.manifest import atomic_write_bytes
+        from vssl.utils.fs import atomic_write_bytes
 
         atomic_write_bytes(id_file, run_id.encode())
     try:
