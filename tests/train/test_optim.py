@@ -128,3 +128,69 @@ def test_engine_uses_the_recipe_optimizer():
         eng.optimizer.step()
         eng.scheduler.step()
     assert eng.optimizer.param_groups[0]["lr"] == pytest.approx(0.03 * 0.001)
+
+
+def test_step_schedule_by_hand():
+    from vssl.train.optim import lr_factor
+
+    # 90 steps, milestones 1/3, 2/3 -> the lr drops at steps 30 and 60 (Pace's StepLR: epochs 6 and 12 of 18)
+    f = [lr_factor(s, 90, 0, schedule="step", milestones=(1 / 3, 2 / 3), gamma=0.1) for s in (0, 29, 30, 59, 60, 89)]
+    assert f == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+    # a 10-step warm-up first: (s + 1) / 10, then the steps; one milestone at 0.5 (step 50), gamma 0.5
+    f = [lr_factor(s, 100, 10, schedule="step", milestones=(0.5,), gamma=0.5) for s in (0, 4, 9, 10, 49, 50, 99)]
+    assert f == pytest.approx([0.1, 0.5, 1.0, 1.0, 1.0, 0.5, 0.5])
+    assert lr_factor(99, 100, 0, schedule="step", milestones=(), gamma=0.1) == 1.0  # no milestone: constant
+    assert lr_factor(3, 9, 0, schedule="step", milestones=(1 / 3,), peak=0.2) == pytest.approx(0.02)
+    # cosine unchanged: half-way through the decay 0.5; the end at min_ratio
+    assert lr_factor(55, 100, 10, 0.0) == pytest.approx(0.5)
+    assert lr_factor(100, 100, 10, 0.1, schedule="cosine") == pytest.approx(0.1)
+    with pytest.raises(InputError, match="unknown lr schedule 'linear'"):
+        lr_factor(50, 100, 0, schedule="linear")
+
+
+def test_finetune_rates_are_those_of_its_former_lr_at():
+    """vssl eval finetune's warm-up + cosine (formerly its own ``lr_at``) through the shared function, to the bit."""
+    import math
+    import random
+
+    from vssl.train.optim import lr_factor
+
+    def lr_at(step, total, warmup, base):  # the finetune's former function, as it was
+        if warmup > 0 and step < warmup:
+            return base * (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        total = rng.randint(1, 3000)
+        warmup, step, base = rng.randint(0, total), rng.randint(0, total + 2), rng.choice([0.1, 3e-4, rng.random()])
+        assert lr_factor(step, total, warmup, peak=base) == lr_at(step, total, warmup, base), (step, total, warmup)
+
+
+@pytest.mark.parametrize("over, msg", [
+    ({"optim.schedule": "linear"}, "optim.schedule must be one of cosine, step"),
+    ({"optim.milestones": [0.7, 0.3]}, "optim.milestones must be increasing fractions of the run in (0, 1)"),
+    ({"optim.milestones": [0.5, 1.0]}, "optim.milestones must be increasing fractions"),
+    ({"optim.milestones": 0.5}, "'optim.milestones' must be a list"),
+    ({"optim.gamma": 0.0}, "optim.gamma must be in (0, 1]"),
+    ({"optim.gamma": 2.0}, "optim.gamma must be in (0, 1]"),
+    ({"optim.schedule": "step", "optim.min_lr_ratio": 0.001}, "end of the cosine"),
+])
+def test_schedule_options_bad_values_are_one_line(over, msg):
+    from vssl.train.config import resolve_config
+
+    with pytest.raises(InputError) as e:
+        resolve_config("moco", overrides=over)
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_step_schedule_options_round_trip_and_old_configs_resume():
+    from vssl.train.config import differences, from_dict, resolve_config, to_dict
+
+    cfg = resolve_config("moco", overrides={"optim.schedule": "step", "optim.milestones": [0.25, 0.5, 0.75]})
+    assert cfg.optim.milestones == (0.25, 0.5, 0.75)  # any number of milestones
+    assert from_dict(to_dict(cfg)) == cfg
+    new = to_dict(resolve_config("moco"))
+    old = {**new, "optim": {k: v for k, v in new["optim"].items() if k not in ("schedule", "milestones", "gamma")}}
+    assert differences(old, new) == []  # a run written before the step schedule existed still resumes

@@ -32,3 +32,13 @@ def test_eval_reads_the_input_scaling(method):
     for how in ("none", "kinetics"):
         cfg = resolve_config(method, overrides={f"{method}.normalize": how})
         assert normalization_of_config(to_dict(cfg)) == how
+
+
+def test_pace_pretrain_follows_its_step_schedule(tiny_cache, tmp_path):
+    """Pace's recipe (StepLR x0.1 every 6 of 18 epochs): over 3 steps the logged lr drops x0.1 after each step."""
+    cfg = tiny_config("pace", tiny_cache, **{"optim.steps": 3, "optim.lr": 0.5})
+    assert (cfg.optim.schedule, cfg.optim.warmup_epochs, cfg.optim.warmup_steps) == ("step", 0.0, None)
+    pretrain(cfg, tmp_path / "pace", quiet=True)
+    rows = [json.loads(x) for x in (tmp_path / "pace" / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if "lr" in r]
+    assert lrs == pytest.approx([0.5, 0.05, 0.005]), lrs

@@ -43,17 +43,17 @@ from vssl.signals import StopRequest
 from torch import Tensor, nn
 
 from vssl.errors import InputError, Stopped, TrainingError
+from vssl.data.clips import EvalClips, TrainClips, make_loader
+from vssl.data.frames import load_size
+from vssl.data.sampling import EpochBatchSampler, fit_batch_size
 from vssl.eval.features import (
-    EvalClips,
     EvalSession,
     Progress,
     autocast,
-    clip_frame_indices,
-    decode_clip,
-    make_loader,
     prepare_model,
     to_model_input,
 )
+from vssl.train.optim import lr_factor
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -150,106 +150,13 @@ def long_tail_subset(videos: list, imbalance: float, seed: int) -> list:
     return [v for v in videos if v.id in keep]
 
 
-def load_size(resize: int) -> tuple[int, int]:
-    """(H, W) of training frames: ``resize`` x ``round(resize * 4 / 3)`` (128 x 171)."""
-    return resize, int(round(resize * 4 / 3))
-
-
-def cover_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Resize ``img`` (H, W, C) to cover (h, w) keeping its aspect ratio, then centre-crop to (h, w)."""
-    import cv2
-
-    ih, iw = img.shape[:2]
-    s = max(h / ih, w / iw)
-    nh, nw = max(h, int(math.ceil(ih * s - 1e-6))), max(w, int(math.ceil(iw * s - 1e-6)))
-    if (nh, nw) != (ih, iw):
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    y, x = (nh - h) // 2, (nw - w) // 2
-    return img[y:y + h, x:x + w]
-
-
-class TrainClips(torch.utils.data.Dataset):
-    """Key ``(index, epoch)`` -> ``{"clip": uint8 (T, H, W, 3), "label": int}`` with a random start."""
-
-    def __init__(self, cache_root: Path, video_ids: list[str], clip_len: int, stride: int, hw: tuple[int, int],
-                 seed: int):
-        from vssl.io.cache import Cache
-
-        self.cache = Cache(cache_root)
-        self.videos = [self.cache.video(v) for v in video_ids]
-        self.clip_len, self.stride, self.hw, self.seed = clip_len, stride, hw, seed
-        self.span = (clip_len - 1) * stride + 1
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, key) -> dict[str, Any]:
-        index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
-        v = self.videos[index]
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, epoch, index, 0xF17E])
-        t0 = int(rng.integers(0, max(0, v.n_frames - self.span) + 1))
-        t = clip_frame_indices(t0, self.clip_len, self.stride, v.n_frames)
-        with self.cache.reading(v.id):  # one line naming video, shard and `vssl verify`
-            frames = decode_clip(self.cache.read_frames_jpeg(v.id, t), lambda im: cover_crop(im, *self.hw))
-        return {"clip": frames, "label": int(v.label)}
-
-
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, start: int = 0) -> list[list[tuple[int, int]]]:
-    """The batches of ``epoch`` (a seeded permutation; the last partial batch dropped when n >= batch_size),
-    from batch number ``start`` on."""
-    perm = np.random.default_rng([seed & 0xFFFFFFFF, epoch, 0xE90C]).permutation(n)
-    bs = min(batch_size, n)
-    nb = n // bs
-    return [[(int(i), epoch) for i in perm[b * bs:(b + 1) * bs]] for b in range(start, nb)]
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if warmup > 0 and step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
 def _augmenter(crop: int, min_scale: float, mean_std):
-    """Random resized crop + flip on the device: ClipAugment when available, else a plain fallback."""
-    try:
-        from vssl.data.transforms import ClipAugment
-    except ImportError:  # pragma: no cover - transforms are part of vssl
-        ClipAugment = None
-    if ClipAugment is not None:
-        kw = {} if mean_std is None else {"mean": mean_std[0], "std": mean_std[1]}
-        aug = ClipAugment(crop, scale=(min_scale, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0, **kw)
-        return lambda x, g: aug(x, generator=g)[0]
+    """Random resized crop + flip on the device (:class:`vssl.data.transforms.ClipAugment`, no colour)."""
+    from vssl.data.transforms import ClipAugment
 
-    def fallback(x: Tensor, g: torch.Generator) -> Tensor:  # random crop of the short side + flip
-        b, _, _, h, w = x.shape
-        s = min(h, w)
-        out = []
-        for i in range(b):
-            y0 = int(torch.randint(0, h - s + 1, (1,), generator=g))
-            x0 = int(torch.randint(0, w - s + 1, (1,), generator=g))
-            c = x[i:i + 1, :, :, y0:y0 + s, x0:x0 + s]
-            c = nn.functional.interpolate(c.flatten(1, 2), size=(crop, crop), mode="bilinear",
-                                          antialias=True).view(1, 3, -1, crop, crop)
-            if torch.rand(1, generator=g).item() < 0.5:
-                c = c.flip(-1)
-            out.append(c)
-        x = torch.cat(out)
-        if mean_std is not None:
-            m = torch.tensor(mean_std[0], device=x.device).view(1, 3, 1, 1, 1)
-            sd = torch.tensor(mean_std[1], device=x.device).view(1, 3, 1, 1, 1)
-            x = (x - m) / sd
-        return x
-
-    return fallback
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """The training checkpoint writer: free-space check, tmp + fsync + rename, one line when the disk is full."""
-    from vssl.train.checkpoint import save_checkpoint
-
-    save_checkpoint(path, obj)
+    kw = {} if mean_std is None else {"mean": mean_std[0], "std": mean_std[1]}
+    aug = ClipAugment(crop, scale=(min_scale, 1.0), jitter_p=0.0, gray_p=0.0, blur_p=0.0, **kw)
+    return lambda x, g: aug(x, generator=g)[0]
 
 
 def _identity(session: EvalSession, opts: FinetuneOptions) -> dict[str, Any]:
@@ -306,6 +213,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     """
     from vssl.eval.plots import plot_confusion, plot_loss_curves
     from vssl.eval.protocols import confusion, write_results
+    from vssl.utils.fs import atomic_torch_save
 
     opts = opts or FinetuneOptions()
     opts.validate()
@@ -377,10 +285,11 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     total = opts.epochs * steps_per_epoch
     warmup = int(round(opts.warmup_epochs * steps_per_epoch))
     augment = _augmenter(fo.crop, opts.min_scale, fo.mean_std)
+    sampler = EpochBatchSampler(n, fit_batch_size(opts.batch_size, n), seed=cfg.seed)  # epoch order fixed by the seed
 
     def save() -> None:
-        _atomic_save({"model": model.state_dict(), "optimizer": optim.state_dict(), **state, "identity": ident},
-                     ckpt_path)
+        atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optim.state_dict(), **state,
+                                      "identity": ident})  # tmp + fsync + rename after a free-space check
 
     t0 = time.perf_counter()
     steps_run = 0
@@ -412,13 +321,13 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
 
             while not state["done"] and state["step"] < limit:
                 e = state["epoch"]
-                batches = epoch_batches(n, opts.batch_size, cfg.seed, e, state["batch"])
-                loader = make_loader(ds, 0, rt.workers, dev, batch_sampler=batches)
+                sampler.set_epoch(e, state["batch"])
+                loader = make_loader(ds, 0, rt.workers, dev, batch_sampler=sampler)
                 model.train()
                 for batch in loaded(loader):
                     if state["step"] >= limit:
                         break
-                    lr = lr_at(state["step"], total, warmup, opts.lr)
+                    lr = lr_factor(state["step"], total, warmup, peak=opts.lr)  # warm-up, cosine to 0
                     for g in optim.param_groups:
                         g["lr"] = lr * g.get("lr_scale", 1.0)
                     step_seed = (cfg.seed * 1_000_003 + state["step"]) & 0x7FFFFFFF

@@ -7,8 +7,9 @@ The label is ``s - 1``; a linear classifier on the pooled backbone features; cro
 Augmentation (``train.py``): ``ClipResize((128, 171))``, one random 112 crop and one horizontal
 flip (p 0.5) per clip, then ``ColorJitter(0.8, 0.8, 0.8, 0.2)`` with p 0.8 drawn **for each frame
 on its own**; no mean / std. SGD momentum 0.9, wd 5e-3, 18 epochs of the train list repeated 10
-times, StepLR x0.1 every 6 (vssl: 180 passes, the loop's cosine: no step schedule in the loop);
-lr 1e-3 at batch 30 (the README's commands for C3D / R3D / R(2+1)D; the code's default is 0.01).
+times, StepLR x0.1 every 6 (vssl: 180 passes, ``optim.schedule="step"`` with the lr x0.1 at 1/3 and
+2/3 of the steps, no warm-up); lr 1e-3 at batch 30 (the README's commands for C3D / R3D / R(2+1)D;
+the code's default is 0.01).
 
 The paper adds a contrastive term that the public code does not have: ``contrastive="context"``
 takes two clips of each video (each at its own pace) as positives of each other and the batch's
@@ -73,7 +74,7 @@ class Pace(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-3, "batch_size": 30,
-                        "epochs": 180}}
+                        "epochs": 180, "schedule": "step", "milestones": (1 / 3, 2 / 3), "gamma": 0.1}}
     views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):

@@ -58,7 +58,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """Optimiser (SGD with momentum by default, RECIPES.md shared setup; LARS or AdamW when a
-    method's recipe names them, :mod:`vssl.train.optim`), warm-up then cosine decay."""
+    method's recipe names them, :mod:`vssl.train.optim`), warm-up then cosine decay, or step decay
+    (``schedule: step``: ``gamma`` at each of ``milestones``, fractions of the run; Pace's StepLR)."""
 
     epochs: int = 200
     steps: int | None = None  # total optimiser steps; overrides epochs when given
@@ -73,6 +74,9 @@ class OptimConfig:
     warmup_steps: int | None = None  # overrides warmup_epochs when given
     min_lr: float = 0.0  # the cosine ends here
     min_lr_ratio: float = 0.0  # or here, as a fraction of the peak lr (Barlow Twins, VICReg: 0.001)
+    schedule: str = "cosine"  # cosine | step (vssl.train.optim.lr_factor)
+    milestones: tuple[float, ...] = (1 / 3, 2 / 3)  # step: where the lr drops, as fractions of the total steps
+    gamma: float = 0.1  # step: the lr is multiplied by this at each milestone
     optimizer: str = "sgd"  # sgd | lars | adamw (vssl.train.optim.OPTIMIZERS)
     lars_eta: float = 0.001  # LARS trust coefficient
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW
@@ -154,8 +158,9 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """``value`` in the type of ``default`` (ints for floats, lists for tuples); InputError if it cannot be."""
+def _coerce(value: Any, default: Any, where: str, variadic: bool = False) -> Any:
+    """``value`` in the type of ``default`` (ints for floats, lists for tuples); InputError if it cannot be.
+    ``variadic``: a tuple of any length (``tuple[float, ...]``), its items of the type of the default's first."""
     if value is None:
         if default is None:
             return None
@@ -184,6 +189,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise InputError(f"{where} must be a string, got {value!r}")
         return value
+    if isinstance(default, tuple) and variadic:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{where} must be a list, got {value!r}")
+        return tuple(_coerce(v, default[0] if default else 0.0, where) for v in value)
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
             raise InputError(f"{where} must be a list of {len(default)} values, got {value!r}")
@@ -198,7 +207,7 @@ def _apply(obj: Any, updates: dict, where: str) -> Any:
     for k, v in updates.items():
         if k not in names:
             raise InputError(f"unknown key '{where}.{k}' (valid: {', '.join(names)})")
-        changes[k] = _coerce(v, getattr(obj, k), f"'{where}.{k}'")
+        changes[k] = _coerce(v, getattr(obj, k), f"'{where}.{k}'", variadic="..." in str(names[k].type))
     try:
         return replace(obj, **changes)
     except (TypeError, ValueError) as e:
@@ -335,7 +344,7 @@ MONITORS = ("none", "knn")
 def validate(cfg: PretrainConfig) -> None:
     """Range and choice checks; one-line InputError."""
     from vssl.models import BACKBONES
-    from vssl.train.optim import OPTIMIZERS
+    from vssl.train.optim import OPTIMIZERS, SCHEDULES
 
     OPTIMIZER_NAMES = tuple(OPTIMIZERS)
     d, o, r = cfg.data, cfg.optim, cfg.run
@@ -368,6 +377,12 @@ def validate(cfg: PretrainConfig) -> None:
         (o.lr_scaling in LR_SCALING, f"optim.lr_scaling must be one of {', '.join(LR_SCALING)}"),
         (o.base_batch >= 1, "optim.base_batch must be >= 1"),
         (o.weight_decay >= 0 and 0 <= o.momentum < 1, "optim.weight_decay must be >= 0, optim.momentum in [0, 1)"),
+        (o.schedule in SCHEDULES, f"optim.schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})"),
+        (all(0 < m < 1 for m in o.milestones) and list(o.milestones) == sorted(set(o.milestones)),
+         f"optim.milestones must be increasing fractions of the run in (0, 1), got {list(o.milestones)}"),
+        (0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}"),
+        (o.schedule == "cosine" or (o.min_lr == 0 and o.min_lr_ratio == 0),
+         "optim.min_lr and optim.min_lr_ratio are the end of the cosine: set them to 0 with optim.schedule step"),
         (o.warmup_epochs >= 0 and (o.warmup_steps is None or o.warmup_steps >= 0), "warm-up must be >= 0"),
         (o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip must be > 0"),
         (r.device in DEVICE_CHOICES or r.device.startswith("cuda:"), f"run.device must be one of {', '.join(DEVICE_CHOICES)}"),

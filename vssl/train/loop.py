@@ -1,4 +1,4 @@
-"""The pretraining loop: method + backbone, SGD with warm-up and cosine, AMP, DDP, logs, checkpoints.
+"""The pretraining loop: method + backbone, SGD with warm-up and cosine or step decay, AMP, DDP, logs, checkpoints.
 
 :func:`pretrain` runs one resolved :class:`~vssl.train.config.PretrainConfig` into a
 run directory::
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import platform
 import signal
 import subprocess
@@ -52,6 +51,7 @@ from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rn
                                    set_rng_state)
 from vssl.train.config import PretrainConfig, differences, to_dict
 from vssl.train.logging import MetricsLogger, Progress, read_metrics
+from vssl.train.optim import lr_factor
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -84,15 +84,6 @@ def resolve_decode(decode: str, device: torch.device) -> str:
 def step_seed(seed: int, step: int, micro: int) -> int:
     """Seed of the global torch generator for one micro-batch (independent of rank layout)."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(step), int(micro), 0x57E9]).generate_state(1)[0])
-
-
-def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
-    """Multiplier of the peak lr at optimiser step ``step``: linear warm-up, then cosine to ``min_ratio``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def effective_lr(cfg: PretrainConfig) -> float:
@@ -212,7 +203,8 @@ def build_engine(cfg: PretrainConfig, method: nn.Module, device: torch.device, d
     opt = build_optimizer(o.optimizer, groups, lr=effective_lr(cfg), momentum=o.momentum, nesterov=o.nesterov,
                           eta=o.lars_eta, betas=o.betas)
     min_ratio = o.min_lr_ratio or o.min_lr / effective_lr(cfg)
-    factor = lambda s: lr_factor(s, total_steps, warmup_steps, min_ratio)  # noqa: E731
+    factor = lambda s: lr_factor(s, total_steps, warmup_steps, min_ratio, schedule=o.schedule,  # noqa: E731
+                                 milestones=o.milestones, gamma=o.gamma)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule_lambdas(opt, factor))
     if hasattr(method, "set_total_steps"):
         method.set_total_steps(total_steps)  # optional: schedules of the method (BYOL's EMA)

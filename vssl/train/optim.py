@@ -16,11 +16,17 @@ trained parameters into the groups a recipe asks for:
 
 Each group carries ``lr_scale`` and ``fixed_lr`` for the scheduler
 (:func:`schedule_lambdas`) and ``lars_exclude`` for :class:`LARS`.
+
+:func:`lr_factor` is the learning-rate schedule (``optim.schedule``): a linear warm-up, then
+either a cosine decay (the default) or a step decay (``StepLR`` / ``MultiStepLR``: ``gamma``
+at each milestone, a fraction of the run). The pretraining loop and ``vssl eval finetune``
+both use it.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import math
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -201,7 +207,35 @@ def build_optimizer(name: str, groups: Iterable[dict], *, lr: float, momentum: f
     return make(groups, lr=lr, momentum=momentum, nesterov=nesterov, eta=eta, betas=betas)
 
 
+SCHEDULES = ("cosine", "step")
+"""``optim.schedule`` choices of :func:`lr_factor`."""
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float = 0.0, *, schedule: str = "cosine",
+              milestones: Sequence[float] = (), gamma: float = 0.1, peak: float = 1.0) -> float:
+    """The learning rate at optimiser step ``step`` (0-based) of ``total``, as ``peak`` times a factor.
+
+    * warm-up: ``peak * (step + 1) / warmup`` for the first ``warmup`` steps;
+    * ``schedule="cosine"``: from the end of the warm-up, ``min_ratio + (1 - min_ratio) * (1 + cos(pi p)) / 2``
+      with ``p = (step - warmup) / (total - warmup)`` (capped at 1), so the lr ends at ``min_ratio * peak``;
+    * ``schedule="step"``: ``gamma ** n``, ``n`` the number of ``milestones`` (fractions of ``total``) with
+      ``step >= round(m * total)``; ``min_ratio`` is not used. Milestones 1/3, 2/3 of 18 epochs are the
+      ``StepLR(step_size=6, gamma=0.1)`` of Pace's code.
+
+    ``peak`` is the peak lr: 1 gives the ``LambdaLR`` multiplier; a rate in its place computes the warm-up
+    as ``peak * (step + 1) / warmup`` in that order (the finetune's rates, to the bit).
+    """
+    if warmup > 0 and step < warmup:
+        return peak * (step + 1) / warmup
+    if schedule == "step":
+        return peak * gamma ** sum(step >= round(m * total) for m in milestones)
+    if schedule != "cosine":
+        raise InputError(f"unknown lr schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
 def schedule_lambdas(optimizer: torch.optim.Optimizer, factor: Callable[[int], float]) -> list[Callable[[int], float]]:
-    """One ``LambdaLR`` multiplier per group: ``factor`` (warm-up and cosine), or 1 for the
+    """One ``LambdaLR`` multiplier per group: ``factor`` (:func:`lr_factor`), or 1 for the
     groups with ``fixed_lr`` (they keep their initial lr)."""
     return [(lambda s: 1.0) if g.get("fixed_lr") else factor for g in optimizer.param_groups]

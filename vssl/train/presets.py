@@ -36,7 +36,9 @@ steps of a 40-k-parameter network on ~100 videos):
 * VideoMAE and MGM: backbone ``vit_tiny`` (a ViT is what it masks), AdamW at a flat 1e-3 (not tuned).
 * pretext tasks (VCOP, Pace, 3DRotNet, cubic puzzles): gaps scaled with the 8-frame clips (VCOP 4 for 8 of 16,
   a 32-frame tuple; puzzle pieces 4 px smaller than their 28-px cells), the papers' lr x 10 (VCOP 0.01, still
-  constant; Pace 0.01); 3DRotNet and the puzzles at the demo's 0.03.
+  constant; Pace 0.01, keeping its recipe's step schedule: the milestones are fractions of the run, so the lr
+  drops x0.1 at steps 100 and 200 of 300, after the demo's 20 warm-up steps); 3DRotNet and the puzzles at the
+  demo's 0.03.
 * the seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to 64 features, memory banks
   smaller than the training set, lr 0.05 (not tuned).
 
