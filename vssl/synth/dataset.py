@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vssl.utils.fs import atomic_write_bytes
 from vssl.synth.encode import encode_h264, save_npz_deterministic, x264_params
 from vssl.synth.motion import _motion
 from vssl.synth.render import render_video
@@ -24,7 +23,7 @@ from vssl.synth.spec import (
     SYNTH_VERSION,
 )
 from vssl.synth.textures import make_background
-
+from vssl.utils.fs import atomic_write_bytes
 
 
 def _check_args(
@@ -146,7 +145,7 @@ def make_synth(
             another class's) or ``"none"`` (family independent of the class everywhere).
         bias_strength: ``"class"`` only: probability that a train video wears its
             class's family (1 = always; 1 / classes = no more than chance).
-        progress: show a rich progress bar.
+        progress: show progress (:class:`vssl.utils.progress.Progress`: a bar on a terminal, else plain lines).
 
     Returns:
         Summary dict: ``root``, ``classes`` (names), ``background_families`` (names),
@@ -170,15 +169,9 @@ def make_synth(
     jobs = [(c, i) for c in range(classes) for i in range(videos_per_class)]
 
     records: list[dict] = []
-    bar = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from vssl.utils.progress import Progress
 
-        bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        )
-        bar.start()
-        task = bar.add_task("synth videos", total=len(jobs))
+    bar = Progress("synth videos", len(jobs), enabled=progress, transient=False)
     try:
         for c, i in jobs:
             rng = np.random.default_rng([seed, c, i])
@@ -222,11 +215,9 @@ def make_synth(
                     "objects": [{"texture": tr.sprite.texture, "shape": tr.sprite.shape} for tr in tracks],
                 }
             )
-            if bar is not None:
-                bar.advance(task)
+            bar.advance()
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.close()
 
     class_ind = out / "classInd.txt"
     trainlist = out / "trainlist01.txt"

@@ -1,5 +1,6 @@
 """Training logs: ``metrics.jsonl`` (one JSON object per logged step), TensorBoard scalars,
-optionally Weights & Biases, and a rich progress line (step, clips/s, loss, lr, data-wait %, ETA).
+optionally Weights & Biases, and the text of the progress line (step, clips/s, loss, lr, data-wait %, ETA;
+:class:`vssl.utils.progress.Progress`).
 
 W&B (``run.wandb``): the run is named after the run directory, its files go to ``RUN_DIR/wandb``,
 its id is kept in ``RUN_DIR/wandb_id`` so that a resumed run continues the same W&B run, and
@@ -132,47 +133,11 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return out
 
 
-class Progress:
-    """A rich progress bar on a terminal, else a plain line every ``every_s`` seconds."""
-
-    def __init__(self, total: int, start: int, *, enabled: bool = True, every_s: float = 30.0):
-        from rich.console import Console
-
-        err_console = Console(stderr=True)
-        self.enabled = enabled
-        self.console = err_console
-        self.tty = enabled and err_console.is_terminal
-        self.total, self.every_s = total, every_s
-        self._last_print = 0.0
-        self._bar = None
-        if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
-
-            self._bar = RichProgress(
-                TextColumn("[bold]pretrain[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False,
-            )
-            self._task = self._bar.add_task("pretrain", total=total, completed=start, stats="")
-            self._bar.start()
-
-    def update(self, step: int, stats: dict | None = None) -> None:
-        if not self.enabled:
-            return
-        text = _stats_text(stats) if stats else None
-        if self._bar is not None:
-            kw = {"stats": text} if text is not None else {}
-            self._bar.update(self._task, completed=step, **kw)
-        elif text is not None and (time.time() - self._last_print >= self.every_s or step >= self.total):
-            self._last_print = time.time()
-            self.console.print(f"step {step}/{self.total} {text}", highlight=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-
-def _stats_text(s: dict) -> str:
+def stats_text(s: dict | None) -> str | None:
+    """The progress text of a logged record (loss, clips/s, lr, data wait, epoch); None for no record
+    (:class:`vssl.utils.progress.Progress` with ``stats=True`` writes a plain line only with a text)."""
+    if not s:
+        return None
     parts = []
     if "loss" in s:
         parts.append(f"loss {s['loss']:.4f}")

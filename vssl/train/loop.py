@@ -50,8 +50,9 @@ from vssl import dist as D
 from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rng_state, save_checkpoint,
                                    set_rng_state)
 from vssl.train.config import PretrainConfig, differences, to_dict
-from vssl.train.logging import MetricsLogger, Progress, read_metrics
+from vssl.train.logging import MetricsLogger, read_metrics, stats_text
 from vssl.train.optim import lr_factor
+from vssl.utils.progress import Progress
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -462,7 +463,8 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     D.barrier()
     logger = MetricsLogger(run_dir, enabled=main, tensorboard=cfg.run.tensorboard, start_step=step,
                            wandb={"project": cfg.run.wandb_project, "config": to_dict(cfg)} if cfg.run.wandb else None)
-    progress = Progress(total, step, enabled=main and not quiet)
+    progress = Progress("pretrain", total, start=step, enabled=main and not quiet, transient=False, stats=True,
+                        label="step")
     monitored = {int(r["step"]) for r in read_metrics(run_dir) if "knn_top1" in r} if monitor and main else set()
     last_knn = None
 
@@ -527,7 +529,7 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         if cfg.run.skip_bad_videos:
             rec["skipped_videos"] = len(SkipLog.read(skipped_file))
         logger.log(at_step, rec)
-        progress.update(at_step, rec)
+        progress.update(at_step, stats_text(rec))
         window, t_win, wait_win = [], time.perf_counter(), 0.0
 
     stopped_early = False
