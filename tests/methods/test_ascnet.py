@@ -6,6 +6,7 @@ import pytest
 import torch
 from method_helpers import T, batch_for, build
 
+from vssl.data.requires import Requires
 from vssl.methods.ascnet import Config
 
 
@@ -20,7 +21,7 @@ def _frame_coded(b: int, views: int, t: int) -> torch.Tensor:
 
 def test_requires_and_speed_clips():
     m = build("ascnet", fast_speed=3)
-    assert m.requires == {"views": 2, "clip_factor": 3}
+    assert m.requires == Requires(views=2, clip_factor=3)
     slow, fast = m.speed_clips(_frame_coded(2, 2, 3 * T))
     assert slow[0, :, 0, 0, 0].tolist() == list(range(T))  # view 0, consecutive frames
     assert fast[0, :, 0, 0, 0].tolist() == [10 + 3 * i for i in range(T)]  # view 1, every 3rd frame

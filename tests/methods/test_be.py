@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import torch
-from method_helpers import B, SIZE, batch_for, build
+from method_helpers import SIZE, B, batch_for, build
+
+from vssl.data.requires import Requires
 
 
 def test_online_and_cached_static_frames_and_variants():
     m = build("be")
-    assert m.requires == {"views": 1, "neg_clip": True, "static": True}
+    assert m.requires == Requires(views=1, neg_clip=True, static=True)
     batch = batch_for(m)
     assert torch.isfinite(m.training_step(batch).loss)
     batch["static"] = torch.randint(0, 256, (B, *SIZE, 3), dtype=torch.uint8)  # --static-frames cache
     assert torch.isfinite(m.training_step(batch).loss)
     other = build("be", key_view="other_clip", augment="mocov2")
-    assert other.requires["views"] == 2
+    assert other.requires.views == 2
     assert torch.isfinite(other.training_step(batch_for(other)).loss)
     tri = build("be", loss="triplet")
     assert torch.isfinite(tri.training_step(batch_for(tri)).loss)

@@ -13,14 +13,14 @@ LEGACY = dict(motion_target="pooled", mv_sampling="legacy", mv_gap=0, neg_crop="
 
 def test_variants_run_and_inputs_are_clamped():
     m = build("cmd")
-    assert m.requires["mv"] and m.requires["keyframe"] and m.requires["mv_negatives"] == 2
+    assert m.requires.mv and m.requires.keyframe and m.requires.mv_negatives == 2
     out = m.training_step(batch_for(m))
     assert {"loss_context", "loss_motion", "acc_context", "acc_motion"} <= set(out.logs)
     torch.testing.assert_close(out.loss, out.logs["loss_context"] + out.logs["loss_motion"])
     assert m._mv_in(torch.tensor([-50.0, 5.0, 50.0])).tolist() == [-1.0, 0.5, 1.0]
     corrected = build("cmd", mv_faithful=False, mv_negatives=0)
     assert "mv_neg" not in batch_for(corrected)
-    assert corrected.requires["mv_units"] == "load"  # the corrected transform works in load-size pixels
+    assert corrected.requires.mv_units == "load"  # the corrected transform works in load-size pixels
     assert torch.isfinite(corrected.training_step(batch_for(corrected)).loss)
     old = build("cmd", **LEGACY)
     out = old.training_step(batch_for(old))
@@ -91,8 +91,8 @@ def test_negatives_get_their_own_crop():
 
 
 def test_predictor_is_small_for_tiny_backbones_and_follows_feat_dim():
-    from vssl.models import build_backbone
     from vssl.methods.cmd import CMD, Config
+    from vssl.models import build_backbone
 
     bb = build_backbone("tiny")
     m = CMD(bb, bb.feat_dim, Config(crop=24, mv_encoder="tiny", mv_len=4))
@@ -140,4 +140,4 @@ def test_cmd_recipe():
     assert cfg.data.stride == 4 and cfg.data.clip_len == 16
     assert effective_lr(cfg) == 5e-4 * 64  # lr 5e-4 x total batch
     assert cfg.optim.grad_clip == 15.0  # cfg.clip_gradient
-    assert CMD.views == ("rgb", "keyframe", "mv")
+    assert build("cmd").requires.modalities == ("rgb", "keyframe", "mv")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from method_helpers import B, batch_for, build
 
-from vssl.data.dataset import DEFAULT_REQUIRES
+from vssl.data.requires import Requires
 from vssl.methods import METHODS, StepOut
 from vssl.train.config import SECTIONS
 
@@ -49,8 +49,8 @@ def test_method_declarations(name):
         names = {f.name for f in dataclasses.fields(SECTIONS[section])}
         assert set(values) <= names, f"{name}.RECIPE[{section}] has unknown keys {set(values) - names}"
     m = build(name)
-    assert set(m.requires) <= set(DEFAULT_REQUIRES)
-    assert hasattr(m, "backbone") and isinstance(cls.views, tuple)
+    assert isinstance(m.requires, Requires)  # one frozen declaration of what the data layer loads
+    assert hasattr(m, "backbone") and not hasattr(cls, "views")
     assert m.forward.__func__ is cls.training_step  # DDP calls forward
 
 

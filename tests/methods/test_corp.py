@@ -9,6 +9,7 @@ import torch
 from method_helpers import batch_for, build
 
 import vssl.methods.corp as corp_mod
+from vssl.data.requires import Requires
 from vssl.methods.corp import Config, corp_m_labels
 
 
@@ -43,7 +44,7 @@ def test_corp_m_step_classifies_every_pair_of_a_group():
     assert batch["clips"].shape[1] == 3
     out = m.training_step(batch)
     assert torch.isfinite(out.loss) and 0.0 <= float(out.logs["pair_acc"]) <= 1.0
-    assert build("corp", variant="m", clips=3, gap=2).requires == {"views": 3, "view_gap": 2}
+    assert build("corp", variant="m", clips=3, gap=2).requires == Requires(views=3, view_gap=2)
 
 
 def test_config_errors_are_one_line():

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from method_helpers import build, train_losses
 
+from vssl.data.requires import Requires
 from vssl.methods.cubic_puzzle import SPATIAL_CELLS, Config, cut_pieces
 from vssl.methods.pretext import permutations
 
@@ -53,8 +54,8 @@ def test_label_undoes_the_shuffle(monkeypatch):
 
 def test_loss_and_classes(monkeypatch):
     m = build("cubic_puzzle")
-    assert m.requires == {"views": 1, "clip_factor": 4} and m.fc7.out_features == 48
-    assert build("cubic_puzzle", axis="spatial").requires["clip_factor"] == 1
+    assert m.requires == Requires(views=1, clip_factor=4) and m.fc7.out_features == 48
+    assert build("cubic_puzzle", axis="spatial").requires.clip_factor == 1
     assert build("cubic_puzzle", axis="temporal").fc7.out_features == 24
     seen = {}
     m.fc7.register_forward_hook(lambda mod, inp, out: seen.update(logits=out))

@@ -57,7 +57,7 @@ def test_warp_goes_on_the_query_and_the_augmentation_is_the_reference_one(monkey
 
 def test_temporal_shuffle_negative_needs_no_other_segment():
     m = build("dsm", negative="shuffle")
-    assert m.requires["neg_clip"] is False
+    assert m.requires.neg_clip is False
     batch = batch_for(m)
     assert "neg" not in batch
     out = m.training_step(batch)

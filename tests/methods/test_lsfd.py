@@ -7,6 +7,7 @@ import pytest
 import torch
 from method_helpers import T, batch_for, build
 
+from vssl.data.requires import Requires
 from vssl.methods.lsfd import Config, short_starts
 
 
@@ -20,12 +21,12 @@ def _frame_coded(b: int, views: int, t: int) -> torch.Tensor:
 
 def test_long_and_short_views_are_cut_from_the_long_clip():
     m = build("lsfd", long_factor=3, short_views=3)
-    assert m.requires == {"views": 2, "clip_factor": 3}
+    assert m.requires == Requires(views=2, clip_factor=3)
     longs, shorts = m.cut(_frame_coded(2, 2, 3 * T))
     assert [x[0, :, 0, 0, 0].tolist() for x in longs] == [[3 * i for i in range(T)], [100 + 3 * i for i in range(T)]]
     assert [x[0, :, 0, 0, 0].tolist() for x in shorts] == [list(range(s, s + T)) for s in (0, T, 2 * T)]
     assert short_starts(4, 10, 3) == [0, 3, 6] and short_starts(4, 8, 1) == [0]
-    assert build("lsfd", inst_weight=0.0).requires == {"views": 1, "clip_factor": 2}
+    assert build("lsfd", inst_weight=0.0).requires == Requires(views=1, clip_factor=2)
 
 
 @pytest.mark.parametrize("aggregate", ["mlp", "gru"])

@@ -89,7 +89,7 @@ def test_clips_without_vectors_fall_back_and_a_batch_without_any_is_one_line():
 
 def test_requires_the_clip_window_of_vectors():
     m = build("mgm")
-    assert m.requires["mv"] and m.requires["mv_window"] == "clip"
+    assert m.requires.mv and m.requires.mv_window == "clip"
     assert MGM.RECIPE["optim"]["optimizer"] == "adamw" and MGM.BACKBONE == "vit_b"
 
 

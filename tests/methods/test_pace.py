@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from method_helpers import build, train_losses
 
 from vssl.data.dataset import synthetic_batch
+from vssl.data.requires import Requires
 from vssl.methods.pace import Config
 
 
@@ -24,7 +25,7 @@ def _ramp_batch(speeds, t=4, hw=(18, 24)):
 
 def test_label_is_the_rate_minus_one(monkeypatch):
     m = build("pace", jitter="none")
-    assert m.requires == {"views": 1, "speeds": (1, 2, 3, 4), "wrap": True}
+    assert m.requires == Requires(views=1, speeds=(1, 2, 3, 4), wrap=True)
     seen = {}
     m.classifier.register_forward_hook(lambda mod, inp, out: seen.update(logits=out))
     batch = _ramp_batch([1, 2, 3, 4, 2, 1])
@@ -46,7 +47,7 @@ def test_frame_jitter_differs_between_frames_of_a_clip():
 
 def test_contrastive_term_is_optional():
     m = build("pace", contrastive="context")
-    assert m.requires["views"] == 2 and m.projector is not None
+    assert m.requires.views == 2 and m.projector is not None
     out = m.training_step(synthetic_batch(m.requires, 4, 4, (32, 40)))
     logs = out.logs
     torch.testing.assert_close(out.loss.detach(), logs["pace_loss"] + 0.1 * logs["contrastive_loss"])

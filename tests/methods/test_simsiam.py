@@ -4,6 +4,7 @@ import pytest
 import torch
 from method_helpers import B, batch_for, build, train_losses
 
+from vssl.data.requires import Requires
 from vssl.errors import InputError
 
 
@@ -23,7 +24,7 @@ def test_heads_follow_the_reference_sizes():
 
 def test_loss_is_the_mean_negative_cosine_over_ordered_pairs_of_clips():
     m = build("simsiam", clips=3)
-    assert m.requires == {"views": 3}
+    assert m.requires == Requires(views=3)
     batch = batch_for(m)
     assert batch["clips"].shape[1] == 3
     torch.manual_seed(0)

@@ -7,12 +7,13 @@ import pytest
 import torch
 from method_helpers import T, batch_for, build
 
+from vssl.data.requires import Requires
 from vssl.methods.tec import Config, pair_class
 
 
 def test_cut_clips_follow_their_transformations():
     m = build("tec")
-    assert m.requires == {"views": 1, "clip_factor": 4}
+    assert m.requires == Requires(views=1, clip_factor=4)
     L = 4 * T
     long = torch.arange(L, dtype=torch.uint8).view(1, L, 1, 1, 1).expand(6, L, 2, 2, 3).contiguous()
     torch.manual_seed(0)

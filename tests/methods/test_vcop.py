@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from method_helpers import build, train_losses
 
 from vssl.data.dataset import synthetic_batch
+from vssl.data.requires import Requires
 from vssl.methods.pretext import permutations, shuffle_items
 from vssl.methods.vcop import Config
 
@@ -63,7 +64,7 @@ def test_loss_uses_the_label_of_the_shuffled_clips(monkeypatch):
 
 def test_reference_head_and_requires():
     m = build("vcop", hidden_dim=512)
-    assert m.requires == {"views": 3, "view_gap": 1}
+    assert m.requires == Requires(views=3, view_gap=1)
     assert (m.fc7.in_features, m.fc7.out_features) == (2 * 64, 512)  # a pair of clip features
     assert (m.fc8.in_features, m.fc8.out_features) == (3 * 512, 6)  # 3 pairs, 3! orders
     assert m.dropout.p == 0.5

@@ -1,4 +1,4 @@
-"""``requires["clip_factor"]``: each view loads ``clip_len * clip_factor`` consecutive frames (at the stride)."""
+"""``requires.clip_factor``: each view loads ``clip_len * clip_factor`` consecutive frames (at the stride)."""
 
 from __future__ import annotations
 
@@ -27,5 +27,5 @@ def test_synthetic_batch_and_checks():
     for bad in (0, 1.5, "2"):
         with pytest.raises(ValueError, match="clip_factor must be an integer >= 1"):
             resolve_requires({"clip_factor": bad})
-    assert resolve_requires(None)["clip_factor"] == 1
+    assert resolve_requires(None).clip_factor == 1
     assert torch.equal(synthetic_batch(None, 2, 4, (16, 20))["clips"], synthetic_batch({"clip_factor": 1}, 2, 4, (16, 20))["clips"])

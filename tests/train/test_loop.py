@@ -14,7 +14,6 @@ from vssl.train.checkpoint import checkpoint_path, load_checkpoint
 from vssl.train.logging import read_metrics
 from vssl.train.loop import export_backbone, lr_factor, pretrain
 
-
 # One method per distinct data-layer request (``requires``) and per training hook the loop serves
 # (labels, after_step EMA updates, fixed-lr groups, LARS, AdamW): the loop and data layer see every
 # code path; each method's own step is in tests/methods/test_contract.py. VSSL_TEST_ALL_METHODS=1
@@ -27,7 +26,7 @@ _ALL = os.environ.get("VSSL_TEST_ALL_METHODS") == "1"
 def _requires_key(name: str) -> str:
     from method_helpers import build
 
-    return repr(sorted((k, repr(v)) for k, v in build(name).requires.items()))
+    return repr(sorted((k, repr(v)) for k, v in build(name).requires.as_dict().items()))
 
 
 def test_loop_methods_cover_every_data_request():

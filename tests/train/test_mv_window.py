@@ -1,4 +1,4 @@
-"""``requires["mv_window"] = "clip"`` (MGM): the motion vectors of the clip span itself."""
+"""``requires.mv_window = "clip"`` (MGM): the motion vectors of the clip span itself."""
 
 from __future__ import annotations
 

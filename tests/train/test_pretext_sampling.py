@@ -70,7 +70,7 @@ def test_speeds_and_wrap(tiny_cache):
 
 
 def test_requirement_values_are_checked():
-    assert resolve_requires({"speeds": [1, 2]})["speeds"] == (1, 2)
+    assert resolve_requires({"speeds": [1, 2]}).speeds == (1, 2)
     for bad, msg in (({"speeds": [0, 1]}, "speeds must be integers >= 1"),
                      ({"speeds": []}, "speeds must be integers >= 1"),
                      ({"view_gap": -2}, "view_gap must be -1"),

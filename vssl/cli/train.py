@@ -10,12 +10,11 @@ import typer
 from vssl.cli.common import console, error_boundary
 from vssl.models.specs import backbone_help
 
-# Shown in --help without importing torch; tests/train/test_cli.py checks it equals METHODS.
-METHOD_NAMES = ("moco", "simclr", "dsm", "be", "fame", "cmd", "simsiam", "byol", "barlow", "vicreg", "directclr", "videomae", "mgm", "vcop", "pace", "rotnet3d", "cubic_puzzle", "supervised", "ascnet", "corp", "tec", "lsfd", "mcn")
+from vssl.methods import METHODS  # a lazy registry: its names need no torch (vssl --help)
 
 
 def pretrain(
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"Method: {', '.join(METHOD_NAMES)} (or 'method' in --config).")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"Method: {', '.join(METHODS)} (or 'method' in --config).")] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Extracted cache (vssl extract).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (created; rerun the same command to resume).")] = ...,
     backbone: Annotated[Optional[str], typer.Option(help=f"Backbone (feature size, clip it is meant for: frames x crop): {backbone_help()}. Default r3d_18.")] = None,

@@ -66,6 +66,7 @@ from vssl.data.sampling import (
     tuple_span,
     wrap_indices,
 )
+from vssl.data.requires import Requires
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
 from vssl.io.cache import BadVideoError, Cache, SkipLog, decode_jpeg
@@ -77,62 +78,12 @@ KINETICS_STD = (0.22803, 0.22145, 0.216989)
 DECODERS = ("cpu", "gpu")
 FAME_SOURCES = ("online", "cache")
 STATIC_SOURCES = ("online", "cache")
-MV_SAMPLINGS = ("reference", "legacy")
-MV_UNITS = ("load", "source")
-KEYFRAME_PICKS = ("window", "nearest")
-MV_WINDOWS = ("future", "clip")
-
-DEFAULT_REQUIRES: dict[str, Any] = {
-    "views": 2,  # clips of one video at different start times
-    "clip_factor": 1,  # each view loads clip_len * clip_factor frames (at the stride): a long clip the method
-    #                   cuts, subsamples or reverses itself (two speeds, long / short views, shifted clips)
-    "neg_clip": False,  # an intra-video negative from another segment (BE, DSM)
-    "keyframe": False,  # a keyframe near the clip (CMD)
-    "keyframe_pick": "window",  # CMD: "window" = uniform among I-frames within keyframe_margin of the clip
-    #                            (reference); "nearest" = the one nearest the clip centre (legacy)
-    "keyframe_margin": 5,  # frames either side of the clip ("window")
-    "mv": False,  # near-future motion vectors (CMD)
-    "mv_len": 16,  # motion-vector frames of the future window
-    "mv_gap": 0,  # frames skipped between the clip's last frame and the future window (CMD reference: 2)
-    "mv_negatives": 0,  # extra motion-vector clips of other segments (CMD: 3)
-    "mv_sampling": "reference",  # CMD windows: "reference" or "legacy", see ClipDataset
-    "mv_units": "load",  # "load" = pixels of the load-size frame, "source" = pixels of the source video
-    "mv_window": "future",  # "future": the window after the clip (CMD); "clip": every frame of the clip span (MGM)
-    "fame": False,  # FAME foreground masks (loaded only with fame_masks="cache")
-    "static": False,  # BE static frame (loaded only with static_frames="cache")
-    "view_gap": -1,  # -1: views at independent random starts; >= 0: the views are one tuple of consecutive
-    #                 clips in temporal order, this many frames apart (VCOP: 8); see ClipDataset
-    "speeds": (1,),  # each view's stride is data.stride x a factor drawn uniformly from these (Pace: 1..4)
-    "wrap": False,  # a view starts anywhere and restarts at frame 0 past the last frame (Pace's loop_load_rgb)
-}
 
 
-def resolve_requires(requires: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``requires`` completed with :data:`DEFAULT_REQUIRES`; unknown keys raise ValueError."""
-    req = dict(DEFAULT_REQUIRES)
-    for k, v in (requires or {}).items():
-        if k not in DEFAULT_REQUIRES:
-            raise ValueError(f"unknown requirement {k!r}; known: {', '.join(DEFAULT_REQUIRES)}")
-        req[k] = v
-    if int(req["views"]) < 1:
-        raise ValueError(f"views must be >= 1, got {req['views']}")
-    if not isinstance(req["clip_factor"], int) or req["clip_factor"] < 1:
-        raise ValueError(f"clip_factor must be an integer >= 1, got {req['clip_factor']!r}")
-    for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS),
-                         ("mv_window", MV_WINDOWS)):
-        if req[key] not in allowed:
-            raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {req[key]!r}")
-    if int(req["mv_gap"]) < 0 or int(req["keyframe_margin"]) < 0:
-        raise ValueError(f"mv_gap and keyframe_margin must be >= 0, got {req['mv_gap']}, {req['keyframe_margin']}")
-    speeds = req["speeds"] if isinstance(req["speeds"], (list, tuple)) else (req["speeds"],)
-    if not speeds or any(not isinstance(x, (int, np.integer)) or isinstance(x, bool) or x < 1 for x in speeds):
-        raise ValueError(f"speeds must be integers >= 1, got {req['speeds']!r}")
-    req["speeds"] = tuple(int(x) for x in speeds)
-    if not isinstance(req["view_gap"], (int, np.integer)) or isinstance(req["view_gap"], bool) or req["view_gap"] < -1:
-        raise ValueError(f"view_gap must be -1 (independent views) or a number of frames >= 0, got {req['view_gap']!r}")
-    if req["view_gap"] >= 0 and (req["speeds"] != (1,) or req["wrap"]):
-        raise ValueError("view_gap (a tuple of consecutive clips) cannot be combined with speeds or wrap")
-    return req
+def resolve_requires(requires: Requires | Mapping[str, Any] | None) -> Requires:
+    """``requires`` as a :class:`~vssl.data.requires.Requires` (a mapping of its fields, or None for the
+    defaults); an unknown key or a bad value raises ValueError."""
+    return Requires.of(requires)
 
 
 def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -215,7 +166,7 @@ class ClipDataset(torch.utils.data.Dataset):
         size: load size ``(H, W)``: every frame, keyframe, score map and static
             frame is resized to it (default 128 x 171, the usual 4:3 short-side-128
             frame that clips are then cropped from).
-        requires: what the method needs, see :data:`DEFAULT_REQUIRES`.
+        requires: what the method needs (:class:`~vssl.data.requires.Requires`, or a mapping of its fields).
         decode: ``"cpu"`` (OpenCV here) or ``"gpu"`` (raw JPEG bytes, decoded in
             the training loop by :func:`decode_jpeg_batch`).
         seed: run seed (with epoch and index it fixes each sample's random draws).
@@ -226,7 +177,7 @@ class ClipDataset(torch.utils.data.Dataset):
         mv_grid: motion-vector grid ``(h, w)``; default the load size / 4 (the
             cache's 4x4-pixel blocks).
 
-    CMD motion windows (``requires["mv"]``), ``mv_sampling``:
+    CMD motion windows (``requires.mv``), ``mv_sampling``:
 
     * ``"reference"`` (default; the CMD reference's ``MotionPredictionDataset``):
       the clip starts only where the clip span, ``mv_gap`` skipped frames and
@@ -274,7 +225,7 @@ class ClipDataset(torch.utils.data.Dataset):
         clip_len: int = 16,
         stride: int = 1,
         size: tuple[int, int] = (128, 171),
-        requires: Mapping[str, Any] | None = None,
+        requires: Requires | Mapping[str, Any] | None = None,
         *,
         decode: str = "cpu",
         seed: int = 0,
@@ -302,28 +253,28 @@ class ClipDataset(torch.utils.data.Dataset):
             raise CacheError(f"cache {self.root} has no frames (extracted with --no-frames): RGB methods need them")
         self.split, self.subset = str(split), subset
         self.clip_len, self.stride = int(clip_len), int(stride)
-        self.view_len = self.clip_len * int(self.req["clip_factor"])  # frames loaded per view
+        self.view_len = self.clip_len * self.req.clip_factor  # frames loaded per view
         self.span = clip_span(self.view_len, self.stride)
         self.size = (int(size[0]), int(size[1]))
         self.decode, self.seed = decode, int(seed)
         self.mv_grid = tuple(mv_grid) if mv_grid else (max(1, self.size[0] // 4), max(1, self.size[1] // 4))
         self.fame_masks, self.static_frames = fame_masks, static_frames
         self.mv_window = self.span
-        if self.req["mv"] and self.req["mv_window"] == "future" and self.req["mv_sampling"] == "reference":
-            self.mv_window = cmd_window(self.span, int(self.req["mv_gap"]), int(self.req["mv_len"]))
+        if self.req.mv and self.req.mv_window == "future" and self.req.mv_sampling == "reference":
+            self.mv_window = cmd_window(self.span, self.req.mv_gap, self.req.mv_len)
             self._drop_short_videos()
-        if int(self.req["view_gap"]) >= 0:
-            self.mv_window = tuple_span(self.span, int(self.req["views"]), int(self.req["view_gap"]))
+        if self.req.view_gap >= 0:
+            self.mv_window = tuple_span(self.span, self.req.views, self.req.view_gap)
             self._drop_short_tuples()
-        self.fame_cache = self._precompute("fame") if self.req["fame"] and fame_masks == "cache" else None
-        self.be_cache = self._precompute("be") if self.req["static"] and static_frames == "cache" else None
+        self.fame_cache = self._precompute("fame") if self.req.fame and fame_masks == "cache" else None
+        self.be_cache = self._precompute("be") if self.req.static and static_frames == "cache" else None
 
     def _drop_short_videos(self) -> None:
         """CMD reference sampling: skip the videos too short for clip + gap + future window (+ a negative)."""
         req = self.req
-        need = cmd_min_frames(self.span, int(req["mv_gap"]), int(req["mv_len"]), int(req["mv_negatives"]))
+        need = cmd_min_frames(self.span, req.mv_gap, req.mv_len, req.mv_negatives)
         keep = [v for v in self.videos if v.n_frames >= need]
-        what = (f"clip span {self.span} + gap {req['mv_gap']} + future window {req['mv_len']}"
+        what = (f"clip span {self.span} + gap {req.mv_gap} + future window {req.mv_len}"
                 + (" + a disjoint negative window" if need > self.mv_window else ""))
         if not keep:
             raise InputError(
@@ -344,7 +295,7 @@ class ClipDataset(torch.utils.data.Dataset):
         """A tuple of consecutive clips (``view_gap``): skip the videos shorter than the tuple."""
         need = self.mv_window
         keep = [v for v in self.videos if v.n_frames >= need]
-        what = f"{self.req['views']} clips of {self.span} frames, {self.req['view_gap']} frames apart"
+        what = f"{self.req.views} clips of {self.span} frames, {self.req.view_gap} frames apart"
         if not keep:
             raise InputError(f"no video of split {self.split} / {self.subset} has the {need} frames a tuple needs "
                              f"({what}); use fewer or shorter clips or a smaller gap")
@@ -357,19 +308,19 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _view_indices(self, n: int, rng: np.random.Generator) -> tuple[list[int], list[np.ndarray], list[int] | None]:
         """Starts, frame indices and speed factors (None: plain views) of the views of one sample."""
-        req, views = self.req, int(self.req["views"])
-        if int(req["view_gap"]) >= 0:
+        req, views = self.req, self.req.views
+        if req.view_gap >= 0:
             t0 = sample_starts(n, self.mv_window, 1, rng)[0]
-            starts = [t0 + i * (self.span + int(req["view_gap"])) for i in range(views)]
+            starts = [t0 + i * (self.span + req.view_gap) for i in range(views)]
             return starts, [clip_indices(t, self.view_len, self.stride, n) for t in starts], None
-        if req["speeds"] == (1,) and not req["wrap"]:
+        if not req.speed_sampling:
             starts = sample_starts(n, self.mv_window, views, rng)
             return starts, [clip_indices(t, self.view_len, self.stride, n) for t in starts], None
-        speeds = [int(x) for x in rng.choice(np.asarray(req["speeds"]), size=views)]
+        speeds = [int(x) for x in rng.choice(np.asarray(req.speeds), size=views)]
         starts, idx = [], []
         for s in speeds:
             stride = self.stride * s
-            if req["wrap"]:
+            if req.wrap:
                 t0 = int(rng.integers(0, max(1, n)))
                 idx.append(wrap_indices(t0, self.view_len, stride, n))
             else:
@@ -408,7 +359,7 @@ class ClipDataset(torch.utils.data.Dataset):
         lo, hi = int(t.min()), int(t.max()) + 1
         mv, valid = self.cache.read_mv(v.id, lo, hi)
         return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid,
-                               units=self.req["mv_units"], mv_hw=schema.mv_hw(v.record))
+                               units=self.req.mv_units, mv_hw=schema.mv_hw(v.record))
 
     def _keyframe(self, v, t0: int, rng: np.random.Generator) -> np.ndarray:
         """The keyframe of a clip starting at ``t0``: ``keyframe_pick="window"`` draws one uniformly
@@ -416,9 +367,9 @@ class ClipDataset(torch.utils.data.Dataset):
         back to the nearest one to the clip centre when there is none; ``"nearest"`` always takes that."""
         centre = min(v.n_frames - 1, t0 + self.span // 2)
         k = None
-        if self.req["keyframe_pick"] == "window":
+        if self.req.keyframe_pick == "window":
             k = sample_cmd_keyframe(self.cache.keyframes(v.id), t0, t0 + self.span - 1,
-                                    int(self.req["keyframe_margin"]), rng)
+                                    self.req.keyframe_margin, rng)
         if k is None:
             k, _ = self.cache.nearest_keyframe(v.id, centre)
         return _resize(self.cache.read_keyframe(v.id, k), self.size)
@@ -454,23 +405,23 @@ class ClipDataset(torch.utils.data.Dataset):
             out["clips_jpeg"] = [b for view in views for b in view]
         else:
             out["clips"] = np.stack(views)
-        if req["neg_clip"]:
+        if req.neg_clip:
             t_neg = sample_negative_start(n, self.span, starts[0], rng)
             out["neg_t0"] = np.int64(t_neg)
             neg = self._frames(v.id, clip_indices(t_neg, self.view_len, self.stride, n))
             out["neg_jpeg" if self.decode == "gpu" else "neg"] = neg
-        if req["keyframe"]:
+        if req.keyframe:
             out["keyframe"] = self._keyframe(v, starts[0], rng)
-        if req["mv"] and req["mv_window"] == "clip":  # the vectors of every frame of the clip span (MGM)
+        if req.mv and req.mv_window == "clip":  # the vectors of every frame of the clip span (MGM)
             t = np.arange(starts[0], starts[0] + self.span)
             out["mv"] = self._mv(v, starts[0], self.span)
             _, valid = self.cache.read_mv(v.id, int(t[0]), int(min(t[-1] + 1, n)))
             out["mv_valid"] = np.float32(valid.mean()) if len(valid) else np.float32(0.0)
             out["mv_t0"] = np.int64(starts[0])
-        elif req["mv"]:
-            n_mv, n_neg = int(req["mv_len"]), int(req["mv_negatives"])
-            if req["mv_sampling"] == "reference":
-                t_fut = starts[0] + self.span + int(req["mv_gap"])  # inside the video by the start draw
+        elif req.mv:
+            n_mv, n_neg = req.mv_len, req.mv_negatives
+            if req.mv_sampling == "reference":
+                t_fut = starts[0] + self.span + req.mv_gap  # inside the video by the start draw
                 out["mv"] = self._mv(v, t_fut, n_mv)
                 if n_neg > 0:
                     t_negs = sample_cmd_negative_starts(n, t_fut, n_mv, n_neg, rng)
@@ -478,7 +429,7 @@ class ClipDataset(torch.utils.data.Dataset):
                     out["mv_neg_t0"] = np.asarray(t_negs, np.int64)
                 out["mv_t0"] = np.int64(t_fut)
             else:  # legacy: future window clipped to the video; negatives may repeat or overlap it
-                out["mv_t0"] = np.int64(starts[0] + self.span + int(req["mv_gap"]))
+                out["mv_t0"] = np.int64(starts[0] + self.span + req.mv_gap)
                 out["mv"] = self._mv(v, int(out["mv_t0"]), n_mv)
                 if n_neg > 0:
                     t_negs = [sample_negative_start(n, self.span + n_mv, starts[0], rng, min_gap=n_mv) + self.span
@@ -586,7 +537,7 @@ def decode_batch_on_device(batch: dict[str, Any], size: tuple[int, int], device:
 
 
 def synthetic_batch(
-    requires: Mapping[str, Any] | None,
+    requires: Requires | Mapping[str, Any] | None,
     batch_size: int,
     clip_len: int,
     size: tuple[int, int] = (128, 171),
@@ -604,7 +555,7 @@ def synthetic_batch(
     g = torch.Generator().manual_seed(seed)
     h, w = size
     gh, gw = mv_grid or (max(1, h // 4), max(1, w // 4))
-    b, t, v = batch_size, clip_len * int(req["clip_factor"]), int(req["views"])
+    b, t, v = batch_size, clip_len * req.clip_factor, req.views
 
     def u8(*shape):
         return torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
@@ -613,19 +564,19 @@ def synthetic_batch(
         "index": torch.arange(b), "label": torch.zeros(b, dtype=torch.long),
         "t0": torch.zeros(b, v, dtype=torch.long), "clips": u8(b, v, t, h, w, 3),
     }
-    if req["speeds"] != (1,) or req["wrap"]:
-        sp = torch.as_tensor(req["speeds"])
+    if req.speed_sampling:
+        sp = torch.as_tensor(req.speeds)
         out["speed"] = sp[torch.randint(0, len(sp), (b, v), generator=g)]
-    if req["neg_clip"]:
+    if req.neg_clip:
         out["neg"] = u8(b, t, h, w, 3)
         out["neg_t0"] = torch.zeros(b, dtype=torch.long)
-    if req["keyframe"]:
+    if req.keyframe:
         out["keyframe"] = u8(b, h, w, 3)
-    if req["mv"]:
-        n_mv = t if req["mv_window"] == "clip" else int(req["mv_len"])
+    if req.mv:
+        n_mv = t if req.mv_window == "clip" else req.mv_len
         out["mv"] = torch.randn(b, 2, n_mv, gh, gw, generator=g).half()
-        if req["mv_window"] == "clip":
+        if req.mv_window == "clip":
             out["mv_valid"] = torch.ones(b)
-        if int(req["mv_negatives"]) > 0:
-            out["mv_neg"] = torch.randn(b, int(req["mv_negatives"]), 2, n_mv, gh, gw, generator=g).half()
+        if req.mv_negatives > 0:
+            out["mv_neg"] = torch.randn(b, req.mv_negatives, 2, n_mv, gh, gw, generator=g).half()
     return {k: x.to(device) for k, x in out.items()}

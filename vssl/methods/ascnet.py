@@ -14,7 +14,7 @@ no negatives: an online network with predictors regresses an EMA target network.
   prediction regresses that clip's target speed feature.
 
 Sampling through the data layer: two views at distinct random starts, each loading
-``clip_len * fast_speed`` frames (``requires["clip_factor"]``); the 1x clip is the first
+``clip_len * fast_speed`` frames (``requires.clip_factor``); the 1x clip is the first
 ``clip_len`` frames of view 0, the fast clip every ``fast_speed``-th frame of view 1.
 """
 
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.dist import gather_nograd
 from vssl.losses import normalized_mse, same_speed_top1, speed_consistency
 from vssl.methods.common import (
@@ -109,7 +110,6 @@ class ASCNet(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -128,8 +128,8 @@ class ASCNet(nn.Module):
         self._pending: list[tuple[Tensor, ...]] = []
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2, "clip_factor": self.cfg.fast_speed}
+    def requires(self) -> Requires:
+        return Requires(views=2, clip_factor=self.cfg.fast_speed)
 
     def speed_clips(self, clips: Tensor) -> tuple[Tensor, Tensor]:
         """uint8 ``(B, 2, f * T, H, W, 3)`` -> the 1x clip (first ``T`` frames of view 0) and the

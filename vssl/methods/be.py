@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.ops.be import be_mix, random_static_frame, sample_be_lambda
+from vssl.data.requires import Requires
 from vssl.methods.common import (
     AUGMENT_STYLES,
     StepOut,
@@ -47,6 +47,7 @@ from vssl.methods.common import (
     norm,
     setup_momentum_method,
 )
+from vssl.ops.be import be_mix, random_static_frame, sample_be_lambda
 
 
 @dataclass(frozen=True)
@@ -92,15 +93,14 @@ class BE(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
         setup_momentum_method(self, backbone, feat_dim, cfg, queue=cfg.loss == "infonce")
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2 if self.cfg.key_view == "other_clip" else 1, "neg_clip": True, "static": True}
+    def requires(self) -> Requires:
+        return Requires(views=2 if self.cfg.key_view == "other_clip" else 1, neg_clip=True, static=True)
 
     def _distracted(self, x: torch.Tensor, static: torch.Tensor | None) -> torch.Tensor:
         if static is None:

@@ -26,9 +26,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.losses import normalized_mse
 from vssl.methods.common import StepOut, prep
-from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, ordered_pairs
+from vssl.methods.siamese import (
+    ViewAugment,
+    check_dims,
+    check_siamese,
+    collapse_stats,
+    ordered_pairs,
+)
 from vssl.models import MLPHead, copy_to_momentum, momentum_update
 
 TAU_SCHEDULES = ("cosine", "constant")
@@ -79,7 +86,6 @@ class BYOL(nn.Module):
     RECIPE = {"optim": {"optimizer": "lars", "lr": 0.6, "lr_scaling": "linear", "base_batch": 64,
                         "weight_decay": 1e-6, "momentum": 0.9, "lars_eta": 0.001, "exclude_norm_bias": True,
                         "epochs": 200, "warmup_epochs": 35.0}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -94,8 +100,8 @@ class BYOL(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+    def requires(self) -> Requires:
+        return Requires(views=self.cfg.clips)
 
     def set_total_steps(self, total: int) -> None:
         """The run's number of optimiser steps ``K`` of the cosine EMA schedule (the loop calls it)."""

@@ -48,10 +48,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
-from vssl.data.transforms import CropParams, normalize, sample_crop_params, transform_motion_vectors
+from vssl.data.requires import Requires
+from vssl.data.transforms import (
+    CropParams,
+    normalize,
+    sample_crop_params,
+    transform_motion_vectors,
+)
 from vssl.losses import info_nce_logits
 from vssl.losses.dense_motion import dense_motion_logits
-from vssl.methods.common import StepOut, float_clips, float_images, make_augment, no_autocast, prep, top1
+from vssl.methods.common import (
+    StepOut,
+    float_clips,
+    float_images,
+    make_augment,
+    no_autocast,
+    prep,
+    top1,
+)
 from vssl.models import MLPHead, build_backbone
 from vssl.models.motion_predictor import DenseMotionPredictor
 
@@ -182,7 +196,6 @@ class CMD(nn.Module):
         "optim": {"lr": 0.128, "lr_scaling": "linear", "base_batch": 256, "weight_decay": 1e-3,
                   "nesterov": True, "warmup_epochs": 5.0, "epochs": 200, "grad_clip": 15.0},
     }
-    views = ("rgb", "keyframe", "mv")
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -220,13 +233,13 @@ class CMD(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
+    def requires(self) -> Requires:
         c = self.cfg
-        return {"views": 1, "keyframe": True, "keyframe_pick": c.keyframe_pick, "keyframe_margin": c.keyframe_margin,
-                "mv": True, "mv_len": c.mv_len, "mv_gap": c.mv_gap, "mv_negatives": c.mv_negatives,
-                "mv_sampling": c.mv_sampling,
-                # the corrected transform converts load-size pixels, so only faithful vectors stay in source pixels
-                "mv_units": c.mv_units if c.mv_faithful else "load"}
+        return Requires(views=1, keyframe=True, keyframe_pick=c.keyframe_pick, keyframe_margin=c.keyframe_margin,
+                        mv=True, mv_len=c.mv_len, mv_gap=c.mv_gap, mv_negatives=c.mv_negatives,
+                        mv_sampling=c.mv_sampling,
+                        # the corrected transform converts load-size pixels: only faithful vectors stay in source pixels
+                        mv_units=c.mv_units if c.mv_faithful else "load")
 
     def _mv_in(self, mv: Tensor) -> Tensor:
         c = self.cfg.mv_clamp

@@ -7,8 +7,8 @@ A method is an ``nn.Module`` with:
   the paper recipe, RECIPES.md), and ``RECIPE``: overrides of the data and
   optimiser defaults of :mod:`vssl.train.config` for that paper;
 * ``__init__(backbone, feat_dim, cfg)``;
-* ``views``: the input modalities, e.g. ``("rgb", "mv")``;
-* ``requires``: what :class:`vssl.data.dataset.ClipDataset` must load;
+* ``requires``: a :class:`vssl.data.requires.Requires`, what :class:`vssl.data.dataset.ClipDataset`
+  must load (clips per video, their length factor, speeds, negatives, keyframes, motion vectors);
 * ``training_step(batch) -> StepOut`` (also its ``forward``, so DDP can wrap it);
 * optional ``after_step(step)``: momentum update, queue;
 * optional ``set_total_steps(total)``: the loop passes the run's number of optimiser

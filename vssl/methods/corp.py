@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.losses import contrast_order
 from vssl.methods.common import (
     AUGMENT_STYLES,
@@ -97,7 +98,6 @@ class CORP(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -118,10 +118,10 @@ class CORP(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
+    def requires(self) -> Requires:
         if self.cfg.gap >= 0:
-            return {"views": self.cfg.clips, "view_gap": self.cfg.gap}
-        return {"views": self.cfg.clips}
+            return Requires(views=self.cfg.clips, view_gap=self.cfg.gap)
+        return Requires(views=self.cfg.clips)
 
     def pair_matrix(self) -> Tensor:
         """CORP_f's ``W = U^T V`` ``(D, D)``."""

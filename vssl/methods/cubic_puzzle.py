@@ -19,7 +19,7 @@ decolourised puzzle). CDJP's recovery heads (inpainting the missing piece, colou
 implemented: only the damaged inputs.
 
 The 4 temporal cells are ``clip_len`` frames each: the data layer loads one clip of
-``4 * clip_len`` frames (``requires["clip_factor"] = 4``; 1 for spatial-only puzzles).
+``4 * clip_len`` frames (``requires.clip_factor = 4``; 1 for spatial-only puzzles).
 """
 
 from __future__ import annotations
@@ -30,9 +30,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.data.transforms import rgb_to_grayscale
-from vssl.methods.common import StepOut, check_choice, float_clips, no_autocast, prep, top1
-from vssl.methods.pretext import check_pretext, crop_augment, input_scale, permutations, shuffle_items
+from vssl.methods.common import (
+    StepOut,
+    check_choice,
+    float_clips,
+    no_autocast,
+    prep,
+    top1,
+)
+from vssl.methods.pretext import (
+    check_pretext,
+    crop_augment,
+    input_scale,
+    permutations,
+    shuffle_items,
+)
 
 AXES = ("both", "spatial", "temporal")
 DAMAGES = ("none", "drop", "drop_gray")
@@ -110,7 +124,6 @@ class CubicPuzzle(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 32,
                         "epochs": 100}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -126,8 +139,8 @@ class CubicPuzzle(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1, "clip_factor": 1 if self.cfg.axis == "spatial" else 4}
+    def requires(self) -> Requires:
+        return Requires(views=1, clip_factor=1 if self.cfg.axis == "spatial" else 4)
 
     def _draw(self, b: int, device) -> tuple[Tensor, Tensor, Tensor]:
         axis = {"spatial": torch.zeros(b, dtype=torch.long), "temporal": torch.ones(b, dtype=torch.long),

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.ops.dsm import local_disturbance, temporal_shuffle
+from vssl.data.requires import Requires
 from vssl.methods.common import (
     AUGMENT_STYLES,
     StepOut,
@@ -46,6 +46,7 @@ from vssl.methods.common import (
     norm,
     setup_momentum_method,
 )
+from vssl.ops.dsm import local_disturbance, temporal_shuffle
 
 
 @dataclass(frozen=True)
@@ -92,15 +93,14 @@ class DSM(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
         setup_momentum_method(self, backbone, feat_dim, cfg, queue=cfg.loss == "infonce")
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1, "neg_clip": self.cfg.negative == "segment"}
+    def requires(self) -> Requires:
+        return Requires(views=1, neg_clip=self.cfg.negative == "segment")
 
     def _warp(self, x: torch.Tensor) -> torch.Tensor:
         return local_disturbance(x, n_warps=(self.cfg.warps_min, self.cfg.warps_max))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.ops.fame import fame_merge, threshold_top_fraction
+from vssl.data.requires import Requires
 from vssl.methods.common import (
     StepOut,
     check_shuffle_bn,
@@ -41,6 +41,7 @@ from vssl.methods.common import (
     norm,
     setup_momentum_method,
 )
+from vssl.ops.fame import fame_merge, threshold_top_fraction
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,14 @@ class FAME(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.01, "weight_decay": 1e-4}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
         setup_momentum_method(self, backbone, feat_dim, cfg)
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2, "fame": True}
+    def requires(self) -> Requires:
+        return Requires(views=2, fame=True)
 
     def _mask(self, x: torch.Tensor, score: torch.Tensor | None) -> torch.Tensor:
         if score is not None:  # cached soft score map, cropped with the clip

@@ -14,7 +14,7 @@ and one head whose output ``xi`` is split into a *stationary* part ``psi`` and a
   different times (vssl's reading of "an instance term"; ``inst_weight=0`` turns it off).
 
 Sampling through the data layer: views of ``clip_len * long_factor`` frames
-(``requires["clip_factor"]``); the long view is every ``long_factor``-th frame of view 0 (the
+(``requires.clip_factor``); the long view is every ``long_factor``-th frame of view 0 (the
 same number of frames as every clip), the ``short_views`` short views are ``clip_len``
 consecutive frames of view 0 at evenly spaced starts (tiling it when ``short_views =
 long_factor``), the second long view for ``L_inst`` is view 1 subsampled the same way.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.losses import info_nce, nt_xent
 from vssl.methods.common import (
     AUGMENT_STYLES,
@@ -110,7 +111,6 @@ class LSFD(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -122,8 +122,8 @@ class LSFD(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2 if self.cfg.inst_weight > 0 else 1, "clip_factor": self.cfg.long_factor}
+    def requires(self) -> Requires:
+        return Requires(views=2 if self.cfg.inst_weight > 0 else 1, clip_factor=self.cfg.long_factor)
 
     def cut(self, clips: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """uint8 ``(B, V, f * T, H, W, 3)`` -> the long views (every ``f``-th frame of each view) and

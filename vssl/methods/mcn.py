@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from vssl.data.requires import Requires
 from vssl.losses import nt_xent
 from vssl.methods.common import (
     AUGMENT_STYLES,
@@ -110,7 +111,6 @@ class MCN(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -121,8 +121,8 @@ class MCN(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2}
+    def requires(self) -> Requires:
+        return Requires(views=2)
 
     def _task_loss(self, z1: Tensor, z2: Tensor, params: dict | None) -> Tensor:
         """NT-Xent + the binary pair loss of one set of videos (with ``params`` when given)."""

@@ -3,7 +3,7 @@
 Fan et al., "Motion-Guided Masking for Spatiotemporal Representation Learning", ICCV 2023
 (https://arxiv.org/abs/2308.12962): a video MAE whose masked region follows the moving content
 over time instead of a fixed tube, located with the motion vectors the H.264 stream already
-stores (no optical flow). vssl reads those vectors from its cache (``requires["mv_window"] =
+stores (no optical flow). vssl reads those vectors from its cache (``requires.mv_window =
 "clip"``: the vectors of every frame of the clip's span, cropped and flipped with the clip).
 
 The masking (:func:`motion_guided_mask`): the motion magnitude ``|mv|`` is averaged over each
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vssl.data.requires import Requires
 from vssl.errors import InputError
 from vssl.losses import masked_mse
 from vssl.methods.common import StepOut, float_clips
@@ -101,7 +102,6 @@ class MGM(VideoMAE):
 
     Config = Config
     RECIPE = VideoMAE.RECIPE
-    views = ("rgb", "mv")
     NAME = "mgm"
 
     def out_dim(self) -> int:
@@ -112,8 +112,8 @@ class MGM(VideoMAE):
         return {"mv_keys": ("mv",), "mv_faithful": False, "extra_sizes": {"mv": max(1, self.cfg.crop // 4)}}
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1, "mv": True, "mv_window": "clip", "mv_units": "load"}
+    def requires(self) -> Requires:
+        return Requires(views=1, mv=True, mv_window="clip", mv_units="load")
 
     def augmented(self, batch: dict) -> tuple[Tensor, dict]:
         if "mv" not in batch:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.methods.common import (
     StepOut,
     check_shuffle_bn,
@@ -58,15 +59,14 @@ class MoCo(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.003, "weight_decay": 1e-4}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
         setup_momentum_method(self, backbone, feat_dim, cfg)
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2}
+    def requires(self) -> Requires:
+        return Requires(views=2)
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"]

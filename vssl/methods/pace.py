@@ -28,9 +28,17 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.losses import nt_xent
-from vssl.methods.common import StepOut, check_choice, float_clips, no_autocast, prep, top1
+from vssl.methods.common import (
+    StepOut,
+    check_choice,
+    float_clips,
+    no_autocast,
+    prep,
+    top1,
+)
 from vssl.methods.pretext import check_pretext, crop_augment, input_scale
 from vssl.models import MLPHead
 
@@ -75,7 +83,6 @@ class Pace(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-3, "batch_size": 30,
                         "epochs": 180, "schedule": "step", "milestones": (1 / 3, 2 / 3), "gamma": 0.1}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -90,9 +97,9 @@ class Pace(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
+    def requires(self) -> Requires:
         views = 2 if self.cfg.contrastive != "none" else 1
-        return {"views": views, "speeds": tuple(range(1, self.cfg.max_sr + 1)), "wrap": self.cfg.wrap}
+        return Requires(views=views, speeds=tuple(range(1, self.cfg.max_sr + 1)), wrap=self.cfg.wrap)
 
     def _inputs(self, clips):
         """uint8 ``(N, T, H, W, 3)`` -> augmented network inputs ``(N, 3, T, crop, crop)``."""

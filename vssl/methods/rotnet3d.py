@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vssl.methods.common import StepOut, check_choice, float_clips, no_autocast, prep, top1
+from vssl.data.requires import Requires
+from vssl.methods.common import (
+    StepOut,
+    check_choice,
+    float_clips,
+    no_autocast,
+    prep,
+    top1,
+)
 from vssl.methods.pretext import check_pretext, crop_augment, input_scale, rotate_clips
 
 ROTATIONS = ("random", "all")
@@ -51,7 +59,6 @@ class RotNet3D(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 32,
                         "epochs": 100}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -63,8 +70,8 @@ class RotNet3D(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1}
+    def requires(self) -> Requires:
+        return Requires(views=1)
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"][:, 0]  # (B, T, H, W, 3)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.methods.common import float_clips, make_augment, no_autocast, norm
 
@@ -158,7 +159,6 @@ class ClipsEncoder(nn.Module):
     """Base of the methods that pass ``cfg.clips`` views of each video through one backbone
     (and an optional projector) with :class:`ViewAugment`: Barlow Twins, VICReg, DirectCLR."""
 
-    views = ("rgb",)
 
     def _setup(self, backbone: nn.Module, cfg, projector: nn.Module | None = None) -> None:
         self.cfg = cfg
@@ -169,8 +169,8 @@ class ClipsEncoder(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+    def requires(self) -> Requires:
+        return Requires(views=self.cfg.clips)
 
     def encode_clips(self, batch: dict) -> tuple[list[Tensor], list[Tensor]]:
         """Backbone features ``hs`` and projections ``zs`` (float32) of the augmented clips."""

@@ -18,10 +18,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vssl.losses import nt_xent
-from vssl.methods.common import StepOut, float_clips, make_augment, no_autocast, norm, prep
-from vssl.models import MLPHead
+from vssl.data.requires import Requires
 from vssl.dist import gather_with_grad
+from vssl.losses import nt_xent
+from vssl.methods.common import (
+    StepOut,
+    float_clips,
+    make_augment,
+    no_autocast,
+    norm,
+    prep,
+)
+from vssl.models import MLPHead
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,6 @@ class SimCLR(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.03, "weight_decay": 1e-4}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -56,8 +63,8 @@ class SimCLR(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 2}
+    def requires(self) -> Requires:
+        return Requires(views=2)
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"]

@@ -22,9 +22,17 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.losses import negative_cosine
 from vssl.methods.common import StepOut, prep
-from vssl.methods.siamese import ViewAugment, check_dims, check_siamese, collapse_stats, mlp, ordered_pairs
+from vssl.methods.siamese import (
+    ViewAugment,
+    check_dims,
+    check_siamese,
+    collapse_stats,
+    mlp,
+    ordered_pairs,
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,6 @@ class SimSiam(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.05, "lr_scaling": "linear", "base_batch": 256,
                         "weight_decay": 1e-4, "momentum": 0.9, "epochs": 100}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -72,8 +79,8 @@ class SimSiam(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips}
+    def requires(self) -> Requires:
+        return Requires(views=self.cfg.clips)
 
     def fixed_lr(self, name: str) -> bool:
         """Parameters that keep the initial lr (the loop's optimiser groups): the predictor."""

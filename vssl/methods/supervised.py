@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.methods.common import StepOut, float_clips, no_autocast, norm, prep, top1
 from vssl.ops.frames import frame_differences
@@ -60,7 +61,6 @@ class Supervised(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.01, "weight_decay": 5e-4}}
-    views = ("rgb",)
     needs_labels = True
     DEFAULT_CLASSES = 101  # only when neither the config nor the cache says (never in a real run)
 
@@ -75,8 +75,8 @@ class Supervised(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1}
+    def requires(self) -> Requires:
+        return Requires(views=1)
 
     def training_step(self, batch: dict) -> StepOut:
         clips, labels = batch["clips"], batch["label"].long()

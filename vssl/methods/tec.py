@@ -15,7 +15,7 @@ the start of the second clip relative to the first) is the contrastive label:
   before the second's start) / unordered.
 
 Sampling through the data layer: one view of ``clip_len * span_factor`` frames per video
-(``requires["clip_factor"]``), cut on the batch (:mod:`vssl.ops.temporal`).
+(``requires.clip_factor``), cut on the batch (:mod:`vssl.ops.temporal`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.losses import multi_positive_info_nce
 from vssl.methods.common import (
     AUGMENT_STYLES,
@@ -96,7 +97,6 @@ class TEC(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -109,8 +109,8 @@ class TEC(nn.Module):
         self._table: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1, "clip_factor": self.cfg.span_factor}
+    def requires(self) -> Requires:
+        return Requires(views=1, clip_factor=self.cfg.span_factor)
 
     def transformations(self, clip_len: int, long_len: int) -> tuple[Tensor, Tensor]:
         """Every valid pair transformation of ``clip_len``-frame clips in a ``long_len``-frame clip.

@@ -25,8 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vssl.data.requires import Requires
 from vssl.methods.common import StepOut, float_clips, no_autocast, prep, top1
-from vssl.methods.pretext import check_pretext, crop_augment, input_scale, permutations, shuffle_items
+from vssl.methods.pretext import (
+    check_pretext,
+    crop_augment,
+    input_scale,
+    permutations,
+    shuffle_items,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,6 @@ class VCOP(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 8,
                         "epochs": 300}}
-    views = ("rgb",)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
@@ -79,8 +85,8 @@ class VCOP(nn.Module):
         self.channels_last = False
 
     @property
-    def requires(self) -> dict:
-        return {"views": self.cfg.clips, "view_gap": self.cfg.gap}
+    def requires(self) -> Requires:
+        return Requires(views=self.cfg.clips, view_gap=self.cfg.gap)
 
     def fixed_lr(self, name: str) -> bool:
         """Every parameter keeps the peak lr when ``constant_lr`` (the reference never steps its scheduler)."""

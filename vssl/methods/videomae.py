@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.errors import InputError
 from vssl.losses import masked_mse, normalize_patches, patchify
@@ -162,7 +163,6 @@ class VideoMAE(nn.Module):
                   "betas": [0.9, 0.95], "weight_decay": 0.05, "exclude_norm_bias": True,
                   "epochs": 800, "warmup_epochs": 40.0},
     }
-    views = ("rgb",)
     BACKBONE = "vit_b"  # the default --backbone (the paper's ViT-B); any ViT of vssl.models.vit runs
     NAME = "videomae"
 
@@ -198,8 +198,8 @@ class VideoMAE(nn.Module):
         return {}
 
     @property
-    def requires(self) -> dict:
-        return {"views": 1}
+    def requires(self) -> Requires:
+        return Requires(views=1)
 
     def target(self, x: Tensor) -> Tensor:
         """Pixel target ``(B, N, P)`` of a clip in [0, 1] ``(B, 3, T, H, W)``."""

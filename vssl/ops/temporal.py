@@ -1,6 +1,6 @@
 """Temporal cuts of a batch of long clips: the speeds, shifts, reversals and sub-sequences that
 ASCNet, TEC and LSFD build from the one long clip per view the data layer loads
-(``requires["clip_factor"]``, :mod:`vssl.data.dataset`).
+(``requires.clip_factor``, :mod:`vssl.data.dataset`).
 
 Frame indices are per sample, so one batched gather cuts every clip of the batch with its
 own transformation.
