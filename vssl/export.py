@@ -65,7 +65,8 @@ def _trained(run_dir: Path) -> tuple[Any, dict]:
     """The run's backbone (eval mode, CPU) and facts for the metadata."""
     from vssl.eval.checkpoints import load_backbone as load_eval
     from vssl.eval.checkpoints import read_run_config
-    from vssl.eval.features import CLIP_DEFAULTS, input_of_config, normalization_of_config, run_clip_options
+    from vssl.eval.features import input_of_config, normalization_of_config
+    from vssl.eval.session import CLIP_DEFAULTS, run_clip_options
     from vssl.ops.frames import apply_input
 
     if not run_dir.is_dir():
@@ -120,8 +121,8 @@ def export_run(run_dir: str | Path, out: str | Path, fmt: str | None = None, *,
     if fmt == "safetensors":
         st = _need("safetensors.torch")
         model, facts = _trained(run_dir)
-        from vssl.utils.fs import atomic_write_bytes
         from vssl.models import backbone_state_dict
+        from vssl.utils.fs import atomic_write_bytes
 
         state = {k: v.detach().contiguous() for k, v in backbone_state_dict(model).items()}
         atomic_write_bytes(out, st.save(state, metadata=_metadata(facts)))

@@ -17,19 +17,11 @@ import pytest
 import torch
 import yaml
 
+from vssl.data.clips import EvalClips
 from vssl.errors import CacheError, InputError
 from vssl.eval.checkpoints import find_checkpoint, load_backbone, match_state, state_fingerprint
-from vssl.eval.features import (
-    EvalClips,
-    EvalConfig,
-    EvalSession,
-    FeatureOptions,
-    Runtime,
-    clip_starts,
-    crop_offsets,
-    normalization_of_config,
-    video_mean,
-)
+from vssl.eval.features import FeatureOptions, Runtime, normalization_of_config, video_mean
+from vssl.eval.session import EvalConfig, EvalSession
 from vssl.models import build_backbone
 
 TINY = FeatureOptions(clips=2, clip_len=8, resize=40, crop=32)
@@ -56,20 +48,6 @@ def session(cache: Path, out: Path, **kw) -> EvalSession:
 # --------------------------------------------------------------------------- clips
 
 
-def test_clip_starts_evenly_spaced():
-    assert clip_starts(100, 16, 10).tolist() == [0, 9, 19, 28, 37, 47, 56, 65, 75, 84]
-    assert clip_starts(100, 16, 1).tolist() == [42]  # centred
-    assert clip_starts(10, 16, 3).tolist() == [0, 0, 0]  # shorter than a clip
-    s = clip_starts(57, 16, 4)
-    assert s[0] == 0 and s[-1] == 57 - 16 and np.all(np.diff(s) > 0)
-
-
-def test_crop_offsets_three_crops_along_the_long_side():
-    assert crop_offsets(128, 171, 112, 1) == [(8, 29)]
-    assert crop_offsets(128, 171, 112, 3) == [(8, 0), (8, 29), (8, 59)]
-    assert crop_offsets(171, 128, 112, 3) == [(0, 8), (29, 8), (59, 8)]
-
-
 def test_eval_clips_shapes_and_rgb(synth_cache):
     from vssl.io.cache import Cache
 
@@ -86,6 +64,31 @@ def test_eval_clips_shapes_and_rgb(synth_cache):
 
     ref = np.stack([cv2.resize(np.ascontiguousarray(f), (60, 40), interpolation=cv2.INTER_AREA) for f in ref])
     assert np.abs(item["clip"][1].astype(int) - ref[:, 4:36, 14:46]).max() <= 1
+
+
+def test_train_clips_draw_a_start_per_epoch_and_cover_the_load_size(synth_cache):
+    from vssl.data.clips import TrainClips
+    from vssl.data.frames import cover_crop
+    from vssl.io.cache import Cache
+
+    c = Cache(synth_cache)
+    ids = [v.id for v in c.videos[:3]]
+    ds = TrainClips(synth_cache, ids, 8, 2, (40, 53), seed=4)
+    a, b = ds[(1, 0)], ds[(1, 0)]
+    assert a["clip"].shape == (8, 40, 53, 3) and a["label"] == c.video(ids[1]).label
+    np.testing.assert_array_equal(a["clip"], b["clip"])  # the key fixes the clip
+    starts = set()
+    for epoch in range(6):
+        clip = ds[(1, epoch)]["clip"]
+        v = c.video(ids[1])
+        for t0 in range(v.n_frames - 14):  # which start was drawn (0..n_frames - span): the frames of one
+            ref = np.stack([cover_crop(np.ascontiguousarray(f), 40, 53) for f in c.read_frames(ids[1], t0, t0 + 15)[::2]])
+            if np.abs(clip.astype(int) - ref).max() <= 1:
+                starts.add(t0)
+                break
+        else:
+            raise AssertionError(f"epoch {epoch}: no start of the video gives these frames")
+    assert len(starts) > 1  # epochs draw other starts
 
 
 def test_video_mean():

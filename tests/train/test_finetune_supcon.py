@@ -30,7 +30,8 @@ def test_long_tail_subset_by_hand():
 
 
 def _session(cache, out, **kw):
-    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime
+    from vssl.eval.features import FeatureOptions, Runtime
+    from vssl.eval.session import EvalConfig, EvalSession
 
     cfg = EvalConfig(cache=cache, out=out, backbone="tiny", random_init=True,
                      features=FeatureOptions(clips=1, clip_len=4, resize=32, crop=24),

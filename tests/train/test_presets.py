@@ -51,7 +51,7 @@ def test_pretrain_overrides_routes_method_and_section_keys():
 
 
 def test_eval_options_and_resolution_order(tmp_path):
-    from vssl.eval.features import CLIP_DEFAULTS, clip_options
+    from vssl.eval.session import CLIP_DEFAULTS, clip_options
 
     assert eval_options("demo")["backbone"] == "tiny"
     run = tmp_path / "run"

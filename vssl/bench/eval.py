@@ -51,7 +51,7 @@ def model_alone(model: torch.nn.Module, device: torch.device, *, batch_size: int
 
 def loader_alone(cache: Path, ids: list[str], opts, *, batch_size: int, workers: int, device: torch.device) -> float:
     """Clips/s of the evaluation DataLoader (decode + resize + crop), without the model."""
-    from vssl.eval.features import EvalClips, make_loader
+    from vssl.data.clips import EvalClips, make_loader
 
     ds = EvalClips(cache, ids, opts)
     loader = make_loader(ds, batch_size, workers, device)

@@ -279,7 +279,8 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     ``backbone``: a random network's, when not the preset's."""
     import torch
 
-    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
+    from vssl.eval.features import FeatureOptions, Runtime
+    from vssl.eval.session import EvalConfig, EvalSession, clip_options
     from vssl.eval.linear import predict_logits, train_linear_probe, video_level
     from vssl.eval.scene_bias import background_of, synth_meta
 

@@ -56,7 +56,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 def _session(cache, out, checkpoint, backbone, random_init, split, clips, clip_len, stride, resize, size, normalize,
              batch_size, workers, device, seed, force, quiet, amp=True, preset=None, input_="auto"):
-    from vssl.eval.features import EvalConfig, EvalSession, FeatureOptions, Runtime, clip_options
+    from vssl.eval.features import FeatureOptions, Runtime
+    from vssl.eval.session import EvalConfig, EvalSession, clip_options
 
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
@@ -93,7 +94,7 @@ def _features_line(result: dict) -> None:
 
 
 def _footer(s, result: dict) -> None:
-    from vssl.eval.features import METRICS_FILE
+    from vssl.eval.session import METRICS_FILE
 
     figs = ", ".join(Path(f).name for f in result.get("figures", []))
     console.print(f"wrote {s.out / METRICS_FILE}, metrics.csv" + (f", {figs}" if figs else ""), highlight=False)

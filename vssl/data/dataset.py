@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vssl.data.frames import resize_frame
 from vssl.data.sampling import (
     SampleKey,
     clip_indices,
@@ -84,20 +85,6 @@ def resolve_requires(requires: Requires | Mapping[str, Any] | None) -> Requires:
     """``requires`` as a :class:`~vssl.data.requires.Requires` (a mapping of its fields, or None for the
     defaults); an unknown key or a bad value raises ValueError."""
     return Requires.of(requires)
-
-
-def _resize(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """cv2 resize of (h, w, C) to ``hw`` (area when shrinking, bilinear when growing); no-op if equal."""
-    import cv2
-
-    h, w = hw
-    if img.shape[0] == h and img.shape[1] == w:
-        return img
-    interp = cv2.INTER_AREA if img.shape[0] >= h and img.shape[1] >= w else cv2.INTER_LINEAR
-    out = cv2.resize(img, (w, h), interpolation=interp)
-    if out.ndim == 2 and img.ndim == 3:  # cv2 drops a trailing channel of size 1
-        out = out[..., None]
-    return out
 
 
 def fill_invalid_mv(mv: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -151,7 +138,7 @@ def mv_to_load_size(
         f[..., 0] *= to_hw[1] / max(1, mv_hw[1])
         f[..., 1] *= to_hw[0] / max(1, mv_hw[0])
     f = fill_invalid_mv(f, valid)
-    out = np.stack([_resize(fr, grid_hw) for fr in f])  # (T, gh, gw, 2)
+    out = np.stack([resize_frame(fr, grid_hw) for fr in f])  # (T, gh, gw, 2)
     return np.ascontiguousarray(out.transpose(3, 0, 1, 2)).astype(np.float16)
 
 
@@ -351,7 +338,7 @@ class ClipDataset(torch.utils.data.Dataset):
         jpegs = self.cache.read_frames_jpeg(vid, t)
         if self.decode == "gpu":
             return jpegs
-        return np.stack([_resize(decode_jpeg(b), self.size) for b in jpegs])
+        return np.stack([resize_frame(decode_jpeg(b), self.size) for b in jpegs])
 
     def _mv(self, v, t_after: int, n_mv: int) -> np.ndarray:
         """Vectors of frames ``t_after, t_after + 1, ...`` (clipped to the video: legacy sampling only)."""
@@ -372,7 +359,7 @@ class ClipDataset(torch.utils.data.Dataset):
                                     self.req.keyframe_margin, rng)
         if k is None:
             k, _ = self.cache.nearest_keyframe(v.id, centre)
-        return _resize(self.cache.read_keyframe(v.id, k), self.size)
+        return resize_frame(self.cache.read_keyframe(v.id, k), self.size)
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
@@ -438,11 +425,11 @@ class ClipDataset(torch.utils.data.Dataset):
                     out["mv_neg_t0"] = np.asarray(t_negs, np.int64)
         if self.fame_cache is not None:
             out["fame_score"] = np.stack(
-                [_resize(self.fame_cache.read_window(v.id, t0)[..., None], self.size)[..., 0] for t0 in starts]
+                [resize_frame(self.fame_cache.read_window(v.id, t0)[..., None], self.size)[..., 0] for t0 in starts]
             )
         if self.be_cache is not None:
             frames = self.be_cache.read_window(v.id, starts[0])  # (K, h, w, 3)
-            out["static"] = _resize(frames[int(rng.integers(len(frames)))], self.size)
+            out["static"] = resize_frame(frames[int(rng.integers(len(frames)))], self.size)
         return out
 
 

@@ -56,6 +56,18 @@ def last_start(n_frames: int, span: int) -> int:
     return max(0, int(n_frames) - int(span))
 
 
+def even_starts(n_frames: int, span: int, n: int) -> np.ndarray:
+    """``n`` evenly spaced clip starts in ``[0, n_frames - span]`` (int64), the test clips of evaluation.
+
+    One clip is centred; a video shorter than the clip gets start 0 (its last
+    frame is repeated, :func:`clip_indices`).
+    """
+    hi = last_start(n_frames, span)
+    if n == 1:
+        return np.array([hi // 2], np.int64)
+    return np.rint(np.linspace(0, hi, n)).astype(np.int64)
+
+
 def sample_starts(n_frames: int, span: int, n: int, rng: np.random.Generator, *, distinct: bool = True) -> list[int]:
     """``n`` clip starts drawn uniformly in ``[0, n_frames - span]``.
 

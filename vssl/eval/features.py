@@ -5,7 +5,7 @@ Each video gives ``clips`` evenly spaced clips of ``clip_len`` frames (every
 centre-cropped to ``crop`` x ``crop`` (``crops = 3``: left / centre / right
 crops along the long side, the usual 10-clip x 3-crop test), normalised and fed
 to the backbone, which pools each clip to one vector. JPEG decoding runs in
-DataLoader workers (OpenCV; each worker opens its own HDF5 handles, see
+DataLoader workers (:class:`vssl.data.clips.EvalClips`; each worker opens its own HDF5 handles, see
 :class:`vssl.io.cache.Cache`), inference in large batches without gradients,
 in bf16 autocast on CUDA.
 
@@ -27,20 +27,21 @@ key               str ()              what the features depend on (hash)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vssl.errors import CacheError, InputError
+from vssl.data.clips import EvalClips, make_loader
+from vssl.errors import InputError
 from vssl.ops.frames import frame_differences
+from vssl.utils.progress import Progress
 
 FEATURES_VERSION = 1
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models (Kinetics-400 RGB statistics)
@@ -200,109 +201,6 @@ def video_mean(clip_feats: np.ndarray, video_index: np.ndarray, n_videos: int) -
     return (out / counts[:, None]).numpy()
 
 
-# --------------------------------------------------------------------------- clips
-
-
-def clip_starts(n_frames: int, span: int, n: int) -> np.ndarray:
-    """``n`` evenly spaced clip starts in ``[0, n_frames - span]`` (int64).
-
-    One clip is centred; a video shorter than the clip gets start 0 (its last
-    frame is repeated, :func:`vssl.data.sampling.clip_indices`).
-    """
-    hi = max(0, int(n_frames) - int(span))
-    if n == 1:
-        return np.array([hi // 2], np.int64)
-    return np.rint(np.linspace(0, hi, n)).astype(np.int64)
-
-
-def clip_frame_indices(t0: int, clip_len: int, stride: int, n_frames: int) -> np.ndarray:
-    t = int(t0) + int(stride) * np.arange(clip_len, dtype=np.int64)
-    return np.clip(t, 0, max(0, n_frames - 1))
-
-
-def resize_short(img: np.ndarray, short: int) -> np.ndarray:
-    """Resize (H, W, C) so that min(H, W) == ``short`` (area filter when shrinking)."""
-    import cv2
-
-    h, w = img.shape[:2]
-    if min(h, w) == short:
-        return img
-    s = short / min(h, w)
-    nh, nw = max(short, int(round(h * s))), max(short, int(round(w * s)))
-    out = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    return out if out.ndim == img.ndim else out[..., None]
-
-
-def decode_clip(jpegs, fn=None) -> np.ndarray:
-    """JPEG byte arrays -> uint8 (T, H, W, 3) RGB, ``fn`` applied to each decoded frame first.
-
-    Frames stay BGR (contiguous) through ``fn`` and are converted to RGB after it
-    with ``cv2.cvtColor``: OpenCV is several times slower on the negative-stride
-    view a ``[..., ::-1]`` gives, and numpy's copy of such a view is slower still.
-    """
-    import cv2
-
-    from vssl.errors import CacheError
-
-    out = []
-    for b in jpegs:
-        img = cv2.imdecode(np.frombuffer(b, np.uint8) if isinstance(b, (bytes, bytearray)) else b, cv2.IMREAD_COLOR)
-        if img is None:
-            raise CacheError("a stored JPEG does not decode (run `vssl verify`)")
-        out.append(cv2.cvtColor(fn(img) if fn is not None else img, cv2.COLOR_BGR2RGB))
-    return np.stack(out)
-
-
-def crop_offsets(h: int, w: int, crop: int, crops: int) -> list[tuple[int, int]]:
-    """(top, left) of the ``crops`` (1 or 3) square crops of side ``crop`` in an (h, w) frame."""
-    cy, cx = (h - crop) // 2, (w - crop) // 2
-    if crops == 1:
-        return [(cy, cx)]
-    if w >= h:
-        return [(cy, 0), (cy, cx), (cy, w - crop)]
-    return [(0, cx), (cy, cx), (h - crop, cx)]
-
-
-def spatial_crops(frames: np.ndarray, crop: int, crops: int) -> np.ndarray:
-    """(T, H, W, C) -> (crops, T, crop, crop, C)."""
-    _, h, w, _ = frames.shape
-    return np.stack([frames[:, y:y + crop, x:x + crop] for y, x in crop_offsets(h, w, crop, crops)])
-
-
-class EvalClips(torch.utils.data.Dataset):
-    """Item ``i`` = clip ``i % clips`` of video ``i // clips``, as uint8 ``(crops, T, crop, crop, 3)``.
-
-    Items: ``{"clip": uint8 array, "video": int, "clip_index": int}``.
-    """
-
-    def __init__(self, cache_root: str | Path, video_ids: Sequence[str], opts: FeatureOptions):
-        from vssl.io.cache import Cache
-
-        opts.validate()
-        self.cache = Cache(cache_root)
-        if not self.cache.options.get("frames", True):
-            raise CacheError(f"cache {cache_root} has no frames (extracted with --no-frames): evaluation needs them")
-        self.videos = [self.cache.video(v) for v in video_ids]
-        self.opts = opts
-        self.span = (opts.clip_len - 1) * opts.stride + 1
-        self.starts = [clip_starts(v.n_frames, self.span, opts.clips) for v in self.videos]
-
-    def __len__(self) -> int:
-        return len(self.videos) * self.opts.clips
-
-    def frames(self, vi: int, t0: int) -> np.ndarray:
-        """uint8 (T, H', W', 3) RGB of the clip starting at ``t0``, short side resized."""
-        v, o = self.videos[vi], self.opts
-        t = clip_frame_indices(t0, o.clip_len, o.stride, v.n_frames)
-        return decode_clip(self.cache.read_frames_jpeg(v.id, t), lambda im: resize_short(im, o.resize))
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        vi, ci = divmod(int(i), self.opts.clips)
-        with self.cache.reading(self.videos[vi].id):  # one line naming video, shard and `vssl verify`
-            fr = self.frames(vi, int(self.starts[vi][ci]))
-        return {"clip": spatial_crops(fr, self.opts.crop, self.opts.crops), "video": vi, "clip_index": ci}
-
-
 def to_model_input(clips_u8: Tensor, mean_std, device: torch.device, input: str = "rgb") -> Tensor:
     """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) on ``device``, in [0, 1] then normalised;
     ``input="diff"``: the T - 1 differences of consecutive normalised frames."""
@@ -325,49 +223,6 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
 
         to_channels_last_3d(model)
     return model
-
-
-def make_loader(ds: torch.utils.data.Dataset, batch_size: int, workers: int, device: torch.device,
-                shuffle: bool = False, batch_sampler=None) -> torch.utils.data.DataLoader:
-    from vssl.signals import ignore_stop_signals
-
-    kw: dict[str, Any] = {}
-    if workers > 0:  # stop signals are the main process's (finetune finishes its step and saves)
-        kw.update(prefetch_factor=4, persistent_workers=False, worker_init_fn=ignore_stop_signals)
-    if batch_sampler is not None:
-        return torch.utils.data.DataLoader(ds, batch_sampler=batch_sampler, num_workers=workers,
-                                           pin_memory=device.type == "cuda", **kw)
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                                       pin_memory=device.type == "cuda", drop_last=False, **kw)
-
-
-class Progress:
-    """A rich progress bar over ``total`` items (a no-op when disabled)."""
-
-    def __init__(self, desc: str, total: int, enabled: bool = True):
-        self.bar = None
-        if enabled and total > 0:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TimeElapsedColumn, \
-                TimeRemainingColumn
-
-            self.bar = RichProgress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                                    transient=True)
-            self.task = self.bar.add_task(desc, total=total)
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def advance(self, n: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task, n)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -399,7 +254,7 @@ def compute_features(model: nn.Module, cache_root: str | Path, video_ids: Sequen
     loader = make_loader(ds, per_batch, rt.workers, dev)
     model = prepare_model(model, dev)
     t0 = time.perf_counter()
-    with Progress(desc, len(ds), rt.progress) as bar:
+    with Progress(desc, len(ds), enabled=rt.progress) as bar:
         fs = embed_clips(model, loader, video_ids, labels, opts, dev, amp=rt.amp, advance=bar.advance)
     fs.seconds = time.perf_counter() - t0
     return fs
@@ -480,231 +335,3 @@ def load_features(path: Path) -> FeatureSet | None:
                               seconds=float(z["seconds"]), cached=True)
     except (OSError, KeyError, ValueError, EOFError):
         return None
-
-
-# --------------------------------------------------------------------------- one evaluation
-
-
-@dataclass
-class EvalConfig:
-    """What every ``vssl eval`` command shares: the weights, the data and the clips."""
-
-    cache: Path
-    out: Path
-    checkpoint: Path | None = None
-    backbone: str | None = None
-    random_init: bool = False
-    seed: int = 0
-    split: str = "1"
-    features: FeatureOptions = field(default_factory=FeatureOptions)
-    runtime: Runtime = field(default_factory=Runtime)
-    force: bool = False
-
-
-class EvalSession:
-    """Loaded weights and data of one evaluation; features computed lazily, cached under ``out``.
-
-    Raises (on construction):
-        CacheError: the cache is missing (exit 3).
-        InputError: no such split, bad options, weights of another backbone (exit 2).
-    """
-
-    def __init__(self, cfg: EvalConfig):
-        from vssl.eval.checkpoints import load_backbone
-        from vssl.io.cache import Cache
-        from vssl.io.manifest import manifest_checksum
-
-        cfg.features.validate()
-        self.cfg = cfg
-        self._locks = contextlib.ExitStack()
-        self.cache = Cache(cfg.cache)  # CacheError first: a missing cache is exit 3 whatever else is wrong
-        self._lock(cfg)
-        self.cache_checksum = manifest_checksum(cfg.cache)
-        self.split = str(cfg.split)
-        self.cache.split(self.split, "train")  # raises InputError when the split does not exist
-        self.model, self.meta = load_backbone(cfg.checkpoint, cfg.backbone, random_init=cfg.random_init,
-                                              seed=cfg.seed)
-        if cfg.features.normalize == "auto":
-            cfg.features = replace(cfg.features, normalize=normalization_of_config(self.meta.get("config") or {}))
-        if cfg.features.input == "auto":
-            cfg.features = replace(cfg.features, input=input_of_config(self.meta.get("config") or {}))
-        self.out = Path(cfg.out)
-        check_eval_dir(self.out, self.header(), cfg.force)
-        self._sets: dict[tuple[str, FeatureOptions], FeatureSet] = {}
-
-    def _lock(self, cfg: EvalConfig) -> None:
-        """A reader's lock on the cache and the eval directory's writer lock, held until :meth:`close`
-        (a second eval into the same directory is refused, naming this one)."""
-        from vssl.io.lock import dir_lock
-
-        try:
-            self._locks.enter_context(dir_lock(cfg.cache, "vssl eval", shared=True, create=False))
-            self._locks.enter_context(dir_lock(cfg.out, "vssl eval"))
-        except BaseException:
-            self._locks.close()
-            raise
-
-    def close(self) -> None:
-        """Let go of the locks (also when the session is garbage collected or the process ends)."""
-        self._locks.close()
-
-    def __del__(self):
-        locks = getattr(self, "_locks", None)
-        if locks is not None:
-            locks.close()
-
-    @property
-    def class_names(self) -> list[str]:
-        names = list(self.cache.classes)
-        n = self.cache.num_classes
-        return names + [str(i) for i in range(len(names), n)]
-
-    def videos(self, subset: str, *, labelled: bool = True):
-        vids = self.cache.split(self.split, subset)
-        if not vids:
-            role = "query (test)" if subset == "test" else "gallery/training (train)"
-            raise InputError(f"split {self.split} of {self.cache.root} has no {subset} videos: empty {role} set")
-        if labelled:
-            bad = [v.id for v in vids if v.label is None]
-            if bad:
-                raise InputError(f"{len(bad)} {subset} videos of split {self.split} have no label (e.g. '{bad[0]}')")
-        return vids
-
-    def require(self, *subsets: str) -> None:
-        """Fail now (one line, exit 2) if a subset the protocol needs is empty or unlabelled."""
-        for sub in subsets:
-            self.videos(sub)
-
-    def features(self, subset: str, opts: FeatureOptions | None = None) -> FeatureSet:
-        """Clip features of ``subset`` (``train`` / ``test``) with ``opts`` (default: the config's)."""
-        opts = opts or self.cfg.features
-        got = self._sets.get((subset, opts))
-        if got is not None:
-            return got
-        vids = self.videos(subset)
-        ids = [v.id for v in vids]
-        key = features_key(self.meta["fingerprint"], self.cache_checksum, self.split, subset, opts, ids)
-        name = subset if opts == self.cfg.features else f"{subset}-{key[:8]}"
-        path = self.out / "features" / f"{name}.npz"
-        fs = load_features(path) if path.exists() else None
-        if fs is None or fs.key != key:
-            fs = compute_features(self.model, self.cache.root, ids, [v.label for v in vids], opts, self.cfg.runtime,
-                                  desc=f"{subset} features")
-            fs.key = key
-            save_features(path, fs)
-        self._sets[(subset, opts)] = fs
-        return fs
-
-    def header(self) -> dict[str, Any]:
-        """What every result of this session depends on (stored at the top of metrics.json)."""
-        return {
-            "checkpoint": self.meta,
-            "cache": {"root": str(Path(self.cache.root).resolve()), "checksum": self.cache_checksum,
-                      "input": self.cache.manifest.get("input"), "split": self.split,
-                      "classes": len(self.class_names)},
-        }
-
-
-METRICS_FILE = "metrics.json"
-METRICS_CSV = "metrics.csv"
-EVAL_FORMAT = "vssl-eval"
-
-
-def read_metrics(out: Path) -> dict | None:
-    """The ``metrics.json`` of an eval directory, or None."""
-    p = Path(out) / METRICS_FILE
-    if not p.is_file():
-        return None
-    try:
-        doc = json.loads(p.read_text("utf-8"))
-    except (OSError, ValueError):
-        raise InputError(f"{p} is not readable JSON (delete it or use another --out)") from None
-    return doc if isinstance(doc, dict) and doc.get("format") == EVAL_FORMAT else None
-
-
-def check_eval_dir(out: Path, header: dict, force: bool) -> None:
-    """Refuse to mix results of other weights or another cache in one eval directory (unless ``force``,
-    which drops the old results and features)."""
-    import shutil
-
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    doc = read_metrics(out)
-    if doc is None:
-        return
-    old_w = (doc.get("checkpoint") or {}).get("fingerprint")
-    old_c = (doc.get("cache") or {}).get("checksum")
-    old_s = (doc.get("cache") or {}).get("split")
-    new_w, new_c, new_s = header["checkpoint"]["fingerprint"], header["cache"]["checksum"], header["cache"]["split"]
-    if (old_w, old_c, old_s) == (new_w, new_c, new_s):
-        return
-    what = "weights" if old_w != new_w else ("cache" if old_c != new_c else "split")
-    if not force:
-        src = (doc.get("checkpoint") or {}).get("path") or "random init"
-        raise InputError(f"{out} holds results of other {what} ({src}); "
-                         "use another --out, or --force to replace them")
-    (out / METRICS_FILE).unlink(missing_ok=True)
-    (out / METRICS_CSV).unlink(missing_ok=True)
-    shutil.rmtree(out / "features", ignore_errors=True)
-
-
-def with_crops(opts: FeatureOptions, crops: int, clips: int | None = None) -> FeatureOptions:
-    return replace(opts, crops=crops, clips=opts.clips if clips is None else clips)
-
-
-CLIP_DEFAULTS = {"clips": 10, "clip_len": 16, "stride": 1, "resize": 128, "size": 112}
-
-
-def run_clip_options(checkpoint: str | Path | None) -> dict[str, Any]:
-    """The clip options a pretraining run trained with (``clip_len``, ``stride``, ``resize`` = the
-    short side of ``data.load_size``, ``size`` = the method's ``crop``), from the ``config.yaml`` of a
-    run directory or of the run a checkpoint file lies in; {} for exported files and random init."""
-    from vssl.eval.checkpoints import read_run_config
-
-    if checkpoint is None:
-        return {}
-    p = Path(checkpoint)
-    cfg = {}
-    for d in ([p] if p.is_dir() else []) + [p.parent, p.parent.parent]:
-        cfg = read_run_config(d) if d.is_dir() else {}
-        if cfg:
-            break
-    return config_clip_options(cfg)
-
-
-def config_clip_options(cfg: dict) -> dict[str, Any]:
-    """:func:`run_clip_options` of a config as a dict (a run's ``config.yaml``, or
-    :func:`vssl.train.config.to_dict` of a live run: the pretraining kNN monitor's clips)."""
-    out: dict[str, Any] = {}
-    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
-    for k in ("clip_len", "stride"):
-        if isinstance(data.get(k), int):
-            out[k] = data[k]
-    ls = data.get("load_size")
-    if isinstance(ls, (list, tuple)) and len(ls) == 2 and all(isinstance(v, int) for v in ls):
-        out["resize"] = min(ls)
-    method = cfg.get("method")
-    params = cfg.get(method) if isinstance(method, str) and isinstance(cfg.get(method), dict) else {}
-    if isinstance(params.get("crop"), int):
-        out["size"] = params["crop"]
-    return out
-
-
-def clip_options(checkpoint, preset: str | None, *, random_init: bool = False, **given) -> dict[str, Any]:
-    """Resolve ``vssl eval``'s clip options: a given value (not None) > the preset's > the run's
-    (:func:`run_clip_options`) > :data:`CLIP_DEFAULTS`. ``backbone``: given > the preset's (random
-    init only; a run's backbone comes from its config) > None."""
-    from vssl.train.presets import eval_options
-
-    pre = eval_options(preset) if preset else {}
-    run = run_clip_options(None if random_init else checkpoint)
-    out: dict[str, Any] = {}
-    for k, default in CLIP_DEFAULTS.items():
-        v = given.get(k)
-        out[k] = v if v is not None else pre.get(k, run.get(k, default))
-    b = given.get("backbone")
-    out["backbone"] = b if b is not None else (pre.get("backbone") if random_init else None)
-    if out["size"] > out["resize"] and given.get("resize") is None and given.get("size") is not None:
-        out["resize"] = out["size"]
-    return out

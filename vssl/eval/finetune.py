@@ -29,11 +29,9 @@ by the seed). Changed options refuse to resume unless ``force`` (start over).
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,13 +44,9 @@ from vssl.errors import InputError, Stopped, TrainingError
 from vssl.data.clips import EvalClips, TrainClips, make_loader
 from vssl.data.frames import load_size
 from vssl.data.sampling import EpochBatchSampler, fit_batch_size
-from vssl.eval.features import (
-    EvalSession,
-    Progress,
-    autocast,
-    prepare_model,
-    to_model_input,
-)
+from vssl.eval.features import autocast, prepare_model, to_model_input
+from vssl.eval.session import EvalSession
+from vssl.utils.progress import Progress
 from vssl.train.optim import lr_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -185,7 +179,7 @@ def evaluate_classifier(model: nn.Module, session: EvalSession, clips: int, crop
     loader = make_loader(ds, max(1, rt.batch_size // crops), rt.workers, dev)
     model.eval()
     logits, vidx = [], []
-    with Progress("finetune test", len(ds), rt.progress) as bar:
+    with Progress("finetune test", len(ds), enabled=rt.progress) as bar:
         for batch in loader:
             clip = batch["clip"]
             b = clip.shape[0]
@@ -297,7 +291,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     # SIGTERM / SIGINT / SIGUSR1: finish the step, save, exit with one line (a second Ctrl-C stops at
     # once and keeps the last checkpoint: a step cut short must not be saved)
     with StopRequest() as stop:
-        with Progress("finetune", total, rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
+        with Progress("finetune", total, enabled=rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
             bar.advance(state["step"])
 
             def loaded(loader):

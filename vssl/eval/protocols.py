@@ -1,6 +1,6 @@
 """Evaluation protocols on frozen features: retrieval, linear probe, k-NN (RECIPES.md, "Evaluation protocols").
 
-Each ``run_*`` function takes an :class:`~vssl.eval.features.EvalSession`
+Each ``run_*`` function takes an :class:`~vssl.eval.session.EvalSession`
 (weights + cache + clip options), gets the cached clip features of the train
 and test subsets, computes the protocol's metrics with the pure functions of
 :mod:`vssl.eval.retrieval` / :mod:`~vssl.eval.knn` / :mod:`~vssl.eval.linear`,
@@ -22,14 +22,8 @@ import torch
 
 from vssl.errors import InputError
 from vssl.eval import knn
-from vssl.eval.features import (
-    EVAL_FORMAT,
-    METRICS_CSV,
-    METRICS_FILE,
-    EvalSession,
-    FeatureSet,
-    read_metrics,
-)
+from vssl.eval.features import FeatureSet
+from vssl.eval.session import EVAL_FORMAT, METRICS_CSV, METRICS_FILE, EvalSession, read_metrics
 
 RECALL_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from vssl.errors import InputError
 from vssl.eval.checkpoints import config_name, read_run_config
-from vssl.eval.features import METRICS_FILE, read_metrics
 from vssl.eval.protocols import flat_metrics
+from vssl.eval.session import METRICS_FILE, read_metrics
 
 HIGHER_IS_BETTER = ("retrieval/", "linear/", "knn/", "finetune/", "monitor/")
 MONITOR_KEY = "knn_top1"  # rows of `vssl pretrain --monitor knn` in metrics.jsonl

@@ -45,18 +45,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from vssl.data.clips import EvalClips, make_loader
+from vssl.data.frames import crop_offsets, resize_short, spatial_crops
 from vssl.errors import InputError
-from vssl.eval.features import (
-    EvalClips,
-    EvalSession,
-    Progress,
-    autocast,
-    crop_offsets,
-    make_loader,
-    prepare_model,
-    resize_short,
-    to_model_input,
-)
+from vssl.eval.features import autocast, prepare_model, to_model_input
+from vssl.eval.session import EvalSession
+from vssl.utils.progress import Progress
 
 MODES = ("auto", "synth", "swap", "both")
 SYNTH_META = "synth.json"
@@ -200,11 +194,9 @@ class _SwapPairs(torch.utils.data.Dataset):
         p, c = divmod(int(i), o.clips)
         a, b = int(self.action[p]), int(self.background[p])
         ta, tb = int(self.clips.starts[a][c]), int(self.clips.starts[b][c])
-        fa = self.clips.frames(a, ta)
-        fb = self.clips.frames(b, tb)
-        crop = lambda f: f[:, (f.shape[1] - o.crop) // 2:(f.shape[1] - o.crop) // 2 + o.crop,
-                           (f.shape[2] - o.crop) // 2:(f.shape[2] - o.crop) // 2 + o.crop]
-        out = {"a": crop(fa), "b": crop(fb), "pair": p}
+        fa = spatial_crops(self.clips.frames(a, ta), o.crop, 1)[0]  # the centre crop
+        fb = spatial_crops(self.clips.frames(b, tb), o.crop, 1)[0]
+        out = {"a": fa, "b": fb, "pair": p}
         out["score"] = self._score(a, ta) if self.fame is not None else np.zeros((0,), np.float32)
         return out
 
@@ -249,7 +241,7 @@ def swapped_features(session: EvalSession, action: np.ndarray, background: np.nd
     loader = make_loader(pairs, rt.batch_size, rt.workers, dev)
     model = prepare_model(session.model, dev)
     feats, pidx = [], []
-    with Progress("swapped clips", len(pairs), rt.progress) as bar:
+    with Progress("swapped clips", len(pairs), enabled=rt.progress) as bar:
         for batch in loader:
             a = batch["a"].to(dev).permute(0, 4, 1, 2, 3).float().div_(255.0)  # (B, 3, T, S, S) in [0, 1]
             b = batch["b"].to(dev).permute(0, 4, 1, 2, 3).float().div_(255.0)

@@ -228,7 +228,6 @@ def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
     """Re-read every shard of a cache and its precomputes: checksums, JPEGs, shapes."""
     from rich.progress import Progress
 
-
     from vssl.io.lock import dir_lock
 
     root = Path(root)

@@ -92,8 +92,8 @@ class KnnMonitor:
     """
 
     def __init__(self, cfg, device: torch.device, batch_size: int):
-        from vssl.eval.features import (CLIP_DEFAULTS, FeatureOptions, config_clip_options, input_of_config,
-                                        normalization_of_config)
+        from vssl.eval.features import FeatureOptions, input_of_config, normalization_of_config
+        from vssl.eval.session import CLIP_DEFAULTS, config_clip_options
         from vssl.io.cache import Cache
         from vssl.train.config import to_dict
 
@@ -115,7 +115,7 @@ class KnnMonitor:
 
     def _batches(self, role: str, videos: list):
         """The collated clip batches of ``videos`` (kept after the first decode when small enough)."""
-        from vssl.eval.features import EvalClips, make_loader
+        from vssl.data.clips import EvalClips, make_loader
 
         kept = self._kept.get(role)
         if kept is not None:
