@@ -152,6 +152,18 @@ def test_channels_last_3d_keeps_outputs():
     assert model_2d.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_channels_last_3d_puts_every_convolution_input_in_the_layout():
+    model = to_channels_last_3d(to_channels_last_3d(build_backbone("tiny").eval()))  # twice: one hook per conv
+    first = model.features[0]
+    seen = []
+    first.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    x = torch.randn(2, 3, 4, 16, 16)  # a plain (contiguous) clip, as the methods feed it
+    with torch.no_grad():
+        model(x)
+    assert len(first._forward_pre_hooks) == 2  # the layout hook once, and the probe above
+    assert seen[0].is_contiguous(memory_format=torch.channels_last_3d) and not seen[0].is_contiguous()
+
+
 def test_bf16_autocast_forward():
     model = build_backbone("tiny")
     with torch.autocast("cpu", dtype=torch.bfloat16):

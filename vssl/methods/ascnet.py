@@ -37,7 +37,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.methods.siamese import check_dims, collapse_stats
 from vssl.models import MLPHead, copy_to_momentum, momentum_update
@@ -124,7 +123,6 @@ class ASCNet(nn.Module):
         self.target_speed_head = copy_to_momentum(self.speed_head)
         self.bank = SpeedBank(cfg.bank_size, cfg.proj_dim)
         self.augment = make_augment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
         self._pending: list[tuple[Tensor, ...]] = []
 
     @property
@@ -140,7 +138,7 @@ class ASCNet(nn.Module):
 
     def _inputs(self, clips: Tensor) -> list[Tensor]:
         with no_autocast(clips.device):
-            return [prep(norm(self.augment(float_clips(x))[0]), self.channels_last) for x in self.speed_clips(clips)]
+            return [norm(self.augment(float_clips(x))[0]) for x in self.speed_clips(clips)]
 
     def training_step(self, batch: dict) -> StepOut:
         cfg = self.cfg

@@ -28,7 +28,7 @@ from torch import nn
 
 from vssl.data.requires import Requires
 from vssl.losses import normalized_mse
-from vssl.methods.common import StepOut, prep
+from vssl.methods.common import StepOut
 from vssl.methods.siamese import (
     ViewAugment,
     check_dims,
@@ -97,7 +97,6 @@ class BYOL(nn.Module):
         self.target_projector = copy_to_momentum(self.projector)
         self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
         self.total_steps: int | None = None
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -111,7 +110,7 @@ class BYOL(nn.Module):
         return target_tau(step, self.total_steps, self.cfg.tau_base, self.cfg.tau_schedule)
 
     def training_step(self, batch: dict) -> StepOut:
-        xs = [prep(x, self.channels_last) for x in self.augment(batch["clips"])]
+        xs = list(self.augment(batch["clips"]))
         hs = [self.backbone(x) for x in xs]
         zs = [self.projector(h) for h in hs]
         qs = [self.predictor(z).float() for z in zs]

@@ -63,7 +63,6 @@ from vssl.methods.common import (
     float_images,
     make_augment,
     no_autocast,
-    prep,
     top1,
 )
 from vssl.models import MLPHead, build_backbone
@@ -230,7 +229,6 @@ class CMD(nn.Module):
                                     extra_sizes={"mv": self.mv_size}, jitter_p=cfg.jitter_p)
         self.kf_augment = make_augment(cfg.keyframe_size or cfg.crop, cfg.min_scale, jitter_p=cfg.jitter_p)
         self.mean_std = (IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet" else (KINETICS_MEAN, KINETICS_STD)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -273,12 +271,12 @@ class CMD(nn.Module):
             neg = self._neg_fields(mv_neg, params) if mv_neg is not None else None
         b = x.shape[0]
         if self.dense:
-            h, fmap = forward_with_map(self.backbone, prep(x, self.channels_last))
+            h, fmap = forward_with_map(self.backbone, x)
         else:
-            h, fmap = self.backbone(prep(x, self.channels_last)), None
+            h, fmap = self.backbone(x), None
         # context matching: the pooled clip feature against its keyframe, in-batch negatives
         z_clip = self.ctx_head(h).float()
-        z_kf = self.kf_head(self.kf_encoder(prep(kf if self.kf_2d else kf[:, :, None], self.channels_last))).float()
+        z_kf = self.kf_head(self.kf_encoder(kf if self.kf_2d else kf[:, :, None])).float()
         lc, labels = info_nce_logits(z_clip, z_kf, temperature=self.cfg.temperature)
         loss_ctx = F.cross_entropy(lc, labels)
         if self.cfg.context_loss == "symmetric":
@@ -286,14 +284,14 @@ class CMD(nn.Module):
         mv_all = mv if neg is None else torch.cat([mv, neg])  # positives first
         if self.dense:
             # motion prediction: one predicted feature per location vs every location of every window
-            _, mmap = forward_with_map(self.mv_encoder, prep(mv_all, self.channels_last))
+            _, mmap = forward_with_map(self.mv_encoder, mv_all)
             z_all = self.mv_head(_tokens(mmap).flatten(0, 1)).float().view(mmap.shape[0], -1, self.cfg.proj_dim)
             p = self.predictor(fmap, tuple(mmap.shape[2:]))
             p = self.pred_head(p.flatten(0, 1)).float().view(b, -1, self.cfg.proj_dim)
             lm, lm_labels = dense_motion_logits(p, z_all, temperature=self.cfg.temperature)
         else:
             p = self.predictor(h).float()
-            z_all = self.mv_head(self.mv_encoder(prep(mv_all, self.channels_last))).float()
+            z_all = self.mv_head(self.mv_encoder(mv_all)).float()
             z_mv, z_neg = z_all[:b], (z_all[b:].view(b, -1, z_all.shape[1]) if neg is not None else None)
             lm, lm_labels = _motion_logits(p, z_mv, z_neg, self.cfg.temperature), labels
         loss_mot = F.cross_entropy(lm, lm_labels)

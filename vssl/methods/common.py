@@ -115,15 +115,6 @@ def no_autocast(device: torch.device):
     return torch.autocast(device_type=device.type, enabled=False)
 
 
-def prep(x: Tensor, channels_last: bool) -> Tensor:
-    """Network input layout: ``channels_last_3d`` for 5-D clips when asked."""
-    if channels_last and x.dim() == 5:
-        return x.contiguous(memory_format=torch.channels_last_3d)
-    if channels_last and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
 def top1(logits: Tensor, labels: Tensor) -> Tensor:
     """Fraction of rows whose arg-max is the label (detached 0-d tensor)."""
     return (logits.detach().argmax(1) == labels).float().mean()
@@ -180,15 +171,14 @@ class MomentumPair(nn.Module):
         self.momentum = momentum
         self.shuffle_bn, self.bn_splits = shuffle_bn, bn_splits
         self._has_bn: bool | None = None
-        self.channels_last = False
         self._pending: list[Tensor] = []
 
     def query(self, x: Tensor) -> Tensor:
         """``(B, D)`` query projections (with gradient)."""
-        return self.head(self.backbone(prep(x, self.channels_last)))
+        return self.head(self.backbone(x))
 
     def _key_forward(self, x: Tensor) -> Tensor:
-        return self.key_head(self.key_backbone(prep(x, self.channels_last)))
+        return self.key_head(self.key_backbone(x))
 
     def _key_has_bn(self) -> bool:
         if self._has_bn is None:  # looked up once (a SyncBatchNorm conversion keeps it True)

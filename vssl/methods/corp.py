@@ -35,7 +35,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
@@ -115,7 +114,6 @@ class CORP(nn.Module):
             self.pair_mlp = nn.Sequential(nn.Linear(cfg.heads, cfg.mlp_hidden), nn.ReLU(inplace=True),
                                           nn.Linear(cfg.mlp_hidden, 3))
         self.augment = make_augment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -138,7 +136,7 @@ class CORP(nn.Module):
         b, nv = clips.shape[:2]
         with no_autocast(clips.device):
             x = norm(self.augment(float_clips(clips.flatten(0, 1)))[0])
-        z = self.head(self.backbone(prep(x, self.channels_last))).float()
+        z = self.head(self.backbone(x)).float()
         return F.normalize(z, dim=1).view(b, nv, -1)
 
     def training_step(self, batch: dict) -> StepOut:

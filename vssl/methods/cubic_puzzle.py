@@ -37,7 +37,6 @@ from vssl.methods.common import (
     check_choice,
     float_clips,
     no_autocast,
-    prep,
     top1,
 )
 from vssl.methods.pretext import (
@@ -136,7 +135,6 @@ class CubicPuzzle(nn.Module):
         self.fc7 = nn.Linear(cfg.hidden_dim, n_classes)
         self.augment = crop_augment(cfg.crop)
         self.piece = cfg.crop // 2 - cfg.jitter
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -175,7 +173,7 @@ class CubicPuzzle(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:
         """``(B, classes)`` of puzzles ``(B, 4, 3, L, p, p)``: the shared backbone per piece, late fusion."""
-        f = torch.cat([self.backbone(prep(x[:, i], self.channels_last)) for i in range(4)], dim=1)
+        f = torch.cat([self.backbone(x[:, i]) for i in range(4)], dim=1)
         return self.fc7(self.dropout(F.relu(self.fc6(f)))).float()
 
     def training_step(self, batch: dict) -> StepOut:

@@ -25,7 +25,7 @@ from torch import nn
 
 from vssl.errors import InputError
 from vssl.losses import info_nce_logits
-from vssl.methods.common import StepOut, prep, top1
+from vssl.methods.common import StepOut, top1
 from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, ordered_pairs
 from vssl.dist import gather_with_grad
 
@@ -69,7 +69,7 @@ class DirectCLR(ClipsEncoder):
 
     def training_step(self, batch: dict) -> StepOut:
         xs = self.augment(batch["clips"])
-        hs = [self.backbone(prep(x, self.channels_last)).float() for x in xs]
+        hs = [self.backbone(x).float() for x in xs]
         zs = [gather_with_grad(h[:, : self.cfg.dim]) for h in hs]  # (N, dim), the global batch
         pairs = ordered_pairs(len(xs))
         loss, acc = 0.0, 0.0

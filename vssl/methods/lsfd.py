@@ -37,7 +37,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
@@ -119,7 +118,6 @@ class LSFD(nn.Module):
         self.head = MLPHead(feat_dim, feat_dim, 2 * cfg.dim)
         self.aggregate = Aggregate(cfg.aggregate, cfg.short_views, cfg.dim)
         self.augment = make_augment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -141,7 +139,7 @@ class LSFD(nn.Module):
         b, k = longs[0].shape[0], len(shorts)
         with no_autocast(longs[0].device):
             x = norm(self.augment(float_clips(torch.cat(longs + shorts)))[0])
-        xi = self.head(self.backbone(prep(x, self.channels_last))).float()
+        xi = self.head(self.backbone(x)).float()
         d = cfg.dim
         xi_long, xi_short = xi[: b * len(longs)], xi[b * len(longs):].view(k, b, 2 * d)
         psi_l, phi_l = xi_long[:b, :d], xi_long[:b, d:]

@@ -39,7 +39,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
@@ -118,7 +117,6 @@ class MCN(nn.Module):
         self.encoder = Encoder(backbone, feat_dim, cfg)
         self.backbone = self.encoder.backbone
         self.augment = make_augment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -154,7 +152,6 @@ class MCN(nn.Module):
         b = clips.shape[0]
         with no_autocast(clips.device):
             x = norm(self.augment(float_clips(torch.cat([clips[:, 0], clips[:, 1]])))[0])
-        x = prep(x, self.channels_last)
         z = self.encoder(x)
         z1, z2 = z[:b], z[b:]
         con = nt_xent(z1, z2, temperature=cfg.temperature)

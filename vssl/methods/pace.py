@@ -36,7 +36,6 @@ from vssl.methods.common import (
     check_choice,
     float_clips,
     no_autocast,
-    prep,
     top1,
 )
 from vssl.methods.pretext import check_pretext, crop_augment, input_scale
@@ -94,7 +93,6 @@ class Pace(nn.Module):
         self.augment = crop_augment(cfg.crop, flip=cfg.flip, **jitter)
         self.frame_jitter = (ClipAugment(cfg.crop, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, jitter_p=0.8,
                                          gray_p=0.0, blur_p=0.0) if cfg.jitter == "frame" else None)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -117,7 +115,7 @@ class Pace(nn.Module):
         label = (speed - 1).long().flatten()  # sample-major, as the clips below: (B * V,)
         with no_autocast(clips.device):
             x = self._inputs(clips.flatten(0, 1))
-        h = self.backbone(prep(x, self.channels_last))
+        h = self.backbone(x)
         logits = self.classifier(h).float()
         loss = F.cross_entropy(logits, label)
         logs = {"acc": top1(logits, label)}

@@ -23,7 +23,6 @@ from vssl.methods.common import (
     check_choice,
     float_clips,
     no_autocast,
-    prep,
     top1,
 )
 from vssl.methods.pretext import check_pretext, crop_augment, input_scale, rotate_clips
@@ -67,7 +66,6 @@ class RotNet3D(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(feat_dim, 4)
         self.augment = crop_augment(cfg.crop, flip=cfg.flip)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -84,7 +82,7 @@ class RotNet3D(nn.Module):
             else:
                 label = torch.randint(0, 4, (b,)).to(x.device)
             x = input_scale(rotate_clips(x, label), self.cfg.normalize)
-        logits = self.classifier(self.dropout(self.backbone(prep(x, self.channels_last)))).float()
+        logits = self.classifier(self.dropout(self.backbone(x))).float()
         return StepOut(F.cross_entropy(logits, label), {"acc": top1(logits, label)})
 
     forward = training_step

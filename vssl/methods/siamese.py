@@ -166,7 +166,6 @@ class ClipsEncoder(nn.Module):
         if projector is not None:
             self.projector = projector
         self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -174,8 +173,7 @@ class ClipsEncoder(nn.Module):
 
     def encode_clips(self, batch: dict) -> tuple[list[Tensor], list[Tensor]]:
         """Backbone features ``hs`` and projections ``zs`` (float32) of the augmented clips."""
-        from vssl.methods.common import prep
 
         xs = self.augment(batch["clips"])
-        hs = [self.backbone(prep(x, self.channels_last)) for x in xs]
+        hs = [self.backbone(x) for x in xs]
         return hs, [self.projector(h).float() for h in hs]

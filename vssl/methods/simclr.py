@@ -27,7 +27,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.models import MLPHead
 
@@ -60,7 +59,6 @@ class SimCLR(nn.Module):
         self.backbone = backbone
         self.head = MLPHead(feat_dim, cfg.hidden_dim or feat_dim, cfg.proj_dim, batch_norm=True)
         self.augment = make_augment(cfg.crop, cfg.min_scale)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -73,7 +71,7 @@ class SimCLR(nn.Module):
             x1, _, _ = self.augment(float_clips(clips[:, 0]))
             x2, _, _ = self.augment(float_clips(clips[:, 1]))
             x = norm(torch.cat([x1, x2], dim=0))
-        z = self.head(self.backbone(prep(x, self.channels_last))).float()  # (2B, D), one BN batch
+        z = self.head(self.backbone(x)).float()  # (2B, D), one BN batch
         z1, z2 = gather_with_grad(z[:b]), gather_with_grad(z[b:])
         loss = nt_xent(z1, z2, temperature=self.cfg.temperature)
         return StepOut(loss, {})

@@ -24,7 +24,7 @@ from torch import nn
 
 from vssl.data.requires import Requires
 from vssl.losses import negative_cosine
-from vssl.methods.common import StepOut, prep
+from vssl.methods.common import StepOut
 from vssl.methods.siamese import (
     ViewAugment,
     check_dims,
@@ -76,7 +76,6 @@ class SimSiam(nn.Module):
                              last_norm="bn_plain")
         self.predictor = mlp([cfg.proj_dim, cfg.pred_dim, cfg.proj_dim], hidden_bias=False, last_bias=True)
         self.augment = ViewAugment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -88,7 +87,7 @@ class SimSiam(nn.Module):
 
     def training_step(self, batch: dict) -> StepOut:
         xs = self.augment(batch["clips"])
-        hs = [self.backbone(prep(x, self.channels_last)) for x in xs]
+        hs = [self.backbone(x) for x in xs]
         zs = [self.projector(h).float() for h in hs]
         ps = [self.predictor(z).float() for z in zs]
         pairs = ordered_pairs(len(xs))

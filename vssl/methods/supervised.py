@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
-from vssl.methods.common import StepOut, float_clips, no_autocast, norm, prep, top1
+from vssl.methods.common import StepOut, float_clips, no_autocast, norm, top1
 from vssl.ops.frames import frame_differences
 
 INPUTS = ("rgb", "diff")
@@ -72,7 +71,6 @@ class Supervised(nn.Module):
         self.classifier = nn.Linear(feat_dim, n)
         self.augment = ClipAugment(cfg.crop, scale=(cfg.min_scale, 1.0), flip_p=0.5 if cfg.flip else 0.0,
                                    jitter_p=0.0, gray_p=0.0, blur_p=0.0)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -87,7 +85,7 @@ class Supervised(nn.Module):
             x = norm(x)
             if self.cfg.input == "diff":
                 x = frame_differences(x)
-        logits = self.classifier(self.backbone(prep(x, self.channels_last))).float()
+        logits = self.classifier(self.backbone(x)).float()
         loss = F.cross_entropy(logits, labels, label_smoothing=self.cfg.label_smoothing)
         return StepOut(loss, {"acc": top1(logits, labels)})
 

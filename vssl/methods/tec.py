@@ -36,7 +36,6 @@ from vssl.methods.common import (
     make_augment,
     no_autocast,
     norm,
-    prep,
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
@@ -105,7 +104,6 @@ class TEC(nn.Module):
         self.trans_head = MLPHead(2 * feat_dim, cfg.hidden_dim, cfg.trans_dim)
         self.pair_head = MLPHead(2 * feat_dim, cfg.hidden_dim, len(PAIR_CLASSES))
         self.augment = make_augment(cfg.crop, cfg.min_scale, cfg.augment)
-        self.channels_last = False
         self._table: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     @property
@@ -159,7 +157,7 @@ class TEC(nn.Module):
         xa, xb = self.cut(long, tr, t)
         with no_autocast(long.device):
             x = norm(self.augment(float_clips(torch.cat([xa, xb])))[0])
-        h = self.backbone(prep(x, self.channels_last)).float()
+        h = self.backbone(x).float()
         pair = torch.cat([h[:b], h[b:]], dim=1)  # (B, 2F)
         rel = rel.to(h.device)
         equi, has_pos = multi_positive_info_nce(self.trans_head(pair).float(), rel, temperature=self.cfg.temperature)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vssl.data.requires import Requires
-from vssl.methods.common import StepOut, float_clips, no_autocast, prep, top1
+from vssl.methods.common import StepOut, float_clips, no_autocast, top1
 from vssl.methods.pretext import (
     check_pretext,
     crop_augment,
@@ -82,7 +82,6 @@ class VCOP(nn.Module):
         self.register_buffer("orders", permutations(cfg.clips), persistent=False)
         self.fc8 = nn.Linear(cfg.hidden_dim * len(self.pairs), self.orders.shape[0])
         self.augment = crop_augment(cfg.crop)
-        self.channels_last = False
 
     @property
     def requires(self) -> Requires:
@@ -94,7 +93,7 @@ class VCOP(nn.Module):
 
     def logits(self, x):
         """Order logits ``(B, n!)`` of shuffled tuples ``x`` ``(B, N, 3, T, H, W)`` (network inputs)."""
-        f = [self.backbone(prep(x[:, i], self.channels_last)) for i in range(x.shape[1])]
+        f = [self.backbone(x[:, i]) for i in range(x.shape[1])]
         h = torch.cat([F.relu(self.fc7(torch.cat([f[i], f[j]], dim=1))) for i, j in self.pairs], dim=1)
         return self.fc8(self.dropout(h)).float()
 

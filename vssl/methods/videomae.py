@@ -182,7 +182,6 @@ class VideoMAE(nn.Module):
         self.decoder = MAEDecoder(feat_dim, dim, cfg.decoder_depth, heads, self.out_dim())
         self.augment = ClipAugment(cfg.crop, scale=(cfg.min_scale, 1.0), flip_p=0.5 if cfg.flip else 0.0,
                                    jitter_p=0.0, gray_p=0.0, blur_p=0.0, **self.augment_extras())
-        self.channels_last = False
 
     def token_counts(self, clip_len: int) -> tuple[int, int]:
         """(tokens of a ``clip_len`` x crop x crop clip, those the encoder sees) at ``mask_ratio``."""

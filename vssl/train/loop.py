@@ -184,10 +184,7 @@ def build_engine(cfg: PretrainConfig, method: nn.Module, device: torch.device, d
 
     method.to(device)
     if cfg.run.channels_last:
-        to_channels_last_3d(method)
-        for m in method.modules():
-            if hasattr(m, "channels_last"):
-                m.channels_last = True
+        to_channels_last_3d(method)  # weights and every convolution's input (one place for every method)
     if cfg.run.compile:
         method.backbone.compile()  # in place: state-dict names unchanged
     model: nn.Module = method
