@@ -39,7 +39,7 @@ def resize_frame(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 def short_side_hw(h: int, w: int, short: int) -> tuple[int, int]:
     """(H, W) of an (h, w) frame resized so that its short side is ``short`` (sides rounded)."""
     s = short / min(h, w)
-    return max(short, int(round(h * s))), max(short, int(round(w * s)))
+    return max(short, round(h * s)), max(short, round(w * s))
 
 
 def resize_short(img: np.ndarray, short: int) -> np.ndarray:
@@ -52,7 +52,7 @@ def resize_short(img: np.ndarray, short: int) -> np.ndarray:
 
 def load_size(resize: int) -> tuple[int, int]:
     """(H, W) of finetuning frames: ``resize`` x ``round(resize * 4 / 3)`` (128 x 171)."""
-    return resize, int(round(resize * 4 / 3))
+    return resize, round(resize * 4 / 3)
 
 
 def cover_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -60,7 +60,7 @@ def cover_crop(img: np.ndarray, h: int, w: int) -> np.ndarray:
     to (h, w)."""
     ih, iw = img.shape[:2]
     s = max(h / ih, w / iw)
-    nh, nw = max(h, int(math.ceil(ih * s - 1e-6))), max(w, int(math.ceil(iw * s - 1e-6)))
+    nh, nw = max(h, math.ceil(ih * s - 1e-6)), max(w, math.ceil(iw * s - 1e-6))
     img = resize_frame(img, (nh, nw))
     y, x = (nh - h) // 2, (nw - w) // 2
     return img[y:y + h, x:x + w]

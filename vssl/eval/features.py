@@ -30,22 +30,21 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from vssl.data.clips import EvalClips, make_loader
+from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
 from vssl.errors import InputError
 from vssl.ops.frames import frame_differences
 from vssl.utils.progress import Progress
 
 FEATURES_VERSION = 1
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models (Kinetics-400 RGB statistics)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 NORMALIZATIONS = ("auto", "kinetics", "imagenet", "none")
 INPUTS = ("auto", "rgb", "diff")
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

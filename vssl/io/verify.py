@@ -11,6 +11,7 @@ import numpy as np
 from vssl.errors import CacheError
 from vssl.io import schema
 from vssl.io.manifest import load_manifest
+from vssl.utils.progress import Progress
 
 READ_BLOCK = 256
 
@@ -101,24 +102,26 @@ def subcache_checkers() -> dict:
     return {"fame": check_fame_video, "be": check_be_video}
 
 
-def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -> None:
+def _verify_tree(root: Path, kind: str, check, report: VerifyReport, quiet: bool) -> None:
+    m = load_manifest(root, kind)
+    recs = [r for r in m["videos"] if r.get("status") == schema.OK]
+    with Progress(f"verify {kind}", len(recs), enabled=not quiet) as progress:
+        _verify_shards(root, recs, check, report, progress)
+    _stray_shard_problems(root, m, report)
+
+
+def _verify_shards(root: Path, recs: list[dict], check, report: VerifyReport, progress: Progress) -> None:
     from vssl.io.h5 import load_h5py
 
     h5py = load_h5py()
-
-    m = load_manifest(root, kind)
-    recs = [r for r in m["videos"] if r.get("status") == schema.OK]
-    task = progress.add_task(f"verify {kind}", total=len(recs))
-    listed = set()
     by_shard: dict[str, list[dict]] = {}
     for r in recs:
         by_shard.setdefault(r["shard"], []).append(r)
     for shard, rs in sorted(by_shard.items()):
         path = root / shard
-        listed.add(path.name)
         if not path.is_file():
             report.problems.append(f"{path}: shard missing ({len(rs)} videos)")
-            progress.update(task, advance=len(rs))
+            progress.advance(len(rs))
             continue
         if not path.with_suffix(".json").is_file():
             report.problems.append(f"{path}: shard has no sidecar (.json): not committed")
@@ -126,7 +129,7 @@ def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -
             f = h5py.File(path, "r")
         except OSError as e:
             report.problems.append(f"{path}: cannot open HDF5 ({str(e).splitlines()[0]})")
-            progress.update(task, advance=len(rs))
+            progress.advance(len(rs))
             continue
         with f:
             for r in rs:
@@ -139,7 +142,10 @@ def _verify_tree(root: Path, kind: str, check, report: VerifyReport, progress) -
                 except (OSError, KeyError, ValueError) as e:
                     report.problems.append(f"{where}: unreadable ({str(e).splitlines()[0]})")
                 report.checked += 1
-                progress.update(task, advance=1)
+                progress.advance()
+
+
+def _stray_shard_problems(root: Path, m: dict, report: VerifyReport) -> None:
     for p, dup, new in unlisted_shards(root, m):
         if new:
             report.problems.append(f"{p}: committed shard not listed in the manifest, holding {len(new)} videos the "
@@ -226,19 +232,17 @@ def repair_cache(root: Path, *, quiet: bool = True) -> list[str]:
 
 def verify_cache(root: Path, *, quiet: bool = False) -> VerifyReport:
     """Re-read every shard of a cache and its precomputes: checksums, JPEGs, shapes."""
-    from rich.progress import Progress
-
     from vssl.io.lock import dir_lock
 
     root = Path(root)
     report = VerifyReport()
-    with dir_lock(root, "vssl verify", shared=True, create=False), Progress(disable=quiet, transient=True) as progress:
-        _verify_tree(root, "extract", verify_extract_video, report, progress)
+    with dir_lock(root, "vssl verify", shared=True, create=False):
+        _verify_tree(root, "extract", verify_extract_video, report, quiet)
         for kind, check in subcache_checkers().items():
             sub = root / kind
             if (sub / schema.MANIFEST).exists():
                 report.subcaches.append(kind)
-                _verify_tree(sub, kind, check, report, progress)
+                _verify_tree(sub, kind, check, report, quiet)
     return report
 
 
