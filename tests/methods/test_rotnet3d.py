@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from method_helpers import build, train_losses
 
-from vssl.methods.pretext import rotate_clips
+from vssl.methods.pretext import rotate_clips, rotation_views
 from vssl.methods.rotnet3d import Config
 
 
@@ -76,3 +76,17 @@ def test_rotation_prediction_learns():
     clips[..., :4, :, :] += 160
     losses = train_losses(m, 8, 0.1, batch={"clips": clips})
     assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
+
+
+def test_rotation_views_labels_are_the_rotations():
+    """The rotation task rotnet3d and cubic_puzzle share: each output is its label's rotation of its clip."""
+    x = torch.randn(3, 2, 2, 5, 5)
+    out, label = rotation_views(x, "all")
+    assert out.shape == (12, 2, 2, 5, 5) and label.tolist() == [0, 1, 2, 3] * 3
+    for i in range(12):
+        assert torch.equal(out[i], torch.rot90(x[i // 4], i % 4, dims=(-2, -1)))
+    torch.manual_seed(0)
+    out, label = rotation_views(x)
+    assert out.shape == x.shape and label.shape == (3,)
+    for i in range(3):
+        assert torch.equal(out[i], torch.rot90(x[i], int(label[i]), dims=(-2, -1)))

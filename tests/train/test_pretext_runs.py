@@ -22,6 +22,8 @@ def test_pretext_pretrain_runs(tiny_cache, tmp_path, method):
     assert out["steps"] == 2 and math.isfinite(out["loss"])
     rows = [json.loads(x) for x in (tmp_path / method / "metrics.jsonl").read_text().splitlines()]
     assert any("acc" in r or "train/acc" in r for r in rows), rows[-1]  # the pretext accuracy is logged
+    if method == "cubic_puzzle":  # and that of its rotation loss (on by default)
+        assert any("rot_acc" in r or "train/rot_acc" in r for r in rows), rows[-1]
 
 
 @pytest.mark.parametrize("method", PRETEXT)

@@ -72,6 +72,22 @@ def shuffle_items(x: Tensor, perms: Tensor, generator: torch.Generator | None = 
     return torch.gather(x, 1, idx), label
 
 
+def rotation_views(x: Tensor, rotations: str = "random") -> tuple[Tensor, Tensor]:
+    """3DRotNet's task on clips ``x`` ``(B, C, T, S, S)``: the rotated clips and their labels (k = k x 90
+    degrees counter-clockwise, :func:`rotate_clips`).
+
+    ``"random"``: one rotation per clip, uniform (a ``torch.randint`` of the global generator), ``(B, ...)``;
+    ``"all"``: the four rotations of every clip, clip-major, ``(4 B, ...)`` with labels ``0, 1, 2, 3, 0, ...``.
+    """
+    b = x.shape[0]
+    if rotations == "all":
+        x = x.repeat_interleave(4, dim=0)
+        label = torch.arange(4, device=x.device).repeat(b)
+    else:
+        label = torch.randint(0, 4, (b,)).to(x.device)
+    return rotate_clips(x, label), label
+
+
 def n_orders(n: int) -> int:
     return math.factorial(n)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -25,7 +24,12 @@ from vssl.methods.common import (
     no_autocast,
     top1,
 )
-from vssl.methods.pretext import check_pretext, crop_augment, input_scale, rotate_clips
+from vssl.methods.pretext import (
+    check_pretext,
+    crop_augment,
+    input_scale,
+    rotation_views,
+)
 
 ROTATIONS = ("random", "all")
 
@@ -73,15 +77,10 @@ class RotNet3D(nn.Module):
 
     def training_step(self, batch: dict) -> StepOut:
         clips = batch["clips"][:, 0]  # (B, T, H, W, 3)
-        b = clips.shape[0]
         with no_autocast(clips.device):
             x, _, _ = self.augment(float_clips(clips))
-            if self.cfg.rotations == "all":
-                x = x.repeat_interleave(4, dim=0)
-                label = torch.arange(4, device=x.device).repeat(b)
-            else:
-                label = torch.randint(0, 4, (b,)).to(x.device)
-            x = input_scale(rotate_clips(x, label), self.cfg.normalize)
+            x, label = rotation_views(x, self.cfg.rotations)
+            x = input_scale(x, self.cfg.normalize)
         logits = self.classifier(self.dropout(self.backbone(x))).float()
         return StepOut(F.cross_entropy(logits, label), {"acc": top1(logits, label)})
 

@@ -38,7 +38,7 @@ steps of a 40-k-parameter network on ~100 videos):
   a 32-frame tuple; puzzle pieces 4 px smaller than their 28-px cells), the papers' lr x 10 (VCOP 0.01, still
   constant; Pace 0.01, keeping its recipe's step schedule: the milestones are fractions of the run, so the lr
   drops x0.1 at steps 100 and 200 of 300, after the demo's 20 warm-up steps); 3DRotNet and the puzzles at the
-  demo's 0.03.
+  demo's 0.03 (the puzzles with their default rotation loss: one more backbone call per clip, on a 56-px cell).
 * the seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to 64 features, memory banks
   smaller than the training set, lr 0.05 (not tuned).
 
