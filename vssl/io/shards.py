@@ -29,6 +29,7 @@ from vssl.io import schema
 from vssl.io.space import disk_full, free_bytes, is_enospc, mb, min_free
 from vssl.signals import StopRequest
 from vssl.utils.fs import atomic_write_json, fsync_path
+from vssl.utils.progress import Progress
 
 STOP_GRACE_S = 30.0  # after a stop signal, workers get this long to commit before they are terminated
 
@@ -402,19 +403,6 @@ def run_sharded(
     attrs = dict(attrs or {})
     attrs.update(vssl_schema=schema.SCHEMA_VERSION)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]:>7.0f} frames/s"),
-        TextColumn("[red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=quiet,
-        transient=False,
-    )
     frames = 0
     t0 = time.perf_counter()
     procs: list = []
@@ -430,23 +418,25 @@ def run_sharded(
     for _ in range(workers):
         jobs_q.put(None)
 
+    def stats() -> str:
+        return f"{frames / max(time.perf_counter() - t0, 1e-6):>7.0f} frames/s  {result.failed_new} failed"
+
     def handle(msg) -> bool:
         nonlocal frames
         _wid, kind, val = msg
         if kind == "frames":
             frames += val
-            el = max(time.perf_counter() - t0, 1e-6)
-            progress.update(task, fps=frames / el)
+            progress.update(progress.done, stats())
         elif kind == "done":
             result.records.append(val)
             result.new += 1
             if val["status"] != schema.OK:
                 result.failed_new += 1
                 if not quiet:
-                    progress.console.print(f"[red]failed[/red] {val['id']}: {val.get('reason')}")
+                    progress.console.print(f"[red]failed[/red] {val['id']}: {val.get('reason')}")  # above the bar
                 if strict and result.stopped_strict is None:
                     result.stopped_strict = f"{val['id']}: {val.get('reason')}"
-            progress.update(task, advance=1, failed=result.failed_new)
+            progress.advance(1, stats())
         elif kind == "stopped":
             result.interrupted = True
             result.stop_signal = val
@@ -479,8 +469,8 @@ def run_sharded(
                 except ProcessLookupError:
                     pass
 
+    progress = Progress(label, len(todo), enabled=not quiet, transient=False, stats=True)
     with progress:
-        task = progress.add_task(label, total=len(todo), fps=0.0, failed=0)
         try:
             if workers == 1:
                 # In-process: simpler to debug, no start-up cost. Messages are handled as
