@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vssl.utils.fs import atomic_write_bytes
 from vssl.synth.spec import DEFAULT_CRF, DEFAULT_PRESET
-
+from vssl.utils.fs import atomic_write_bytes
 
 
 def x264_params(gop: int, bframes: int) -> str:

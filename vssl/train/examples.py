@@ -50,8 +50,8 @@ def render(method: str, old: str | None) -> str:
 def stale(directory: Path = DEFAULT_DIR, *, write: bool = False) -> list[str]:
     """Methods whose example in ``directory`` is missing or differs from :func:`render`
     (rewritten when ``write``)."""
-    from vssl.utils.fs import atomic_write_bytes
     from vssl.methods import METHODS
+    from vssl.utils.fs import atomic_write_bytes
 
     out = []
     for method in METHODS:
