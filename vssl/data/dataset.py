@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from vssl.data.frames import resize_frame
+from vssl.data.requires import Requires
 from vssl.data.sampling import (
     SampleKey,
     clip_indices,
@@ -67,7 +68,6 @@ from vssl.data.sampling import (
     tuple_span,
     wrap_indices,
 )
-from vssl.data.requires import Requires
 from vssl.errors import CacheError, InputError
 from vssl.io import schema
 from vssl.io.cache import BadVideoError, Cache, SkipLog, decode_jpeg
@@ -477,9 +477,9 @@ def decode_jpeg_batch(
     Returns:
         uint8 ``(N, H, W, 3)`` RGB on ``device`` (a channels-last view).
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     import warnings
+
+    from torchvision.io import ImageReadMode, decode_jpeg
 
     device = torch.device(device)
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
