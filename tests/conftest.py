@@ -1,10 +1,6 @@
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # tests/videos.py helpers
-
 
 SHARED_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clips"
 

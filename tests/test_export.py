@@ -19,7 +19,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A tiny MoCo run of 2 steps on the tiny cache of the training tests."""
-    from train.train_helpers import build_tiny_cache, tiny_config
+    from helpers.training import build_tiny_cache, tiny_config
 
     from vssl.train.loop import pretrain
 
@@ -165,7 +165,7 @@ def test_onnx_matches_torch_for_the_backbones(tmp_path, name):
 def test_a_diff_run_exports_its_input(tmp_path_factory, tmp_path):
     """A data.input=diff run: the safetensors say so and load into a model that takes frames; the ONNX
     graph takes frames and differences them."""
-    from train.train_helpers import build_tiny_cache, tiny_config
+    from helpers.training import build_tiny_cache, tiny_config
 
     from vssl.ops.frames import frame_differences
     from vssl.train.loop import pretrain

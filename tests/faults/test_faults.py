@@ -11,10 +11,8 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,6 @@ from typer.testing import CliRunner
 from vssl.cli.main import app
 
 pytestmark = pytest.mark.slow
-TRAIN = Path(__file__).resolve().parents[1] / "train"
 EXTRACT = ["-q", "-j", "1", "--size", "32", "--min-frames", "8"]
 
 
@@ -108,8 +105,7 @@ def test_precompute_killed_at_random_points_ends_with_every_video_once(src, tmp_
 
 
 def test_pretrain_killed_at_random_points_ends_with_the_uninterrupted_weights(src, tmp_path):
-    sys.path.insert(0, str(TRAIN))
-    from train_helpers import tiny_config
+    from helpers.training import tiny_config
 
     from vssl.preprocess.extract import ExtractOptions, extract
     from vssl.train.checkpoint import checkpoint_path, load_checkpoint

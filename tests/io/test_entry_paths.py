@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ from vssl.io.manifest import entry_path
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-    from train_helpers import build_tiny_cache
+    from helpers.training import build_tiny_cache
 
     return build_tiny_cache(tmp_path_factory.mktemp("pathcache"))
 

@@ -148,8 +148,7 @@ def test_the_same_process_may_take_its_lock_twice(tmp_path):
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-    from train_helpers import build_tiny_cache
+    from helpers.training import build_tiny_cache
 
     return build_tiny_cache(tmp_path_factory.mktemp("lockcache"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from videos import X264_BFRAMES, moving_square_frames, write_video
+from helpers.videos import X264_BFRAMES, moving_square_frames, write_video
 
 from vssl.io import h264, mvraster
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.videos import X264_CANONICAL, moving_square_frames, write_video
 
-from videos import X264_CANONICAL, moving_square_frames, write_video
 from vssl.errors import CacheError, InputError
 from vssl.io.precomputed import PrecomputeCache, window_starts
 from vssl.preprocess.extract import ExtractOptions, extract

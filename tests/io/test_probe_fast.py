@@ -8,7 +8,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from videos import X264_BFRAMES, X264_CANONICAL, moving_square_frames, write_video
+from helpers.videos import (
+    X264_BFRAMES,
+    X264_CANONICAL,
+    moving_square_frames,
+    write_video,
+)
 
 from vssl.io import h264
 

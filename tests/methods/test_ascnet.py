@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import T, batch_for, build
+from helpers.methods import T, batch_for, build
 
 from vssl.data.requires import Requires
 from vssl.methods.ascnet import Config

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from method_helpers import SIZE, B, batch_for, build
+from helpers.methods import SIZE, B, batch_for, build
 
 from vssl.data.requires import Requires
 

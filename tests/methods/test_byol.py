@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from method_helpers import B, batch_for, build, train_losses
+from helpers.methods import B, batch_for, build, train_losses
 
 from vssl.errors import InputError
 from vssl.methods.byol import target_tau

@@ -4,7 +4,7 @@ import time
 
 import pytest
 import torch
-from method_helpers import B, batch_for, build
+from helpers.methods import B, batch_for, build
 
 LEGACY = dict(motion_target="pooled", mv_sampling="legacy", mv_gap=0, neg_crop="shared", keyframe_pick="nearest",
               context_loss="symmetric", normalize="kinetics", jitter_p=0.8, mv_units="load", head_bn=False,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-from method_helpers import B, batch_for, build
+from helpers.methods import B, batch_for, build
 
 from vssl.data.requires import Requires
 from vssl.methods import METHODS, StepOut

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from method_helpers import batch_for, build
+from helpers.methods import batch_for, build
 
 import vssl.methods.corp as corp_mod
 from vssl.data.requires import Requires

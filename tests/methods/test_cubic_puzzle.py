@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from method_helpers import build, train_losses
+from helpers.methods import build, train_losses
 
 from vssl.data.requires import Requires
 from vssl.methods.cubic_puzzle import SPATIAL_CELLS, Config, cut_pieces

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import batch_for, build
+from helpers.methods import batch_for, build
 
 
 def test_infonce_logs_and_triplet_variant():

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from method_helpers import B, SIZE, batch_for, build
+from helpers.methods import SIZE, B, batch_for, build
 
 
 def test_online_and_cached_masks_keep_beta_of_the_pixels():

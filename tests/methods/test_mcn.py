@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import batch_for, build
+from helpers.methods import batch_for, build
 
 from vssl.methods.mcn import Config, binary_pairs
 

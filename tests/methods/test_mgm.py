@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import batch_for, build, train_losses
+from helpers.methods import batch_for, build, train_losses
 from test_videomae import ramp_clips
 
 from vssl.errors import InputError

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from method_helpers import B, batch_for, build
+from helpers.methods import B, batch_for, build
 
 
 def test_after_step_enqueues_keys_and_moves_the_key_encoder():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from method_helpers import build, train_losses
+from helpers.methods import build, train_losses
 
 from vssl.data.dataset import synthetic_batch
 from vssl.data.requires import Requires

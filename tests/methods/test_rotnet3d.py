@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from method_helpers import build, train_losses
+from helpers.methods import build, train_losses
 
 from vssl.methods.pretext import rotate_clips, rotation_views
 from vssl.methods.rotnet3d import Config

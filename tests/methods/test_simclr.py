@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from method_helpers import batch_for, build
+from helpers.methods import batch_for, build
 
 from vssl.dist import gather_with_grad
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import B, batch_for, build, train_losses
+from helpers.methods import B, batch_for, build, train_losses
 
 from vssl.data.requires import Requires
 from vssl.errors import InputError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import B, batch_for, build
+from helpers.methods import B, batch_for, build
 
 from vssl.methods.supervised import Config, frame_differences
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import T, batch_for, build
+from helpers.methods import T, batch_for, build
 
 from vssl.data.requires import Requires
 from vssl.methods.tec import Config, pair_class

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from method_helpers import batch_for, build, train_losses
+from helpers.methods import batch_for, build, train_losses
 
 from vssl.errors import InputError
 from vssl.losses import masked_mse, normalize_patches, patchify

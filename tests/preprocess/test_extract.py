@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.videos import (
+    X264_BFRAMES,
+    X264_CANONICAL,
+    moving_square_frames,
+    write_video,
+)
 
-from videos import X264_BFRAMES, X264_CANONICAL, moving_square_frames, write_video
 from vssl.errors import InputError
 from vssl.io import schema
 from vssl.io.cache import Cache
@@ -120,8 +125,9 @@ def make_bad_inputs(d: Path) -> dict[str, str]:
     assert b.count(b"MJPG") >= 1
     (d / "unknown_codec.avi").write_bytes(b.replace(b"MJPG", b"ZQZQ").replace(b"mjpg", b"zqzq"))
     # variable frame rate: irregular timestamps
-    import av as _av
     from fractions import Fraction
+
+    import av as _av
 
     with _av.open(str(d / "vfr.mkv"), "w") as out:
         st = out.add_stream("libx264", rate=25)

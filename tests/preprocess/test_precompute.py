@@ -14,17 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.videos import X264_CANONICAL, moving_square_frames, write_video
 from typer.testing import CliRunner
 
-from videos import X264_CANONICAL, moving_square_frames, write_video
 from vssl.data.transforms import resized_crop, sample_crop_params
-from vssl.ops.be import be_mix
-from vssl.ops.fame import threshold_top_fraction
 from vssl.io.cache import Cache
 from vssl.io.precomputed import PrecomputeCache
 from vssl.io.verify import verify_cache
+from vssl.ops.be import be_mix
+from vssl.ops.fame import (
+    fame_score,
+    mask_from_score,
+    mask_iou,
+    max_iou_at_beta,
+    threshold_top_fraction,
+)
 from vssl.preprocess.extract import ExtractOptions, extract
-from vssl.ops.fame import fame_score, mask_from_score, mask_iou, max_iou_at_beta
 from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
 
 VSSL = [sys.executable, "-m", "vssl.cli.main"]

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from train_helpers import build_tiny_cache
+from helpers.training import build_tiny_cache
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,12 @@ def tiny_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cache_precomputed(tmp_path_factory, tiny_cache) -> Path:
     """A copy of the tiny cache with `vssl precompute fame` and `be` (windows of 4 frames)."""
-    from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
+    from vssl.preprocess.precompute import (
+        BeOptions,
+        FameOptions,
+        RunOptions,
+        precompute,
+    )
 
     dst = tmp_path_factory.getbasetemp() / "vssl_tiny_pre" / "cache"
     if not (dst / "fame" / "manifest.json").exists():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 from typer.testing import CliRunner
 
 from vssl.cli.main import app

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 from typer.testing import CliRunner
 
 from vssl.cli.main import app

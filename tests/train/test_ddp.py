@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from train_helpers import tiny_overrides
+from helpers.training import tiny_overrides
 
 from vssl.train.checkpoint import checkpoint_path, load_checkpoint
 from vssl.train.config import resolve_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 
 from vssl.errors import InputError
 from vssl.eval.features import input_of_config, to_model_input

@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 
 from vssl.errors import InputError, TrainingError
 from vssl.methods import METHODS
@@ -24,16 +24,12 @@ _ALL = os.environ.get("VSSL_TEST_ALL_METHODS") == "1"
 
 
 def _requires_key(name: str) -> str:
-    from method_helpers import build
+    from helpers.methods import build
 
     return repr(sorted((k, repr(v)) for k, v in build(name).requires.as_dict().items()))
 
 
 def test_loop_methods_cover_every_data_request():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "methods"))
     keys = {n: _requires_key(n) for n in METHODS}  # each method built once
     covered = {keys[n] for n in LOOP_METHODS}
     missing = [n for n in METHODS if keys[n] not in covered]

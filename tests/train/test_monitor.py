@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 from typer.testing import CliRunner
 
 from vssl.train.checkpoint import checkpoint_path, load_checkpoint

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 
 from vssl.train.loop import pretrain
 

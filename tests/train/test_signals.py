@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from train_helpers import tiny_config
+from helpers.training import tiny_config
 
 from vssl.train.checkpoint import checkpoint_path, load_checkpoint
 from vssl.train.config import to_dict
