@@ -19,12 +19,14 @@ import sys
 import typer
 from rich.console import Console
 
+from vssl.errors import DiskFullError
+
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_CACHE, EXIT_TRAIN, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
 EXIT_PREEMPTED = 75  # vssl.signals.EXIT_PREEMPTED
-EXIT_DISK_FULL = 6  # vssl.errors.DiskFullError
+EXIT_DISK_FULL = DiskFullError.exit_code
 
 
 def error_boundary(fn):

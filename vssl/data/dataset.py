@@ -75,6 +75,8 @@ from vssl.io.cache import BadVideoError, Cache, SkipLog, decode_jpeg
 # torchvision's video models were trained with these (Kinetics-400 RGB statistics).
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # CMD's reference (cfg.mean / cfg.std) and torchvision's image models
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 DECODERS = ("cpu", "gpu")
 FAME_SOURCES = ("online", "cache")

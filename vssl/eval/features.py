@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from vssl.data.clips import EvalClips, make_loader
-from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
+from vssl.data.dataset import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD
 from vssl.errors import InputError
 from vssl.ops.frames import frame_differences
 from vssl.utils.progress import Progress
@@ -47,7 +47,7 @@ from vssl.utils.progress import Progress
 FEATURES_VERSION = 1
 NORMALIZATIONS = ("auto", "kinetics", "imagenet", "none")
 INPUTS = ("auto", "rgb", "diff")
-_IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+_IMAGENET = (IMAGENET_MEAN, IMAGENET_STD)
 
 
 @dataclass(frozen=True)

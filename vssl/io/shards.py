@@ -260,11 +260,11 @@ def _exit_on_full_disk(message: str, report, results_q) -> None:
         results_q.close()
         results_q.join_thread()
         os._exit(0)
-    from vssl.cli.common import EXIT_DISK_FULL
+    from vssl.errors import DiskFullError
 
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
-    os._exit(EXIT_DISK_FULL)
+    os._exit(DiskFullError.exit_code)
 
 
 def _worker_main(wid, stem, shard_dir, max_bytes, attrs, work_fn, init_fn, init_args, jobs_q, results_q):

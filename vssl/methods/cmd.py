@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
+from vssl.data.dataset import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD
 from vssl.data.requires import Requires
 from vssl.data.transforms import (
     CropParams,
@@ -67,9 +67,6 @@ from vssl.methods.common import (
 )
 from vssl.models import MLPHead, build_backbone
 from vssl.models.motion_predictor import DenseMotionPredictor
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the reference's cfg.mean / cfg.std
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _CHOICES = {
     "motion_target": ("dense", "pooled"),
