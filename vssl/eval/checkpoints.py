@@ -100,21 +100,10 @@ def config_name(v: Any) -> str | None:
 
 
 def read_run_config(run_dir: Path) -> dict:
-    """The resolved config of a pretraining run (``config.yaml``, else ``config.json``); {} if none."""
-    import json
+    """The resolved config of a pretraining run (:func:`vssl.io.rundir.read_run_config`); {} if none."""
+    from vssl.io.rundir import read_run_config as read
 
-    import yaml
-
-    for name in ("config.yaml", "config.yml", "config.json"):
-        p = Path(run_dir) / name
-        if p.is_file():
-            try:
-                text = p.read_text("utf-8")
-                cfg = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-            except Exception as e:  # yaml.YAMLError, ValueError, OSError
-                raise InputError(f"cannot read {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-            return cfg if isinstance(cfg, dict) else {}
-    return {}
+    return read(run_dir) or {}
 
 
 def _step_in_name(p: Path) -> int:

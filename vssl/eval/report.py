@@ -200,10 +200,9 @@ def _apply_monitor(info: RunInfo, run_dir: Path) -> None:
 
 def _used_batch(run_dir: Path) -> int | None:
     """The batch a run trained with (run.json; a batch larger than the data was capped)."""
-    try:
-        v = json.loads((run_dir / "run.json").read_text("utf-8")).get("batch_size")
-    except (OSError, ValueError, AttributeError):
-        return None
+    from vssl.io.rundir import read_run_json
+
+    v = read_run_json(run_dir).get("batch_size")
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 

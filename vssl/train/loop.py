@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from vssl import __version__
 from vssl.errors import CacheError, InputError, Stopped, TrainingError
+from vssl.io.rundir import CONFIG_FILE, RUN_FILE, read_run_config, read_run_json
 from vssl.signals import StopRequest, ignore_stop_signals
 from vssl import dist as D
 from vssl.train.checkpoint import (checkpoint_path, load_training_checkpoint, rng_state, save_checkpoint,
@@ -53,9 +54,6 @@ from vssl.train.config import PretrainConfig, differences, to_dict
 from vssl.train.logging import MetricsLogger, read_metrics, stats_text
 from vssl.train.optim import lr_factor
 from vssl.utils.progress import Progress
-
-CONFIG_FILE = "config.yaml"
-RUN_FILE = "run.json"
 
 
 # --------------------------------------------------------------------------- small pieces
@@ -263,15 +261,8 @@ def train_step(eng: Engine, next_batch: Callable[[], dict], step: int) -> tuple[
 
 
 def _read_run_config(run_dir: Path) -> dict | None:
-    import yaml
-
-    p = run_dir / CONFIG_FILE
-    if not p.is_file():
-        return None
-    try:
-        return yaml.safe_load(p.read_text("utf-8"))
-    except Exception:
-        raise InputError(f"{p} is not readable YAML; use another --out") from None
+    """The config.yaml the run wrote (the loop reads no other name), None when absent."""
+    return read_run_config(run_dir, advice="use another --out", names=(CONFIG_FILE,))
 
 
 def _check_resume(run_dir: Path, cfg: PretrainConfig, cache_sum: str) -> None:
@@ -279,10 +270,7 @@ def _check_resume(run_dir: Path, cfg: PretrainConfig, cache_sum: str) -> None:
     if old is None:
         return
     diffs = differences(old, to_dict(cfg))
-    try:
-        old_sum = json.loads((run_dir / RUN_FILE).read_text("utf-8")).get("cache_checksum")
-    except (OSError, ValueError):
-        old_sum = None
+    old_sum = read_run_json(run_dir).get("cache_checksum")
     if old_sum and old_sum != cache_sum:
         diffs.insert(0, "cache manifest checksum (the cache was changed or is another cache)")
     if diffs:
