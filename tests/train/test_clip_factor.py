@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vssl.data.dataset import ClipDataset, resolve_requires, synthetic_batch
+from vssl.data.dataset import ClipDataset, synthetic_batch
+from vssl.data.requires import Requires
 from vssl.data.sampling import SampleKey
 
 
@@ -26,6 +27,6 @@ def test_synthetic_batch_and_checks():
     assert b["clips"].shape == (3, 2, 8, 16, 20, 3)
     for bad in (0, 1.5, "2"):
         with pytest.raises(ValueError, match="clip_factor must be an integer >= 1"):
-            resolve_requires({"clip_factor": bad})
-    assert resolve_requires(None).clip_factor == 1
+            Requires.of({"clip_factor": bad})
+    assert Requires.of(None).clip_factor == 1
     assert torch.equal(synthetic_batch(None, 2, 4, (16, 20))["clips"], synthetic_batch({"clip_factor": 1}, 2, 4, (16, 20))["clips"])

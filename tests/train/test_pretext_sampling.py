@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vssl.data.dataset import ClipDataset, resolve_requires, synthetic_batch
+from vssl.data.dataset import ClipDataset, synthetic_batch
+from vssl.data.requires import Requires
 from vssl.data.sampling import SampleKey, tuple_span, wrap_indices
 from vssl.errors import InputError
 
@@ -70,13 +71,13 @@ def test_speeds_and_wrap(tiny_cache):
 
 
 def test_requirement_values_are_checked():
-    assert resolve_requires({"speeds": [1, 2]}).speeds == (1, 2)
+    assert Requires.of({"speeds": [1, 2]}).speeds == (1, 2)
     for bad, msg in (({"speeds": [0, 1]}, "speeds must be integers >= 1"),
                      ({"speeds": []}, "speeds must be integers >= 1"),
                      ({"view_gap": -2}, "view_gap must be -1"),
                      ({"view_gap": 2, "speeds": (1, 2)}, "cannot be combined")):
         with pytest.raises(ValueError, match=msg):
-            resolve_requires(bad)
+            Requires.of(bad)
     b = synthetic_batch({"views": 2, "speeds": (1, 2, 3, 4)}, 6, 4, (16, 16))
     assert b["speed"].shape == (6, 2) and set(b["speed"].flatten().tolist()) <= {1, 2, 3, 4}
     assert "speed" not in synthetic_batch({"views": 2}, 2, 4, (16, 16))

@@ -125,11 +125,10 @@ def is_random(row: str) -> bool:
 def method_backbone(preset: str, method: str) -> str | None:
     """The backbone ``preset`` gives ``method`` when it is not the preset's evaluation backbone (the
     ViT of VideoMAE and MGM), else None: such a method is compared with a random network of its own
-    backbone, ``random-<backbone>``."""
+    backbone, ``random-<backbone>``. A name the preset does not list (``random``, the controls'
+    rows) gets the preset's common backbone, so None."""
     from vssl.train.presets import eval_options, pretrain_overrides
 
-    if method == "random" or method in CONTROLS:
-        return None
     b = pretrain_overrides(preset, method).get("backbone")
     return None if b is None or b == eval_options(preset).get("backbone") else str(b)
 
@@ -137,10 +136,8 @@ def method_backbone(preset: str, method: str) -> str | None:
 def baselines_of(row: str, preset: str = "demo") -> tuple[str, str]:
     """The random network and the MoCo run a row is compared with: the ones with the same input, the
     random network of the row's own backbone when the preset gives it another (:func:`method_backbone`)."""
-    from vssl.methods import METHODS
-
     base, input = split_name(row)
-    b = method_backbone(preset, base) if base in METHODS else None
+    b = method_backbone(preset, base)
     return row_name("random" if b is None else f"random-{b}", input), row_name(BASELINE, input)
 
 
@@ -215,10 +212,9 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
 
 def pretrain_run(cfg: ScienceConfig, cache: Path, name: str, seed: int, run: Path, log: Log) -> Path:
     """Pretrain ``name`` (a method or a control) with the preset into ``run`` (resumed if partial)."""
+    from vssl.methods import METHODS
     from vssl.train.config import resolve_config
     from vssl.train.loop import pretrain
-
-    from vssl.methods import METHODS
 
     base, input = split_name(name)
     method, over = ("supervised", CONTROLS[name]) if name in CONTROLS else (base, {"data.input": input})
@@ -280,9 +276,9 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     import torch
 
     from vssl.eval.features import FeatureOptions, Runtime
-    from vssl.eval.session import EvalConfig, EvalSession, clip_options
     from vssl.eval.linear import predict_logits, train_linear_probe, video_level
     from vssl.eval.scene_bias import background_of, synth_meta
+    from vssl.eval.session import EvalConfig, EvalSession, clip_options
 
     got = out / "outcomes.json"
     if got.exists():
@@ -328,12 +324,13 @@ def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000, pr
         rt: dict[str, Any] = {}
         for name, runs in by_name.items():
             row: dict[str, Any] = {"seeds": len(runs)}
+            baselines = baselines_of(name, preset)
             for key, _ in METRICS:
                 if not all(key in r for r in runs):
                     continue
                 v = np.array([r[key] for r in runs], float)
                 row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
-                for tag, base in zip(("random", BASELINE), baselines_of(name, preset)):
+                for tag, base in zip(("random", BASELINE), baselines):
                     if base == name or base not in by_name:
                         continue
                     b = np.array([r[key] for r in by_name[base]], float)

@@ -83,12 +83,6 @@ FAME_SOURCES = ("online", "cache")
 STATIC_SOURCES = ("online", "cache")
 
 
-def resolve_requires(requires: Requires | Mapping[str, Any] | None) -> Requires:
-    """``requires`` as a :class:`~vssl.data.requires.Requires` (a mapping of its fields, or None for the
-    defaults); an unknown key or a bad value raises ValueError."""
-    return Requires.of(requires)
-
-
 def fill_invalid_mv(mv: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Replace the vector fields of frames without vectors (I-frames) by the previous valid field.
 
@@ -234,7 +228,7 @@ class ClipDataset(torch.utils.data.Dataset):
             raise InputError(f"--static-frames must be one of {', '.join(STATIC_SOURCES)}, not '{static_frames}'")
         self.root = Path(cache_root)
         self.cache = Cache(self.root)
-        self.req = resolve_requires(requires)
+        self.req = Requires.of(requires)
         self.videos = self.cache.split(split, subset)
         if not self.videos:
             raise InputError(f"no videos in split {split} / {subset} of {self.root}")
@@ -540,7 +534,7 @@ def synthetic_batch(
 
     Pixels are uniform random uint8, motion vectors standard normal (load-size pixels).
     """
-    req = resolve_requires(requires)
+    req = Requires.of(requires)
     g = torch.Generator().manual_seed(seed)
     h, w = size
     gh, gw = mv_grid or (max(1, h // 4), max(1, w // 4))

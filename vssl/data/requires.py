@@ -68,7 +68,7 @@ class Requires:
                 raise ValueError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")
         if not _int(self.view_gap) or self.view_gap < -1:
             raise ValueError(f"view_gap must be -1 (independent views) or a number of frames >= 0, got {self.view_gap!r}")
-        if self.view_gap >= 0 and (self.speeds != (1,) or self.wrap):
+        if self.view_gap >= 0 and self.speed_sampling:
             raise ValueError("view_gap (a tuple of consecutive clips) cannot be combined with speeds or wrap")
 
     @classmethod
