@@ -328,9 +328,8 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
                     gen = torch.Generator().manual_seed(step_seed)
                     torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does
                     raw = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
-                    views = [augment(raw, gen) for _ in range(2 if contrastive else 1)]  # query (and key) view
-                    if dev.type == "cuda":
-                        views = [x.contiguous(memory_format=torch.channels_last_3d) for x in views]
+                    # query (and key) view; on CUDA prepare_model's layout hooks put them in channels_last_3d
+                    views = [augment(raw, gen) for _ in range(2 if contrastive else 1)]
                     y = batch["label"].to(dev)
                     extra = {}
                     with autocast(dev, rt.amp):

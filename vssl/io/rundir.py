@@ -2,7 +2,8 @@
 
 ``RUN_DIR/config.yaml`` (the fully resolved config; ``config.yml`` / ``config.json`` are read too,
 for configs written by hand or by other tools) and ``RUN_DIR/run.json`` (status, steps, the cache
-checksum). Every reader fails with one :class:`~vssl.errors.InputError` line naming the file.
+checksum). A config that does not parse is one :class:`~vssl.errors.InputError` line naming the
+file; run.json, which the run rewrites, reads as {} when missing or torn.
 """
 
 from __future__ import annotations
