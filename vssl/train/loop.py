@@ -518,6 +518,7 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         window, t_win, wait_win = [], time.perf_counter(), 0.0
 
     stopped_early = False
+    it = None  # the epoch's DataLoader iterator (it owns the worker processes)
     stop = StopRequest()  # SIGTERM / SIGINT / SIGUSR1: finish the step, save, exit (vssl.signals)
     try:
         stop.__enter__()
@@ -574,6 +575,10 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         if not stopped_early:
             flush(step, epoch)
     finally:
+        # the iterator first: dropping it shuts its workers down and takes their pids off PyTorch's
+        # SIGCHLD handler, which stop.__exit__ puts back; otherwise a worker that the same SIGTERM
+        # kills a moment later makes that handler raise while the stop message is printed
+        it = None
         stop.__exit__()
         progress.close()
         logger.close()
