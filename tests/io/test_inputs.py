@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vssl.errors import InputError
-from vssl.io.splits import VIDEO_EXTENSIONS, discover_inputs
+from vssl.io.inputs import VIDEO_EXTENSIONS, discover_inputs
 
 
 def touch(root: Path, *rels: str) -> None:
