@@ -444,3 +444,26 @@ def test_streaming_reencode_equals_the_two_pass_one(tmp_path, shared_clips, clip
 def test_reencode_pass_is_checked(tmp_path):
     with pytest.raises(InputError, match="--reencode-pass"):
         ExtractOptions(reencode_pass="twice").validate()
+
+
+def test_reencode_preset_is_checked():
+    with pytest.raises(InputError, match="--reencode-preset must be fast or veryfast"):
+        ExtractOptions(reencode_preset="slow").validate()
+
+
+def test_reencode_presets():
+    """fast = x264 veryfast + diamond search, subme 1, CAVLC, and a source decoded without its
+    deblocking filter only when the re-encode scales it down by 2 or more; veryfast = x264's
+    preset as it is, source fully decoded."""
+    from vssl.io import h264
+
+    fast, vf = h264.x264_reencode_options(12, 1, "fast"), h264.x264_reencode_options(12, 1, "veryfast")
+    assert fast["preset"] == vf["preset"] == "veryfast" and fast["crf"] == vf["crf"]
+    assert fast["x264-params"].startswith(vf["x264-params"])
+    assert fast["x264-params"].endswith(":me=dia:subme=1:cabac=0") and "me=" not in vf["x264-params"]
+    assert "keyint=12:min-keyint=12" in vf["x264-params"] and "bframes=0" in vf["x264-params"]
+    assert h264.reencode_source_options("fast", (640, 360), (228, 128)) == {"skip_loop_filter": "all"}
+    assert h264.reencode_source_options("fast", (320, 240), (170, 128)) == {}  # less than 2x down
+    assert h264.reencode_source_options("veryfast", (640, 360), (228, 128)) == {}
+    with pytest.raises(ValueError, match="re-encode preset"):
+        h264.x264_reencode_options(12, 1, "ultrafast")

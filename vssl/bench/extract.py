@@ -10,7 +10,9 @@ MPEG-4 part 2 or Kinetics' 250-frame GOPs) it also times, pinned to one core, (c
 PyAV loop that decodes, scales to the cache's short side, encodes with the same x264
 settings and decodes the new packets with ``export_mvs`` against (d) ``vssl extract
 --no-frames --reencode always`` (its default one-pass re-encode) and (e) the same with
-``--reencode-pass file`` (the earlier two-pass path), and reports (d)/(c) and (e)/(c).
+``--reencode-pass file`` (the earlier two-pass path), and reports (d)/(c) and (e)/(c); then
+(f) the bare loop and (g) the extract at ``--reencode-preset veryfast`` (x264's preset as it
+is, the earlier default), so the default preset's speed-up, (d)/(g), is measured in the same run.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def bare_mvextractor(paths: list[Path]) -> tuple[int, float] | None:
     return n, time.perf_counter() - t0
 
 
-def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, float]:
+def bare_reencode(paths: list[Path], short_side: int, gop: int, preset: str = "fast") -> tuple[int, float]:
     """Decode -> scale (short side ``short_side``) -> x264 (the extract's settings) -> decode with
     ``export_mvs``, written against PyAV directly: what a one-pass re-encode cannot beat."""
     from fractions import Fraction
@@ -82,7 +84,7 @@ def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, fl
     import av
     from av.video.reformatter import VideoReformatter
 
-    from vssl.io.h264 import x264_reencode_options
+    from vssl.io.h264 import reencode_source_options, x264_reencode_options
 
     n, t0 = 0, time.perf_counter()
     for p in paths:
@@ -91,10 +93,13 @@ def bare_reencode(paths: list[Path], short_side: int, gop: int) -> tuple[int, fl
             s.thread_count = 1
             sc = min(1.0, short_side / min(s.width, s.height))
             w, h = max(2, round(s.width * sc) // 2 * 2), max(2, round(s.height * sc) // 2 * 2)
+            src_opts = reencode_source_options(preset, (s.width, s.height), (w, h))  # the extract's own settings
+            if src_opts:
+                s.codec_context.options = src_opts
             rate = Fraction(s.average_rate or 25).limit_denominator(100000)
             enc = av.CodecContext.create("libx264", "w")
             enc.width, enc.height, enc.pix_fmt, enc.time_base, enc.framerate = w, h, "yuv420p", 1 / rate, rate
-            enc.options = x264_reencode_options(gop, 1)  # the extract's own settings
+            enc.options = x264_reencode_options(gop, 1, preset)
             dec = av.CodecContext.create("h264", "r")
             dec.options = {"flags2": "+export_mvs"}
             scaler = VideoReformatter()
@@ -221,7 +226,8 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
             os.symlink(p, root / f"{i:04d}{p.suffix}")
         fps = lambda r: r[0] / r[1]  # noqa: E731
         rounds: dict[str, list[float]] = {"pyav": [], "mvx": [], "no_frames": [], "frames": [],
-                                          "re_ref": [], "re_extract": [], "re_file": []}
+                                          "re_ref": [], "re_extract": [], "re_file": [], "re_ref_vf": [],
+                                          "re_extract_vf": []}
         n_frames = 0
         with one_core() as pin:
             for rnd in range(repeats + 1):
@@ -236,12 +242,16 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
                     rr = bare_reencode(paths, o.size, o.max_gop)
                     re = _extract(root, tmp / "c", 1, False, reencode="always")
                     re_file = _extract(root, tmp / "c", 1, False, reencode="always", reencode_pass="file")
+                    rr_vf = bare_reencode(paths, o.size, o.max_gop, "veryfast")
+                    re_vf = _extract(root, tmp / "c", 1, False, reencode="always", reencode_preset="veryfast")
                 if rnd == 0:  # warm-up: page cache, imports, compiled kernels
                     continue
                 if reencode:
                     rounds["re_ref"].append(fps(rr))
                     rounds["re_extract"].append(fps(re))
                     rounds["re_file"].append(fps(re_file))
+                    rounds["re_ref_vf"].append(fps(rr_vf))
+                    rounds["re_extract_vf"].append(fps(re_vf))
                 n_frames = pyav[0]
                 rounds["pyav"].append(fps(pyav))
                 rounds["mvx"].append(fps(mvx) if mvx else 0.0)
@@ -271,6 +281,10 @@ def bench_extract(input: Path | None = None, *, videos: int = 8, frames: int = 2
             rows["ratio_reencode"] = median([b / a for a, b in zip(rounds["re_ref"], rounds["re_extract"])])
             rows["extract_reencode_file_fps"] = med["re_file"]
             rows["ratio_reencode_file"] = median([b / a for a, b in zip(rounds["re_ref"], rounds["re_file"])])
+            rows["bare_reencode_veryfast_fps"] = med["re_ref_vf"]
+            rows["extract_reencode_veryfast_fps"] = med["re_extract_vf"]
+            rows["ratio_reencode_veryfast"] = median([b / a for a, b in zip(rounds["re_ref_vf"], rounds["re_extract_vf"])])
+            rows["speedup_fast_over_veryfast"] = median([b / a for a, b in zip(rounds["re_extract_vf"], rounds["re_extract"])])
         # scaling: the same videos four times over, so process start-up weighs less
         big = tmp / "in4"
         big.mkdir()

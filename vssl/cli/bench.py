@@ -51,6 +51,9 @@ def extract(
                   f"[bold]{r['ratio_reencode']:.2f}[/bold] of (c)")
         t.add_row("(e) the same, --reencode-pass file (two passes)", f"{r['extract_reencode_file_fps']:,.0f}",
                   f"{r['ratio_reencode_file']:.2f} of (c)")
+        t.add_row("(f) bare loop (c) at --reencode-preset veryfast", f"{r['bare_reencode_veryfast_fps']:,.0f}", "1.00 (ref f)")
+        t.add_row("(g) (d) at --reencode-preset veryfast", f"{r['extract_reencode_veryfast_fps']:,.0f}",
+                  f"{r['ratio_reencode_veryfast']:.2f} of (f); (d) is x{r['speedup_fast_over_veryfast']:.2f} (g)")
     base = r["scaling_no_frames_fps"].get(1)
     for w, fps in r["scaling_no_frames_fps"].items():
         t.add_row(f"vssl extract --no-frames -j {w} (whole run, incl. start-up)", f"{fps:,.0f}",

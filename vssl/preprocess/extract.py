@@ -51,7 +51,7 @@ JPEG_CHUNK = 1 << 18  # HDF5 chunk of keyframe_jpeg / frame_jpeg, bytes
 
 # Options that change what is stored: a cache made with other values is not resumed.
 CONTENT_OPTIONS = ("size", "frames", "frame_stride", "jpeg_quality", "reencode", "max_gop", "min_frames",
-                   "mv_short_side")
+                   "mv_short_side", "reencode_preset")
 
 
 @dataclass
@@ -68,6 +68,9 @@ class ExtractOptions:
     # short side of a re-encoded stream, and so of its motion vectors: None = --size (the
     # frames the networks see), 0 = the source resolution (before: always)
     mv_short_side: int | None = None
+    # x264 settings of a re-encode (vssl.io.h264.REENCODE_PRESETS): fast (diamond search, subme 1,
+    # CAVLC, source deblocking skipped when scaling down by 2 or more) or veryfast (x264's preset)
+    reencode_preset: str = "fast"
     min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
     shard_size: int = 1 << 30  # bytes
     workers: int = 0  # 0 = all cores
@@ -87,6 +90,8 @@ class ExtractOptions:
         if self.mv_short_side is not None and self.mv_short_side != 0 and self.mv_short_side < self.size:
             raise InputError(f"--mv-short-side must be 0 (source resolution) or at least --size {self.size} "
                              f"(the stored frames come from the re-encoded stream), got {self.mv_short_side}")
+        if self.reencode_preset not in h264.REENCODE_PRESETS:
+            raise InputError(f"--reencode-preset must be {' or '.join(h264.REENCODE_PRESETS)}, not '{self.reencode_preset}'")
         if self.reencode_pass not in ("stream", "file"):
             raise InputError(f"--reencode-pass must be stream or file, not '{self.reencode_pass}'")
         if self.size < 16:
@@ -153,9 +158,10 @@ class _MvStream:
 # ----------------------------------------------------------------------------- re-encoding
 
 
-def reencode_h264(src: str, dst: str, gop: int, threads: int = 1, short_side: int | None = None) -> None:
+def reencode_h264(src: str, dst: str, gop: int, threads: int = 1, short_side: int | None = None,
+                  preset: str = "fast") -> None:
     """Re-encode ``src`` to a canonical H.264 file: GOP ``gop``, one reference, no B-frames,
-    scaled to ``short_side`` (None: the source size). ``--reencode-pass file``; the default
+    scaled to ``short_side`` (None: the source size), x264 settings ``preset``. ``--reencode-pass file``; the default
     streaming pass (:func:`vssl.io.h264.iter_frames_reencode`) gives the same frames.
 
     With one reference frame and no B-frames every motion vector is exactly the
@@ -168,11 +174,14 @@ def reencode_h264(src: str, dst: str, gop: int, threads: int = 1, short_side: in
         stream.thread_count = threads
         rate = stream.average_rate or stream.guessed_rate or 25
         w, h = h264.reencode_size(stream.width, stream.height, short_side)
+        src_opts = h264.reencode_source_options(preset, (stream.width, stream.height), (w, h))
+        if src_opts:
+            stream.codec_context.options = src_opts
         ost = out.add_stream("libx264", rate=rate)
         tb = Fraction(1) / Fraction(rate).limit_denominator(100000)
         ost.width, ost.height, ost.pix_fmt = w, h, "yuv420p"
         ost.thread_count = threads
-        ost.options = h264.x264_reencode_options(gop, threads)
+        ost.options = h264.x264_reencode_options(gop, threads, preset)
         from av.video.reformatter import VideoReformatter
 
         scaler = VideoReformatter()
@@ -279,7 +288,7 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     if reencode_size is not None:
         handle, pr.handle = pr.handle, None  # the generator closes it
         source = h264.iter_frames_reencode(src, stats, gop=opts.max_gop, size=reencode_size, threads=opts.threads,
-                                           handle=handle, fps=pr.fps)
+                                           handle=handle, fps=pr.fps, preset=opts.reencode_preset)
     elif opts.decoder == "mvextractor":  # auto = PyAV: see ExtractOptions.decoder
         pr.close_handle()
         source = h264.iter_frames_mvextractor(src, stats, want_image)
@@ -379,7 +388,7 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
         tmpdir = tempfile.mkdtemp(prefix="vssl-reenc-")
         decode_src = os.path.join(tmpdir, "v.mp4")
         pr.close_handle()
-        reencode_h264(src, decode_src, opts.max_gop, opts.threads, mv_short)
+        reencode_h264(src, decode_src, opts.max_gop, opts.threads, mv_short, opts.reencode_preset)
         rotation = pr.rotation
         pr = h264.probe(decode_src)
         pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
