@@ -81,7 +81,7 @@ def test_bad_settings_are_one_line_errors():
     from vssl.train.config import resolve_config
 
     for key, value, msg in [("tau_base", 1.5, "byol tau_base must be in"), ("clips", 1, "byol clips must be"),
-                            ("tau_schedule", "linear", "byol tau_schedule must be one of cosine, constant")]:
+                            ("tau_schedule", "linear", "'byol.tau_schedule' must be one of cosine, constant, got 'linear'")]:
         with pytest.raises(InputError, match=msg) as e:
             resolve_config("byol", overrides={f"byol.{key}": value})
         assert "\n" not in str(e.value)

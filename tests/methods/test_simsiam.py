@@ -58,7 +58,7 @@ def test_bad_settings_are_one_line_errors():
     from vssl.train.config import resolve_config
 
     for key, value, msg in [("clips", 1, "simsiam clips must be an integer >= 2"),
-                            ("augment", "x", "simsiam augment must be one of mocov2, byol"),
+                            ("augment", "x", "'simsiam.augment' must be one of mocov2, byol, got 'x'"),
                             ("pred_dim", 0, "simsiam pred_dim must be an integer >= 1")]:
         with pytest.raises(InputError, match=msg) as e:
             resolve_config("simsiam", overrides={f"simsiam.{key}": value})

@@ -49,7 +49,7 @@ def test_bad_settings_are_one_line_errors():
     from vssl.train.config import resolve_config
 
     for key, value, msg in [("var_weight", -1.0, "vicreg var_weight must be >= 0"),
-                            ("hidden_dim", 0, "vicreg hidden_dim"), ("augment", "x", "vicreg augment")]:
+                            ("hidden_dim", 0, "vicreg hidden_dim"), ("augment", "x", "'vicreg.augment' must be one of mocov2, byol")]:
         with pytest.raises(InputError, match=msg) as e:
             resolve_config("vicreg", overrides={f"vicreg.{key}": value})
         assert "\n" not in str(e.value)

@@ -144,4 +144,5 @@ def test_knn_monitor_on_an_unlabelled_cache_is_one_line(unlabelled_cache, tmp_pa
     assert not (tmp_path / "m" / "checkpoints").exists()
     r = run("pretrain", "--method", "moco", "--cache", unlabelled_cache, "--out", tmp_path / "m", *TINY_FLAGS,
             "--monitor", "kmeans")
-    assert r.exit_code == 2 and "--monitor must be one of none, knn (got 'kmeans')" in " ".join(r.output.split())
+    assert r.exit_code == 2
+    assert "'run.monitor' must be one of none, knn, got 'kmeans' (in the command-line options)" in " ".join(r.output.split())

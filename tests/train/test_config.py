@@ -72,3 +72,33 @@ def test_example_configs_resolve():
     for name in METHODS:
         cfg = resolve_config(config_file=root / f"{name}.yaml")
         assert cfg.method == name and cfg == resolve_config(name)  # the files spell out the recipe defaults
+
+
+def test_bad_values_name_key_value_choices_and_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("method: moco\ndata: {decode: nvdec}\n")
+    with pytest.raises(InputError) as e:
+        resolve_config(config_file=f)
+    assert str(e.value) == f"'data.decode' must be one of auto, cpu, gpu, got 'nvdec' (in {f})"
+    f.write_text("method: dsm\ndsm: {loss: hinge}\n")
+    with pytest.raises(InputError, match=rf"'dsm.loss' must be one of infonce, triplet, got 'hinge' \(in {f}\)"):
+        resolve_config(config_file=f)
+    with pytest.raises(InputError, match=r"'optim.lr_scaling' must be one of none, linear, got 'sqrt' "
+                                         r"\(in the command-line options\)"):
+        resolve_config("moco", overrides=parse_set(["optim.lr_scaling=sqrt"]))
+    with pytest.raises(InputError, match=r"'data.load_size' must be a list of 2 integers, got \[128\]"):
+        resolve_config("moco", overrides={"data.load_size": [128]})
+    with pytest.raises(InputError, match="'seed' must be an integer, got 'x'"):
+        resolve_config("moco", overrides={"seed": "x"})
+
+
+def test_set_values_are_coerced_from_the_annotations():
+    over = parse_set(["run.bf16=false", "run.tensorboard=true", "data.load_size=[120, 160.0]",
+                      "optim.milestones=[0.5]", "optim.weight_decay=1e-4", "data.split=2", "optim.steps=10"])
+    assert over["optim.weight_decay"] == "1e-4"  # PyYAML reads an exponent without a dot as a string
+    cfg = resolve_config("moco", overrides=over)
+    assert cfg.run.bf16 is False and cfg.run.tensorboard is True
+    assert cfg.data.load_size == (120, 160) and cfg.optim.milestones == (0.5,)
+    assert cfg.optim.weight_decay == 1e-4 and cfg.data.split == "2" and cfg.optim.steps == 10
+    cfg = resolve_config("moco", overrides={"run.bf16": "false", "run.device": "cuda:1"})
+    assert cfg.run.bf16 is False and cfg.run.device == "cuda:1"  # --set ...='false' quoted, a device index

@@ -40,7 +40,7 @@ def test_eval_reads_data_input():
 
 
 @pytest.mark.parametrize("extra, match", [
-    ({"data.input": "flow"}, "data.input must be rgb or diff"),
+    ({"data.input": "flow"}, "'data.input' must be one of rgb, diff, got 'flow'"),
     ({"data.input": "diff", "data.clip_len": 1}, "clip_len >= 2"),
     ({"data.input": "diff", "backbone": "vit_tiny"}, "convolutional"),
 ])

@@ -169,7 +169,7 @@ def test_finetune_rates_are_those_of_its_former_lr_at():
 
 
 @pytest.mark.parametrize("over, msg", [
-    ({"optim.schedule": "linear"}, "optim.schedule must be one of cosine, step"),
+    ({"optim.schedule": "linear"}, "'optim.schedule' must be one of cosine, step, got 'linear' (in the command-line"),
     ({"optim.milestones": [0.7, 0.3]}, "optim.milestones must be increasing fractions of the run in (0, 1)"),
     ({"optim.milestones": [0.5, 1.0]}, "optim.milestones must be increasing fractions"),
     ({"optim.milestones": 0.5}, "'optim.milestones' must be a list"),

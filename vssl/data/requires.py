@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
-MV_SAMPLINGS = ("reference", "legacy")
-MV_UNITS = ("load", "source")
-KEYFRAME_PICKS = ("window", "nearest")
-MV_WINDOWS = ("future", "clip")
+from vssl.utils.typed import check_choices
+
+MvSampling = Literal["reference", "legacy"]
+MvUnits = Literal["load", "source"]
+KeyframePick = Literal["window", "nearest"]
+MvWindow = Literal["future", "clip"]
 
 
 def _int(x: Any) -> bool:
@@ -33,16 +35,16 @@ class Requires:
     #                       method cuts, subsamples or reverses itself (two speeds, long / short views)
     neg_clip: bool = False  # an intra-video negative from another segment (BE, DSM)
     keyframe: bool = False  # a keyframe near the clip (CMD)
-    keyframe_pick: str = "window"  # CMD: "window" = uniform among I-frames within keyframe_margin of the
+    keyframe_pick: KeyframePick = "window"  # CMD: "window" = uniform among I-frames within keyframe_margin of the
     #                                clip (reference); "nearest" = the one nearest the clip centre (legacy)
     keyframe_margin: int = 5  # frames either side of the clip ("window")
     mv: bool = False  # motion vectors (CMD: the near future; MGM: the clip span, mv_window)
     mv_len: int = 16  # motion-vector frames of the future window
     mv_gap: int = 0  # frames skipped between the clip's last frame and the future window (CMD reference: 2)
     mv_negatives: int = 0  # extra motion-vector clips of other segments (CMD: 3)
-    mv_sampling: str = "reference"  # CMD windows: "reference" or "legacy", see ClipDataset
-    mv_units: str = "load"  # "load" = pixels of the load-size frame, "source" = pixels of the source video
-    mv_window: str = "future"  # "future": the window after the clip (CMD); "clip": every frame of the clip (MGM)
+    mv_sampling: MvSampling = "reference"  # CMD windows: "reference" or "legacy", see ClipDataset
+    mv_units: MvUnits = "load"  # "load" = pixels of the load-size frame, "source" = pixels of the source video
+    mv_window: MvWindow = "future"  # "future": the window after the clip (CMD); "clip": every frame of the clip (MGM)
     fame: bool = False  # FAME foreground masks (loaded only with fame_masks="cache")
     static: bool = False  # BE static frame (loaded only with static_frames="cache")
     view_gap: int = -1  # -1: views at independent random starts; >= 0: the views are one tuple of consecutive
@@ -59,10 +61,7 @@ class Requires:
             raise ValueError(f"views must be an integer >= 1, got {self.views!r}")
         if not _int(self.clip_factor) or self.clip_factor < 1:
             raise ValueError(f"clip_factor must be an integer >= 1, got {self.clip_factor!r}")
-        for key, allowed in (("mv_sampling", MV_SAMPLINGS), ("mv_units", MV_UNITS), ("keyframe_pick", KEYFRAME_PICKS),
-                             ("mv_window", MV_WINDOWS)):
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        check_choices(self, "")
         for key in ("mv_len", "mv_gap", "mv_negatives", "keyframe_margin"):
             if not _int(getattr(self, key)) or getattr(self, key) < 0:
                 raise ValueError(f"{key} must be an integer >= 0, got {getattr(self, key)!r}")

@@ -30,9 +30,8 @@ from vssl.data.requires import Requires
 from vssl.dist import gather_nograd
 from vssl.losses import normalized_mse, same_speed_top1, speed_consistency
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     float_clips,
     make_augment,
     no_autocast,
@@ -40,6 +39,7 @@ from vssl.methods.common import (
 )
 from vssl.methods.siamese import check_dims, collapse_stats
 from vssl.models import MLPHead, copy_to_momentum, momentum_update
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Config:
     scp_weight: float = 1.0  # (unverified)
     crop: int = 112
     min_scale: float = 0.2
-    augment: str = "mocov2"
+    augment: Augment = "mocov2"
 
     @classmethod
     def tiny(cls) -> Config:
@@ -64,6 +64,7 @@ class Config:
         return cls(crop=24, proj_dim=16, hidden_dim=32, pred_hidden_dim=16, bank_size=16)
 
     def __post_init__(self):
+        check_choices(self, "ascnet")
         if not isinstance(self.fast_speed, int) or self.fast_speed < 2:
             raise ValueError(f"ascnet fast_speed must be an integer >= 2, got {self.fast_speed!r}")
         check_dims("ascnet", proj_dim=self.proj_dim, hidden_dim=self.hidden_dim, pred_hidden_dim=self.pred_hidden_dim)
@@ -76,7 +77,6 @@ class Config:
                              f"{self.acp_weight}, {self.scp_weight}")
         if self.crop < 8 or not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"ascnet crop must be >= 8 and min_scale in (0, 1], got {self.crop}, {self.min_scale}")
-        check_choice("ascnet", "augment", self.augment, AUGMENT_STYLES)
 
 
 class SpeedBank(nn.Module):

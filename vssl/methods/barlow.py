@@ -26,7 +26,15 @@ from torch import nn
 
 from vssl.losses import cross_correlation_loss
 from vssl.methods.common import StepOut
-from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, mlp, unordered_pairs
+from vssl.methods.siamese import (
+    ClipsEncoder,
+    ViewAugmentStyle,
+    check_dims,
+    check_siamese,
+    collapse_stats,
+    mlp,
+    unordered_pairs,
+)
 from vssl.dist import gather_with_grad
 
 
@@ -40,7 +48,7 @@ class Config:
     clips: int = 2  # rho: clips of one video used as positives of one another
     crop: int = 112
     min_scale: float = 0.08  # torchvision RandomResizedCrop default, as the reference
-    augment: str = "byol"  # byol (the reference's asymmetric set) | mocov2
+    augment: ViewAugmentStyle = "byol"  # byol (the reference's asymmetric set) | mocov2
 
     @classmethod
     def tiny(cls) -> Config:

@@ -30,15 +30,15 @@ same as DSM's) or MoCo v2's (``"mocov2"``). No Shuffle BN in the public code
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from vssl.data.requires import Requires
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     check_shuffle_bn,
     float_clips,
     float_images,
@@ -48,6 +48,7 @@ from vssl.methods.common import (
     setup_momentum_method,
 )
 from vssl.ops.be import be_mix, random_static_frame, sample_be_lambda
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,13 @@ class Config:
     proj_dim: int = 128
     crop: int = 112
     min_scale: float = 0.2  # "mocov2" augmentation only
-    augment: str = "reference"  # "reference" (BE code, as DSM's) | "mocov2"
+    augment: Augment = "reference"  # "reference" (BE code, as DSM's) | "mocov2"
     lambda_max: float = 0.3  # lambda ~ U[0, 0.3], one per batch
-    key_view: str = "same_clip"  # "same_clip" (BE code) | "other_clip"
-    neg_encoder: str = "online"  # intra-video negative through: "online" (with gradient) | "momentum"
-    loss: str = "infonce"  # "infonce" | "triplet"
+    key_view: Literal["same_clip", "other_clip"] = "same_clip"  # "same_clip" (BE code) | "other_clip"
+    neg_encoder: Literal["online", "momentum"] = "online"  # intra-video negative through: online (with gradient)
+    loss: Literal["infonce", "triplet"] = "infonce"
     margin: float = 0.5
-    triplet_distance: str = "euclidean"  # BE's code: nn.TripletMarginLoss(p=2); or "cosine"
+    triplet_distance: Literal["euclidean", "cosine"] = "euclidean"  # BE's code: nn.TripletMarginLoss(p=2); or "cosine"
     triplet_normalize: bool = True  # L2-normalise before the triplet loss (BE's models end in Normalize(2))
     triplet_inter: bool = True  # add the inter-video triplet term (BE's code)
     shuffle_bn: bool = False  # BE's code has it commented out
@@ -78,11 +79,7 @@ class Config:
         return cls(crop=24, queue_size=16)
 
     def __post_init__(self):
-        check_choice("be", "key_view", self.key_view, ("same_clip", "other_clip"))
-        check_choice("be", "loss", self.loss, ("infonce", "triplet"))
-        check_choice("be", "augment", self.augment, AUGMENT_STYLES)
-        check_choice("be", "neg_encoder", self.neg_encoder, ("online", "momentum"))
-        check_choice("be", "triplet_distance", self.triplet_distance, ("euclidean", "cosine"))
+        check_choices(self, "be")
         check_shuffle_bn("be", self)
         if not 0.0 <= self.lambda_max <= 1.0:
             raise ValueError(f"be lambda_max must be in [0, 1], got {self.lambda_max}")

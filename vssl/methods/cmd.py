@@ -42,13 +42,14 @@ negatives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vssl.data.dataset import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD
-from vssl.data.requires import Requires
+from vssl.data.requires import KeyframePick, MvSampling, MvUnits, Requires
 from vssl.data.transforms import (
     CropParams,
     normalize,
@@ -67,16 +68,7 @@ from vssl.methods.common import (
 )
 from vssl.models import MLPHead, build_backbone
 from vssl.models.motion_predictor import DenseMotionPredictor
-
-_CHOICES = {
-    "motion_target": ("dense", "pooled"),
-    "mv_sampling": ("reference", "legacy"),
-    "mv_units": ("source", "load"),
-    "neg_crop": ("own", "shared"),
-    "keyframe_pick": ("window", "nearest"),
-    "context_loss": ("oneway", "symmetric"),
-    "normalize": ("imagenet", "kinetics"),
-}
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -88,23 +80,23 @@ class Config:
     crop: int = 112
     min_scale: float = 0.2
     jitter_p: float = 0.5  # reference ColorJitter(p=0.5); 0.8 = the MoCo v2 value vssl used before
-    normalize: str = "imagenet"  # reference cfg.mean/std; "kinetics" = torchvision video statistics
+    normalize: Literal["imagenet", "kinetics"] = "imagenet"  # reference cfg.mean/std; kinetics: torchvision video statistics
     mv_len: int = 8  # frames of the future window
     mv_gap: int = 2  # frames between the clip's last frame and the future window
     mv_negatives: int = 3
-    mv_sampling: str = "reference"  # "legacy": clip-anywhere, future clipped to the video, old negatives
+    mv_sampling: MvSampling = "reference"  # "legacy": clip-anywhere, future clipped to the video, old negatives
     mv_clamp: float = 10.0  # px; then divided by this
     mv_faithful: bool = True
-    mv_units: str = "source"  # faithful values in source-video pixels; "load" = load-size pixels
+    mv_units: MvUnits = "source"  # faithful values in source-video pixels; "load" = load-size pixels
     mv_size: int = 0  # grid side of the cropped vector field; 0 = crop (the reference's per-pixel field)
-    neg_crop: str = "own"  # negatives: their own crop and flip; "shared" = the positive's box
+    neg_crop: Literal["own", "shared"] = "own"  # negatives: their own crop and flip; "shared" = the positive's box
     mv_encoder: str = "r3d_10"
     keyframe_encoder: str = "resnet10_2d"
     keyframe_size: int = 0  # 0 = crop
-    keyframe_pick: str = "window"  # I-frame drawn within keyframe_margin of the clip; "nearest" to its centre
+    keyframe_pick: KeyframePick = "window"  # I-frame drawn within keyframe_margin of the clip; "nearest" to its centre
     keyframe_margin: int = 5
-    context_loss: str = "oneway"  # clip -> keyframe; "symmetric" adds keyframe -> clip
-    motion_target: str = "dense"  # per-location prediction and contrast; "pooled" = one vector per clip
+    context_loss: Literal["oneway", "symmetric"] = "oneway"  # clip -> keyframe; "symmetric" adds keyframe -> clip
+    motion_target: Literal["dense", "pooled"] = "dense"  # per-location prediction and contrast; pooled: one vector per clip
     predictor_dim: int = 0  # 0 = the backbone's feat_dim (512 for the ResNets, as the reference)
     predictor_heads: int = 8
     predictor_layers: int = 2  # encoder layers
@@ -121,9 +113,7 @@ class Config:
         return cls(crop=24, mv_encoder='tiny', mv_len=4, mv_size=8, predictor_dim=32, mv_negatives=2)
 
     def __post_init__(self):
-        for key, allowed in _CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"cmd {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        check_choices(self, "cmd")
         if self.mv_len < 1 or self.mv_negatives < 0 or self.mv_gap < 0:
             raise ValueError(f"cmd mv_len must be >= 1, mv_negatives and mv_gap >= 0, got "
                              f"{self.mv_len}, {self.mv_negatives}, {self.mv_gap}")

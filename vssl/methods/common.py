@@ -25,7 +25,7 @@ autocast, with the global torch generator (the loop seeds it per step).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +56,9 @@ def float_images(x: Tensor) -> Tensor:
     return x.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-AUGMENT_STYLES = ("mocov2", "reference")
+Augment = Literal["mocov2", "reference"]
+"""The styles of :func:`make_augment` (a Config's ``augment`` field)."""
+AUGMENT_STYLES = get_args(Augment)
 
 
 def make_augment(crop: int, min_scale: float = 0.2, style: str = "mocov2", **kw) -> ClipAugment:
@@ -89,12 +91,6 @@ def make_augment(crop: int, min_scale: float = 0.2, style: str = "mocov2", **kw)
         )
         return ClipAugment(crop, **{**opts, **kw})
     raise ValueError(f"augment style must be one of {AUGMENT_STYLES}, got {style!r}")
-
-
-def check_choice(method: str, name: str, value, choices) -> None:
-    """One-line ValueError when a config field is not one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{method} {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def check_shuffle_bn(method: str, cfg) -> None:

@@ -20,6 +20,7 @@ starts of the views).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +29,8 @@ from torch import Tensor, nn
 from vssl.data.requires import Requires
 from vssl.losses import contrast_order
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     float_clips,
     make_augment,
     no_autocast,
@@ -38,15 +38,14 @@ from vssl.methods.common import (
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
-
-VARIANTS = ("f", "m")
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
 class Config:
     """CORP hyperparameters; unverified values are marked in docs/fidelity.md."""
 
-    variant: str = "f"  # f = CORP_f (contrast + order, default) | m = CORP_m (3-way pair classification)
+    variant: Literal["f", "m"] = "f"  # f = CORP_f (contrast + order, default) | m = CORP_m (3-way pair classification)
     proj_dim: int = 128  # embedding size (unverified)
     temperature: float = 0.07  # CORP_f (unverified)
     order_weight: float = 1.0  # CORP_f: L = L_NCE + order_weight * L_order (the seed notes' sum)
@@ -58,7 +57,7 @@ class Config:
     #               this many frames apart (the data layer's view_gap: "not too close", spacing unverified)
     crop: int = 112
     min_scale: float = 0.2
-    augment: str = "mocov2"
+    augment: Augment = "mocov2"
 
     @classmethod
     def tiny(cls) -> Config:
@@ -66,7 +65,7 @@ class Config:
         return cls(crop=24, proj_dim=16, heads=2, head_dim=4, mlp_hidden=8)
 
     def __post_init__(self):
-        check_choice("corp", "variant", self.variant, VARIANTS)
+        check_choices(self, "corp")
         check_dims("corp", proj_dim=self.proj_dim, heads=self.heads, head_dim=self.head_dim, mlp_hidden=self.mlp_hidden)
         if not self.temperature > 0:
             raise ValueError(f"corp temperature must be > 0, got {self.temperature}")
@@ -78,7 +77,6 @@ class Config:
             raise ValueError(f"corp gap must be -1 or (variant m only) a number of frames >= 0, got {self.gap!r}")
         if self.crop < 8 or not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"corp crop must be >= 8 and min_scale in (0, 1], got {self.crop}, {self.min_scale}")
-        check_choice("corp", "augment", self.augment, AUGMENT_STYLES)
 
 
 def corp_m_labels(video: Tensor, time: Tensor) -> Tensor:

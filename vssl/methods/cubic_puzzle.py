@@ -35,6 +35,7 @@ The 4 temporal cells are ``clip_len`` frames each: the data layer loads one clip
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,12 +45,12 @@ from vssl.data.requires import Requires
 from vssl.data.transforms import rgb_to_grayscale
 from vssl.methods.common import (
     StepOut,
-    check_choice,
     float_clips,
     no_autocast,
     top1,
 )
 from vssl.methods.pretext import (
+    Normalize,
     check_pretext,
     crop_augment,
     input_scale,
@@ -59,8 +60,6 @@ from vssl.methods.pretext import (
 )
 from vssl.models import MLPHead
 
-AXES = ("both", "spatial", "temporal")
-DAMAGES = ("none", "drop", "drop_gray")
 SPATIAL_CELLS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (row, column) of the 2 x 2 grid, in this (label) order
 
 
@@ -100,20 +99,20 @@ def cut_pieces(x: Tensor, axis: Tensor, where: Tensor, offsets: Tensor, piece: i
 class Config:
     """Cubic-puzzle hyperparameters (the paper's layout; sizes and head unverified)."""
 
-    axis: str = "both"  # both (each puzzle spatial or temporal, 50 / 50; label = axis and order) | spatial | temporal
+    axis: Literal["both", "spatial", "temporal"] = "both"  # both: each puzzle spatial or temporal, 50 / 50; label = axis and order
     crop: int = 112  # side of the 2 x 2 grid (cells of crop / 2)
     jitter: int = 8  # a piece is this many pixels smaller than its cell, at a random offset inside it
     channel_replication: float = 0.5  # probability of copying one random colour channel to all three
     hidden_dim: int = 512  # fc after the concatenated piece features
     dropout: float = 0.5  # before the last fc
-    damage: str = "none"  # none | drop: one piece blanked | drop_gray: and all pieces grey (CDJP-style)
+    damage: Literal["none", "drop", "drop_gray"] = "none"  # drop: one piece blanked; drop_gray: and all pieces grey (CDJP-style)
     rotation: bool = True  # + 3DRotNet's 4-way rotation loss on one cell of the clip (the paper's multi-task)
     rotation_weight: float = 1.0  # unverified
     inpaint: bool = False  # CDJP: regress the blanked piece at low resolution (needs damage)
     colourise: bool = False  # CDJP: regress the colour of the grey pieces at low resolution (needs drop_gray)
     recovery_grid: int = 4  # the recovery targets' spatial grid (g x g), unverified
     recovery_weight: float = 1.0  # of each recovery MSE, unverified
-    normalize: str = "kinetics"  # no reference code: vssl's standard input
+    normalize: Normalize = "kinetics"  # no reference code: vssl's standard input
 
     @classmethod
     def tiny(cls) -> Config:
@@ -122,8 +121,6 @@ class Config:
 
     def __post_init__(self):
         check_pretext("cubic_puzzle", self)
-        check_choice("cubic_puzzle", "axis", self.axis, AXES)
-        check_choice("cubic_puzzle", "damage", self.damage, DAMAGES)
         if self.crop % 2:
             raise ValueError(f"cubic_puzzle crop must be even (a 2 x 2 grid), got {self.crop}")
         if not isinstance(self.jitter, int) or not 0 <= self.jitter < self.crop // 2:

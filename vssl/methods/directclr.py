@@ -26,7 +26,14 @@ from torch import nn
 from vssl.errors import InputError
 from vssl.losses import info_nce_logits
 from vssl.methods.common import StepOut, top1
-from vssl.methods.siamese import ClipsEncoder, check_dims, check_siamese, collapse_stats, ordered_pairs
+from vssl.methods.siamese import (
+    ClipsEncoder,
+    ViewAugmentStyle,
+    check_dims,
+    check_siamese,
+    collapse_stats,
+    ordered_pairs,
+)
 from vssl.dist import gather_with_grad
 
 
@@ -39,7 +46,7 @@ class Config:
     clips: int = 2  # rho: clips of one video used as positives of one another
     crop: int = 112
     min_scale: float = 0.08  # torchvision RandomResizedCrop default, as the reference
-    augment: str = "byol"  # byol (the reference's asymmetric set) | mocov2
+    augment: ViewAugmentStyle = "byol"  # byol (the reference's asymmetric set) | mocov2
 
     @classmethod
     def tiny(cls) -> Config:

@@ -30,15 +30,15 @@ default (``shuffle_bn``). Every choice with its source is in ``docs/fidelity.md`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from vssl.data.requires import Requires
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     check_shuffle_bn,
     float_clips,
     intra_video_contrast,
@@ -47,6 +47,7 @@ from vssl.methods.common import (
     setup_momentum_method,
 )
 from vssl.ops.dsm import local_disturbance, temporal_shuffle
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,13 @@ class Config:
     proj_dim: int = 128
     crop: int = 112
     min_scale: float = 0.2  # "mocov2" augmentation only
-    augment: str = "reference"  # "reference" (DSM code) | "mocov2"
-    warp_view: str = "query"  # which view gets the local warp: "query" (DSM code) | "key"
-    negative: str = "segment"  # "segment" (another segment, DSM code) | "shuffle" (frames shuffled)
-    neg_encoder: str = "online"  # intra-video negative through: "online" (with gradient) | "momentum"
-    loss: str = "infonce"  # "infonce" (MoCo setup) | "triplet"
+    augment: Augment = "reference"  # "reference" (DSM code) | "mocov2"
+    warp_view: Literal["query", "key"] = "query"  # which view gets the local warp: "query" (DSM code) | "key"
+    negative: Literal["segment", "shuffle"] = "segment"  # another segment (DSM code); shuffle: frames shuffled
+    neg_encoder: Literal["online", "momentum"] = "online"  # intra-video negative through: online (with gradient)
+    loss: Literal["infonce", "triplet"] = "infonce"  # "infonce" (MoCo setup) | "triplet"
     margin: float = 0.5  # triplet variant
-    triplet_distance: str = "euclidean"  # DSM's code: nn.TripletMarginLoss(p=2); or "cosine"
+    triplet_distance: Literal["euclidean", "cosine"] = "euclidean"  # DSM's code: nn.TripletMarginLoss(p=2); or "cosine"
     triplet_normalize: bool = True  # L2-normalise before the triplet loss (DSM's models end in Normalize(2))
     triplet_inter: bool = True  # add the inter-video triplet term (DSM's code)
     warps_min: int = 1  # local warps per clip
@@ -79,12 +80,7 @@ class Config:
         return cls(crop=24, queue_size=16)
 
     def __post_init__(self):
-        check_choice("dsm", "loss", self.loss, ("infonce", "triplet"))
-        check_choice("dsm", "augment", self.augment, AUGMENT_STYLES)
-        check_choice("dsm", "warp_view", self.warp_view, ("query", "key"))
-        check_choice("dsm", "negative", self.negative, ("segment", "shuffle"))
-        check_choice("dsm", "neg_encoder", self.neg_encoder, ("online", "momentum"))
-        check_choice("dsm", "triplet_distance", self.triplet_distance, ("euclidean", "cosine"))
+        check_choices(self, "dsm")
         check_shuffle_bn("dsm", self)
 
 

@@ -41,7 +41,8 @@ from vssl.methods.common import (
     norm,
     setup_momentum_method,
 )
-from vssl.ops.fame import fame_merge, threshold_top_fraction
+from vssl.ops.fame import ColourSpace, fame_merge, threshold_top_fraction
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Config:
     symmetric: bool = True
     swap_directions: bool = True  # 2nd direction: query clip 2, key the merged clip (FAME code); False: merge clip 2 too
     mask_before_colour: bool = True  # mask and merge on the cropped clip, colour after (FAME code)
-    colour_space: str = "wheel"  # fame_mask colour bins: "wheel" (reference), "wheel_buggy", "hsv"
+    colour_space: ColourSpace = "wheel"  # fame_mask colour bins: "wheel" (reference), "wheel_buggy", "hsv"
     shuffle_bn: bool = True  # FAME code: _batch_shuffle_ddp
     bn_splits: int = 2
 
@@ -68,6 +69,7 @@ class Config:
         return cls(crop=24, queue_size=16)
 
     def __post_init__(self):
+        check_choices(self, "fame")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"fame beta must be in [0, 1], got {self.beta}")
         check_shuffle_bn("fame", self)

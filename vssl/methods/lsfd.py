@@ -23,6 +23,7 @@ long_factor``), the second long view for ``L_inst`` is view 1 subsampled the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -30,9 +31,8 @@ from torch import Tensor, nn
 from vssl.data.requires import Requires
 from vssl.losses import info_nce, nt_xent
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     float_clips,
     make_augment,
     no_autocast,
@@ -40,8 +40,7 @@ from vssl.methods.common import (
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
-
-AGGREGATES = ("linear", "mlp", "gru")
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,14 @@ class Config:
     long_factor: int = 2  # the long view spans clip_len * long_factor frames, subsampled to clip_len (unverified)
     short_views: int = 2  # short views per long view (unverified)
     dim: int = 128  # size of psi and of phi (xi = 2 * dim) (unverified)
-    aggregate: str = "linear"  # linear | mlp | gru: how the short views' phi combine (seed notes: all three)
+    aggregate: Literal["linear", "mlp", "gru"] = "linear"  # how the short views' phi combine (seed notes: all three)
     temperature: float = 0.1  # (unverified)
     stat_weight: float = 1.0  # (unverified)
     nonstat_weight: float = 1.0  # (unverified)
     inst_weight: float = 1.0  # (unverified; 0 = no instance term, one view loaded)
     crop: int = 112
     min_scale: float = 0.2
-    augment: str = "mocov2"
+    augment: Augment = "mocov2"
 
     @classmethod
     def tiny(cls) -> Config:
@@ -69,7 +68,7 @@ class Config:
         if not isinstance(self.long_factor, int) or self.long_factor < 2:
             raise ValueError(f"lsfd long_factor must be an integer >= 2, got {self.long_factor!r}")
         check_dims("lsfd", short_views=self.short_views, dim=self.dim)
-        check_choice("lsfd", "aggregate", self.aggregate, AGGREGATES)
+        check_choices(self, "lsfd")
         if not self.temperature > 0:
             raise ValueError(f"lsfd temperature must be > 0, got {self.temperature}")
         ws = (self.stat_weight, self.nonstat_weight, self.inst_weight)
@@ -77,7 +76,6 @@ class Config:
             raise ValueError(f"lsfd stat_weight, nonstat_weight, inst_weight must be >= 0, not all 0, got {ws}")
         if self.crop < 8 or not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"lsfd crop must be >= 8 and min_scale in (0, 1], got {self.crop}, {self.min_scale}")
-        check_choice("lsfd", "augment", self.augment, AUGMENT_STYLES)
 
 
 def short_starts(clip_len: int, long_len: int, n: int) -> list[int]:

@@ -23,6 +23,7 @@ extension is needed (DDP with an inner ``autograd.grad`` is untested).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +33,8 @@ from torch.func import functional_call
 from vssl.data.requires import Requires
 from vssl.losses import nt_xent
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     float_clips,
     make_augment,
     no_autocast,
@@ -42,9 +42,7 @@ from vssl.methods.common import (
 )
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
-
-META_ORDERS = ("second", "first")
-META_PARAMS = ("all", "heads")
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
@@ -54,13 +52,13 @@ class Config:
     proj_dim: int = 128  # (unverified)
     temperature: float = 0.1  # NT-Xent of both branches (unverified)
     inner_lr: float = 0.01  # MAML inner step size (unverified)
-    meta_order: str = "second"  # second = MAML (the paper: "based on MAML") | first = first-order approximation
-    meta_params: str = "all"  # parameters adapted in the inner step: all (MAML) | heads (cheaper, departure)
+    meta_order: Literal["second", "first"] = "second"  # MAML (the paper: "based on MAML"); first: first-order
+    meta_params: Literal["all", "heads"] = "all"  # adapted in the inner step: all (MAML); heads (cheaper, departure)
     meta_weight: float = 1.0  # weight of the outer (meta) loss (unverified)
     bin_hidden: int = 128  # hidden width of the "same video?" pair classifier (unverified)
     crop: int = 112
     min_scale: float = 0.2
-    augment: str = "mocov2"
+    augment: Augment = "mocov2"
 
     @classmethod
     def tiny(cls) -> Config:
@@ -69,14 +67,12 @@ class Config:
 
     def __post_init__(self):
         check_dims("mcn", proj_dim=self.proj_dim, bin_hidden=self.bin_hidden)
-        check_choice("mcn", "meta_order", self.meta_order, META_ORDERS)
-        check_choice("mcn", "meta_params", self.meta_params, META_PARAMS)
+        check_choices(self, "mcn")
         if not self.temperature > 0 or not self.inner_lr > 0 or self.meta_weight < 0:
             raise ValueError(f"mcn temperature and inner_lr must be > 0 and meta_weight >= 0, got "
                              f"{self.temperature}, {self.inner_lr}, {self.meta_weight}")
         if self.crop < 8 or not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"mcn crop must be >= 8 and min_scale in (0, 1], got {self.crop}, {self.min_scale}")
-        check_choice("mcn", "augment", self.augment, AUGMENT_STYLES)
 
 
 class Encoder(nn.Module):

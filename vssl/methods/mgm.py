@@ -33,7 +33,7 @@ from vssl.data.requires import Requires
 from vssl.errors import InputError
 from vssl.losses import masked_mse
 from vssl.methods.common import StepOut, float_clips
-from vssl.methods.videomae import VideoMAE, check_mae, tube_mask
+from vssl.methods.videomae import NormTarget, VideoMAE, check_mae, tube_mask
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Config:
     decoder_dim: int = 0
     decoder_depth: int = 4
     decoder_heads: int = 0
-    norm_target: str = "patch"
+    norm_target: NormTarget = "patch"
     crop: int = 224
     min_scale: float = 0.44
     flip: bool = True

@@ -24,6 +24,7 @@ a clip at rate ``s`` are every ``data.stride * s``-th frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import nn
@@ -33,16 +34,12 @@ from vssl.data.transforms import ClipAugment
 from vssl.losses import nt_xent
 from vssl.methods.common import (
     StepOut,
-    check_choice,
     float_clips,
     no_autocast,
     top1,
 )
-from vssl.methods.pretext import check_pretext, crop_augment, input_scale
+from vssl.methods.pretext import Normalize, check_pretext, crop_augment, input_scale
 from vssl.models import MLPHead
-
-JITTERS = ("frame", "clip", "none")
-CONTRASTIVE = ("none", "context")
 
 
 @dataclass(frozen=True)
@@ -53,9 +50,9 @@ class Config:
     wrap: bool = True  # start anywhere, continue at frame 0 past the end (reference); false: start where it fits
     crop: int = 112
     flip: bool = True  # RandomHorizontalFlip(0.5), one draw per clip
-    jitter: str = "frame"  # frame: ColorJitter(0.8, 0.8, 0.8, 0.2) p 0.8 per frame (reference) | clip | none
-    normalize: str = "none"  # none (no mean / std, reference) | kinetics
-    contrastive: str = "none"  # none (public code) | context: two clips of a video are positives (paper)
+    jitter: Literal["frame", "clip", "none"] = "frame"  # frame: ColorJitter(0.8, 0.8, 0.8, 0.2) p 0.8 per frame (reference)
+    normalize: Normalize = "none"  # none (no mean / std, reference) | kinetics
+    contrastive: Literal["none", "context"] = "none"  # none: public code; context: two clips of a video are positives (paper)
     contrastive_weight: float = 0.1  # unverified
     temperature: float = 0.5  # unverified
     proj_dim: int = 128  # unverified
@@ -69,8 +66,6 @@ class Config:
         check_pretext("pace", self)
         if not isinstance(self.max_sr, int) or self.max_sr < 2:
             raise ValueError(f"pace max_sr must be an integer >= 2 (one class per rate), got {self.max_sr!r}")
-        check_choice("pace", "jitter", self.jitter, JITTERS)
-        check_choice("pace", "contrastive", self.contrastive, CONTRASTIVE)
         if not self.temperature > 0 or self.contrastive_weight < 0 or self.proj_dim < 1:
             raise ValueError(f"pace needs temperature > 0, contrastive_weight >= 0 and proj_dim >= 1, got "
                              f"{self.temperature}, {self.contrastive_weight}, {self.proj_dim}")

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from vssl.data.dataset import KINETICS_MEAN, KINETICS_STD
 from vssl.data.transforms import ClipAugment, normalize
+from vssl.utils.typed import check_choices
 
-NORMALIZE = ("none", "kinetics")
+Normalize = Literal["none", "kinetics"]
 """Input scaling of a pretext method: ``"none"`` feeds the [0, 1] clip (``ToTensor`` of the VCOP
 and Pace references, no mean / std); ``"kinetics"`` the torchvision video statistics (vssl's other
 methods). ``vssl eval`` reads ``<method>.normalize`` from the run's config and feeds the same."""
 
 
 def check_pretext(method: str, cfg) -> None:
-    """One-line ValueErrors for the fields the pretext Configs share (crop, resize_short, normalize)."""
+    """One-line ValueErrors for the fields the pretext Configs share (crop) and every ``Literal``
+    field of ``cfg`` (``normalize``, ...)."""
+    check_choices(cfg, method)
     if not isinstance(cfg.crop, int) or cfg.crop < 1:
         raise ValueError(f"{method} crop must be an integer >= 1, got {cfg.crop!r}")
-    if cfg.normalize not in NORMALIZE:
-        raise ValueError(f"{method} normalize must be one of {', '.join(NORMALIZE)}, got {cfg.normalize!r}")
 
 
 def input_scale(x: Tensor, how: str) -> Tensor:

@@ -12,6 +12,7 @@ listed as unverified in docs/fidelity.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import nn
@@ -19,30 +20,28 @@ from torch import nn
 from vssl.data.requires import Requires
 from vssl.methods.common import (
     StepOut,
-    check_choice,
     float_clips,
     no_autocast,
     top1,
 )
 from vssl.methods.pretext import (
+    Normalize,
     check_pretext,
     crop_augment,
     input_scale,
     rotation_views,
 )
 
-ROTATIONS = ("random", "all")
-
 
 @dataclass(frozen=True)
 class Config:
     """3DRotNet hyperparameters (the paper's task; the rest unverified)."""
 
-    rotations: str = "random"  # random: one rotation per clip | all: the 4 rotations of every clip
+    rotations: Literal["random", "all"] = "random"  # random: one rotation per clip | all: the 4 rotations of every clip
     crop: int = 112  # square: a rotated frame keeps its shape
     flip: bool = True  # horizontal flip p 0.5 before the rotation (unverified)
     dropout: float = 0.0  # before the classifier (unverified)
-    normalize: str = "kinetics"  # no reference code: vssl's standard input
+    normalize: Normalize = "kinetics"  # no reference code: vssl's standard input
 
     @classmethod
     def tiny(cls) -> Config:
@@ -51,7 +50,6 @@ class Config:
 
     def __post_init__(self):
         check_pretext("rotnet3d", self)
-        check_choice("rotnet3d", "rotations", self.rotations, ROTATIONS)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"rotnet3d dropout must be in [0, 1), got {self.dropout}")
 

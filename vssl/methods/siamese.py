@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +22,17 @@ from torch import Tensor, nn
 from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.methods.common import float_clips, make_augment, no_autocast, norm
+from vssl.utils.typed import check_choices
 
-VIEW_AUGMENTS = ("mocov2", "byol")
+ViewAugmentStyle = Literal["mocov2", "byol"]
+"""The styles of :class:`ViewAugment` (the Siamese Configs' ``augment`` field)."""
+VIEW_AUGMENTS = get_args(ViewAugmentStyle)
 
 
 def check_siamese(method: str, cfg) -> None:
     """One-line ValueErrors for the fields the Siamese configs share (``clips``, ``crop``,
-    ``min_scale``, ``augment``)."""
+    ``min_scale``) and every ``Literal`` field of ``cfg`` (``augment``, ...)."""
+    check_choices(cfg, method)
     if not isinstance(cfg.clips, int) or cfg.clips < 2:
         raise ValueError(f"{method} clips must be an integer >= 2 (clips of one video used as positives), "
                          f"got {cfg.clips!r}")
@@ -36,8 +40,6 @@ def check_siamese(method: str, cfg) -> None:
         raise ValueError(f"{method} crop must be >= 8, got {cfg.crop}")
     if not 0.0 < cfg.min_scale <= 1.0:
         raise ValueError(f"{method} min_scale must be in (0, 1], got {cfg.min_scale}")
-    if cfg.augment not in VIEW_AUGMENTS:
-        raise ValueError(f"{method} augment must be one of {', '.join(VIEW_AUGMENTS)}, got {cfg.augment!r}")
 
 
 def check_dims(method: str, **dims: int) -> None:

@@ -27,6 +27,7 @@ from vssl.losses import negative_cosine
 from vssl.methods.common import StepOut
 from vssl.methods.siamese import (
     ViewAugment,
+    ViewAugmentStyle,
     check_dims,
     check_siamese,
     collapse_stats,
@@ -46,7 +47,7 @@ class Config:
     clips: int = 2  # rho: clips of one video used as positives of one another
     crop: int = 112
     min_scale: float = 0.2  # random resized crop scale (0.2, 1), MoCo v2
-    augment: str = "mocov2"  # mocov2 | byol (vssl.methods.siamese.ViewAugment)
+    augment: ViewAugmentStyle = "mocov2"  # mocov2 | byol (vssl.methods.siamese.ViewAugment)
 
     @classmethod
     def tiny(cls) -> Config:

@@ -25,16 +25,15 @@ from torch import nn
 from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.methods.common import StepOut, float_clips, no_autocast, norm, top1
-from vssl.ops.frames import frame_differences
-
-INPUTS = ("rgb", "diff")
+from vssl.ops.frames import Input, frame_differences
+from vssl.utils.typed import check_choices
 
 
 @dataclass(frozen=True)
 class Config:
     """Supervised-control hyperparameters."""
 
-    input: str = "rgb"  # rgb | diff (differences of consecutive frames: motion only)
+    input: Input = "rgb"  # rgb | diff (differences of consecutive frames: motion only)
     num_classes: int = 0  # 0 = from the cache (the loop passes it); > 0 fixes it
     crop: int = 112
     min_scale: float = 0.5
@@ -47,8 +46,7 @@ class Config:
         return cls(crop=24)
 
     def __post_init__(self):
-        if self.input not in INPUTS:
-            raise ValueError(f"supervised input must be one of {', '.join(INPUTS)}, got {self.input!r}")
+        check_choices(self, "supervised")
         if self.num_classes < 0:
             raise ValueError(f"supervised num_classes must be >= 0, got {self.num_classes}")
         if not 0.0 < self.min_scale <= 1.0:

@@ -29,9 +29,8 @@ from torch import Tensor, nn
 from vssl.data.requires import Requires
 from vssl.losses import multi_positive_info_nce
 from vssl.methods.common import (
-    AUGMENT_STYLES,
+    Augment,
     StepOut,
-    check_choice,
     float_clips,
     make_augment,
     no_autocast,
@@ -40,6 +39,7 @@ from vssl.methods.common import (
 from vssl.methods.siamese import check_dims
 from vssl.models import MLPHead
 from vssl.ops.temporal import frame_indices, take_frames
+from vssl.utils.typed import check_choices
 
 PAIR_CLASSES = ("overlapping", "ordered", "unordered")
 
@@ -58,7 +58,7 @@ class Config:
     cls_weight: float = 1.0  # weight of the 3-way pair classification (unverified)
     crop: int = 112
     min_scale: float = 0.2
-    augment: str = "mocov2"
+    augment: Augment = "mocov2"
 
     @classmethod
     def tiny(cls) -> Config:
@@ -66,6 +66,7 @@ class Config:
         return cls(crop=24, trans_dim=16, hidden_dim=32)
 
     def __post_init__(self):
+        check_choices(self, "tec")
         for name in ("span_factor", "max_speed"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -80,7 +81,6 @@ class Config:
             raise ValueError(f"tec temperature must be > 0 and cls_weight >= 0, got {self.temperature}, {self.cls_weight}")
         if self.crop < 8 or not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"tec crop must be >= 8 and min_scale in (0, 1], got {self.crop}, {self.min_scale}")
-        check_choice("tec", "augment", self.augment, AUGMENT_STYLES)
 
 
 def pair_class(start_a: Tensor, span_a: Tensor, start_b: Tensor, span_b: Tensor) -> Tensor:

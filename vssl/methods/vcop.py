@@ -28,6 +28,7 @@ from torch import nn
 from vssl.data.requires import Requires
 from vssl.methods.common import StepOut, float_clips, no_autocast, top1
 from vssl.methods.pretext import (
+    Normalize,
     check_pretext,
     crop_augment,
     input_scale,
@@ -45,7 +46,7 @@ class Config:
     hidden_dim: int = 512  # fc7, applied to each pair of clip features
     dropout: float = 0.5  # before fc8
     crop: int = 112  # RandomCrop(112) of the 128 x 171 frames, one box per clip
-    normalize: str = "none"  # none (ToTensor only, reference) | kinetics
+    normalize: Normalize = "none"  # none (ToTensor only, reference) | kinetics
     constant_lr: bool = True  # reference: the scheduler is never stepped; false = the loop's cosine
 
     @classmethod

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -34,18 +35,19 @@ from vssl.data.requires import Requires
 from vssl.data.transforms import ClipAugment
 from vssl.errors import InputError
 from vssl.losses import masked_mse, normalize_patches, patchify
-from vssl.methods.common import StepOut, check_choice, float_clips, no_autocast, norm
+from vssl.methods.common import StepOut, float_clips, no_autocast, norm
 from vssl.models.vit import Block, init_transformer, sincos_3d
+from vssl.utils.typed import check_choices
 
-MASKINGS = ("tube", "random")
-TARGETS = ("patch", "patch_channel", "none")
+NormTarget = Literal["patch", "patch_channel", "none"]
+"""What the decoder reconstructs (VideoMAE's and MGM's ``norm_target``)."""
 
 
 def check_mae(method: str, cfg) -> None:
-    """One-line ValueErrors for the fields VideoMAE and MGM share."""
+    """One-line ValueErrors for the fields VideoMAE and MGM share and every ``Literal`` field of ``cfg``."""
+    check_choices(cfg, method)
     if not 0.0 < cfg.mask_ratio < 1.0:
         raise ValueError(f"{method} mask_ratio must be in (0, 1), got {cfg.mask_ratio}")
-    check_choice(method, "norm_target", cfg.norm_target, TARGETS)
     for name in ("decoder_dim", "decoder_heads"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 0:
             raise ValueError(f"{method} {name} must be an integer >= 0 (0 = automatic), got {getattr(cfg, name)!r}")
@@ -60,11 +62,11 @@ class Config:
     """VideoMAE hyperparameters (the paper's pre-training settings, RECIPES.md)."""
 
     mask_ratio: float = 0.9
-    masking: str = "tube"  # tube (paper) | random (independent per token, the paper's ablation)
+    masking: Literal["tube", "random"] = "tube"  # tube (paper) | random (independent per token, the paper's ablation)
     decoder_dim: int = 0  # 0 = half the encoder's width (paper: 384 for ViT-B)
     decoder_depth: int = 4
     decoder_heads: int = 0  # 0 = decoder_dim / 64, at least 1 (384 -> 6)
-    norm_target: str = "patch"  # patch (normalised pixels) | patch_channel (per colour channel) | none
+    norm_target: NormTarget = "patch"  # patch (normalised pixels) | patch_channel (per colour channel) | none
     crop: int = 224
     min_scale: float = 0.44  # multi-scale crop: sides in (0.66 .. 1) of the short side -> area >= 0.44
     flip: bool = True  # the paper flips on Kinetics, not on Something-Something
@@ -76,7 +78,6 @@ class Config:
 
     def __post_init__(self):
         check_mae("videomae", self)
-        check_choice("videomae", "masking", self.masking, MASKINGS)
 
 
 def split_by_mask(mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -63,6 +63,7 @@ Choices RECIPES leaves open, made here:
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +71,9 @@ from torch import Tensor
 
 from vssl.ops._batch import _gen_device
 
-COLOUR_SPACES = ("wheel", "wheel_buggy", "hsv")
+ColourSpace = Literal["wheel", "wheel_buggy", "hsv"]
+"""The colour bins of :func:`colour_bins` (FAME's ``colour_space``)."""
+COLOUR_SPACES = get_args(ColourSpace)
 
 # Relative range under which a map counts as constant (float32 blur of a constant
 # map is constant only up to a few ulps).

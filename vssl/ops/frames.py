@@ -9,9 +9,13 @@ papers' methods see RGB frames.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from torch import Tensor, nn
 
-INPUTS = ("rgb", "diff")
+Input = Literal["rgb", "diff"]
+"""What the backbone sees (``data.input``, ``supervised.input``)."""
+INPUTS = get_args(Input)
 
 
 def frame_differences(x: Tensor) -> Tensor:

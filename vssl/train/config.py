@@ -21,7 +21,10 @@ The YAML file (and the ``config.yaml`` a run writes) looks like::
     run:   {device: auto, bf16: true, save_every: 1000, ...}
     moco:  {temperature: 0.07, queue_size: 2048, ...}   # the method's Config, under its name
 
-An unknown key anywhere is a one-line error naming the key and the file.
+An unknown key anywhere is a one-line error naming the key and the file; so is a value that does
+not fit its field's annotation (:func:`vssl.utils.typed.from_dict` reads every section: ints,
+floats, ``true`` / ``false``, lists for tuples, ``null`` for optional fields, and the values a
+``Literal`` field lists, named in the message).
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vssl.errors import InputError
+from vssl.utils import typed
 
-DECODE_CHOICES = ("auto", "cpu", "gpu")
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-LR_SCALING = ("none", "linear")
+Decode = Literal["auto", "cpu", "gpu"]  # auto = cpu until measured on a GPU
+LrScaling = Literal["none", "linear"]
+Schedule = Literal["cosine", "step"]  # vssl.train.optim.lr_factor
+Monitor = Literal["none", "knn"]
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # or cuda:N, so a string and not a Literal
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,16 @@ class DataConfig:
     """What the data loader loads (see :class:`vssl.data.dataset.ClipDataset`)."""
 
     split: str = "1"
-    subset: str = "train"  # train | test | all (unlabelled data)
+    subset: Literal["train", "test", "all"] = "train"  # all: unlabelled data
     clip_len: int = 16  # RECIPES: 16 frames
     stride: int = 1
     load_size: tuple[int, int] = (128, 171)  # (H, W) every frame is resized to; crops come from it
-    decode: str = "auto"  # auto | cpu | gpu (auto = cpu until measured on a GPU)
+    decode: Decode = "auto"  # auto = cpu until measured on a GPU
     workers: int = 4  # DataLoader worker processes per GPU / process
     prefetch: int = 2  # batches prefetched per worker
-    fame_masks: str = "online"  # FAME: online | cache (vssl precompute fame)
-    static_frames: str = "online"  # BE: online | cache (vssl precompute be)
-    input: str = "rgb"  # what the backbone sees: rgb | diff (frame differences, vssl.ops.frames; not a paper default)
+    fame_masks: Literal["online", "cache"] = "online"  # FAME: cache = vssl precompute fame
+    static_frames: Literal["online", "cache"] = "online"  # BE: cache = vssl precompute be
+    input: Literal["rgb", "diff"] = "rgb"  # what the backbone sees; diff: frame differences (vssl.ops.frames), not a paper default
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class OptimConfig:
     steps: int | None = None  # total optimiser steps; overrides epochs when given
     batch_size: int = 64  # global: all processes and accumulation steps of one optimiser step
     lr: float = 0.003  # at base_batch when lr_scaling = linear
-    lr_scaling: str = "none"  # none | linear (lr * batch_size / base_batch)
+    lr_scaling: LrScaling = "none"  # linear: lr * batch_size / base_batch
     base_batch: int = 256
     weight_decay: float = 1e-4
     momentum: float = 0.9
@@ -74,7 +80,7 @@ class OptimConfig:
     warmup_steps: int | None = None  # overrides warmup_epochs when given
     min_lr: float = 0.0  # the cosine ends here
     min_lr_ratio: float = 0.0  # or here, as a fraction of the peak lr (Barlow Twins, VICReg: 0.001)
-    schedule: str = "cosine"  # cosine | step (vssl.train.optim.lr_factor)
+    schedule: Schedule = "cosine"  # vssl.train.optim.lr_factor
     milestones: tuple[float, ...] = (1 / 3, 2 / 3)  # step: where the lr drops, as fractions of the total steps
     gamma: float = 0.1  # step: the lr is multiplied by this at each milestone
     optimizer: str = "sgd"  # sgd | lars | adamw (vssl.train.optim.OPTIMIZERS)
@@ -90,7 +96,7 @@ class OptimConfig:
 class RunConfig:
     """How to run; changing these does not change what is learnt (resume allows it)."""
 
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (DEVICE_CHOICES)
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = False  # channels_last_3d (fast with bf16 on recent GPUs)
     compile: bool = False  # torch.compile the backbone
@@ -100,7 +106,7 @@ class RunConfig:
     wandb: bool = False  # also log to Weights & Biases (pip install wandb; WANDB_MODE=offline works without network)
     wandb_project: str = "vssl"
     skip_bad_videos: bool = False  # a video that cannot be read is logged once and replaced by the next one
-    monitor: str = "none"  # none | knn: kNN top-1 of the backbone on a fixed labelled subset while training
+    monitor: Monitor = "none"  # knn: kNN top-1 of the backbone on a fixed labelled subset while training
     monitor_every: int = 0  # steps between monitor values (and at step 0 and the last step); 0: 20 over the run
     monitor_videos: int = 64  # train (gallery) and test (query) videos each, a fixed seeded class-balanced subset
     monitor_clips: int = 1  # evenly spaced clips per monitor video (vssl eval knn --clips)
@@ -158,60 +164,9 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _coerce(value: Any, default: Any, where: str, variadic: bool = False) -> Any:
-    """``value`` in the type of ``default`` (ints for floats, lists for tuples); InputError if it cannot be.
-    ``variadic``: a tuple of any length (``tuple[float, ...]``), its items of the type of the default's first."""
-    if value is None:
-        if default is None:
-            return None
-        raise InputError(f"{where} must not be empty")
-    if default is None:  # optional fields: int | float | None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{where} must be a number or null, got {value!r}")
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise InputError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise InputError(f"{where} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # split: 1 -> "1"
-        if not isinstance(value, str):
-            raise InputError(f"{where} must be a string, got {value!r}")
-        return value
-    if isinstance(default, tuple) and variadic:
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"{where} must be a list, got {value!r}")
-        return tuple(_coerce(v, default[0] if default else 0.0, where) for v in value)
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)) or len(value) != len(default):
-            raise InputError(f"{where} must be a list of {len(default)} values, got {value!r}")
-        return tuple(_coerce(v, d, where) for v, d in zip(value, default))
-    return value
-
-
-def _apply(obj: Any, updates: dict, where: str) -> Any:
-    """``dataclasses.replace`` with checked keys and coerced values."""
-    names = {f.name: f for f in fields(obj)}
-    changes = {}
-    for k, v in updates.items():
-        if k not in names:
-            raise InputError(f"unknown key '{where}.{k}' (valid: {', '.join(names)})")
-        changes[k] = _coerce(v, getattr(obj, k), f"'{where}.{k}'", variadic="..." in str(names[k].type))
-    try:
-        return replace(obj, **changes)
-    except (TypeError, ValueError) as e:
-        raise InputError(f"bad value in '{where}': {e}") from None
+def _top(key: str, value: Any, where: str = "") -> Any:
+    """A top-level value (``backbone``, ``cache``, ``seed``) in the type of its :class:`PretrainConfig` field."""
+    return typed.coerce(typed.field_types(PretrainConfig)[key], value, f"'{key}'", where)
 
 
 def load_yaml(path: Path) -> dict:
@@ -262,18 +217,16 @@ def _nest(dotted: dict[str, Any]) -> dict:
 
 
 def _merge_layer(cfg: dict, layer: dict, where: str, method: str, method_cls) -> None:
-    """Check the keys of one layer (YAML file or CLI) and merge it into ``cfg`` (plain dicts)."""
+    """Check the keys and values of one layer (YAML file or CLI) and merge it into ``cfg`` (plain dicts);
+    a bad key or value is an InputError naming it and ``where``."""
     for k, v in layer.items():
         if k in TOP_KEYS:
-            cfg[k] = v
+            cfg[k] = v if k == "method" else _top(k, v, where)
         elif k in SECTIONS or k == method:
             if not isinstance(v, dict):
                 raise InputError(f"'{k}' in {where} must be a mapping of settings")
-            names = [f.name for f in fields(SECTIONS[k] if k in SECTIONS else method_cls.Config)]
-            for kk in v:
-                if kk not in names:
-                    raise InputError(f"unknown key '{k}.{kk}' in {where} (valid: {', '.join(names)})")
-            cfg.setdefault(k, {}).update(v)
+            klass = SECTIONS[k] if k in SECTIONS else method_cls.Config
+            cfg.setdefault(k, {}).update(typed.coerce_dict(klass, v, section=k, where=where))
         else:
             valid = ", ".join([*TOP_KEYS, *SECTIONS, method])
             raise InputError(f"unknown key '{k}' in {where} (valid: {valid})")
@@ -323,28 +276,21 @@ def resolve_config(
     _merge_layer(cfg, _nest(over), "the command-line options", name, cls)
     cfg["method"] = name
 
-    try:
-        params = cls.Config()
-    except (TypeError, ValueError) as e:
-        raise InputError(f"{name}: {e}") from None
-    params = _apply(params, cfg.get(name, {}), name)
-    kw = {k: _coerce(cfg[k], getattr(PretrainConfig(method="", params=None), k), f"'{k}'")
-          for k in ("backbone", "cache", "seed") if k in cfg}
+    params = typed.from_dict(cls.Config, cfg.get(name, {}), section=name)
+    kw = {k: _top(k, cfg[k]) for k in ("backbone", "cache", "seed") if k in cfg}
     if "backbone" not in cfg and getattr(cls, "BACKBONE", None):
         kw["backbone"] = cls.BACKBONE  # a method tied to one kind of network (ViTs for masked modelling)
-    sections = {sec: _apply(klass(), cfg.get(sec, {}), sec) for sec, klass in SECTIONS.items()}
+    sections = {sec: typed.from_dict(klass, cfg.get(sec, {}), section=sec) for sec, klass in SECTIONS.items()}
     out = PretrainConfig(method=name, params=params, **kw, **sections)
     validate(out)
     return out
 
 
-MONITORS = ("none", "knn")
-
-
 def validate(cfg: PretrainConfig) -> None:
-    """Range and choice checks; one-line InputError."""
+    """Range and cross-field checks and the choices of the registries (backbones, optimisers);
+    one-line InputError. The ``Literal`` fields were checked when the dicts were read (:mod:`vssl.utils.typed`)."""
     from vssl.models import BACKBONES
-    from vssl.train.optim import OPTIMIZERS, SCHEDULES
+    from vssl.train.optim import OPTIMIZERS
 
     OPTIMIZER_NAMES = tuple(OPTIMIZERS)
     d, o, r = cfg.data, cfg.optim, cfg.run
@@ -352,12 +298,7 @@ def validate(cfg: PretrainConfig) -> None:
         valid = ", ".join(sorted(b for b in BACKBONES if b != "resnet10_2d"))
         raise InputError(f"unknown backbone {cfg.backbone!r}; choose one of: {valid}")
     checks = [
-        (d.decode in DECODE_CHOICES, f"data.decode must be one of {', '.join(DECODE_CHOICES)}"),
-        (d.fame_masks in ("online", "cache"), "data.fame_masks must be online or cache"),
-        (d.static_frames in ("online", "cache"), "data.static_frames must be online or cache"),
-        (d.subset in ("train", "test", "all"), "data.subset must be train, test or all"),
         (d.clip_len >= 1 and d.stride >= 1, "data.clip_len and data.stride must be >= 1"),
-        (d.input in ("rgb", "diff"), f"data.input must be rgb or diff (got {d.input!r})"),
         (d.input == "rgb" or d.clip_len >= 2, "data.input diff needs data.clip_len >= 2"),
         (d.input == "rgb" or not cfg.backbone.startswith("vit"),
          f"data.input diff is for convolutional backbones ({cfg.backbone} cuts tubelets of the clip's frames)"),
@@ -374,10 +315,8 @@ def validate(cfg: PretrainConfig) -> None:
         (o.optimizer in OPTIMIZER_NAMES, f"optim.optimizer must be one of {', '.join(OPTIMIZER_NAMES)}"),
         (o.lars_eta > 0 and o.norm_bias_lr_scale > 0, "optim.lars_eta and optim.norm_bias_lr_scale must be > 0"),
         (all(0 <= b < 1 for b in o.betas), "optim.betas must be two numbers in [0, 1)"),
-        (o.lr_scaling in LR_SCALING, f"optim.lr_scaling must be one of {', '.join(LR_SCALING)}"),
         (o.base_batch >= 1, "optim.base_batch must be >= 1"),
         (o.weight_decay >= 0 and 0 <= o.momentum < 1, "optim.weight_decay must be >= 0, optim.momentum in [0, 1)"),
-        (o.schedule in SCHEDULES, f"optim.schedule must be one of {', '.join(SCHEDULES)} (got {o.schedule!r})"),
         (all(0 < m < 1 for m in o.milestones) and list(o.milestones) == sorted(set(o.milestones)),
          f"optim.milestones must be increasing fractions of the run in (0, 1), got {list(o.milestones)}"),
         (0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}"),
@@ -387,7 +326,6 @@ def validate(cfg: PretrainConfig) -> None:
         (o.grad_clip is None or o.grad_clip > 0, "optim.grad_clip must be > 0"),
         (r.device in DEVICE_CHOICES or r.device.startswith("cuda:"), f"run.device must be one of {', '.join(DEVICE_CHOICES)}"),
         (r.save_every >= 1 and r.log_every >= 1, "run.save_every and run.log_every must be >= 1"),
-        (r.monitor in MONITORS, f"--monitor must be one of {', '.join(MONITORS)} (got '{r.monitor}')"),
         (r.monitor_every >= 0, "--monitor-every must be >= 0 (0: 20 values over the run)"),
         (r.monitor_videos >= 1 and r.monitor_clips >= 1, "--monitor-videos and run.monitor_clips must be >= 1"),
     ]

@@ -26,12 +26,13 @@ both use it.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, get_args
 
 import torch
 from torch import Tensor, nn
 
 from vssl.errors import InputError
+from vssl.train.config import Schedule
 
 
 class LARS(torch.optim.Optimizer):
@@ -207,8 +208,8 @@ def build_optimizer(name: str, groups: Iterable[dict], *, lr: float, momentum: f
     return make(groups, lr=lr, momentum=momentum, nesterov=nesterov, eta=eta, betas=betas)
 
 
-SCHEDULES = ("cosine", "step")
-"""``optim.schedule`` choices of :func:`lr_factor`."""
+SCHEDULES = get_args(Schedule)
+"""``optim.schedule`` choices of :func:`lr_factor` (the ``Literal`` of :class:`vssl.train.config.OptimConfig`)."""
 
 
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float = 0.0, *, schedule: str = "cosine",
