@@ -412,7 +412,7 @@ def test_reencode_is_deterministic(tmp_path, shared_clips):
     reproducible, so this test checks the property, it does not pin that failure)."""
     import hashlib
 
-    from vssl.preprocess.extract import reencode_h264
+    from vssl.io.video.encode import reencode_h264
 
     digests = set()
     for i in range(3):
@@ -455,15 +455,15 @@ def test_reencode_presets():
     """fast = x264 veryfast + diamond search, subme 1, CAVLC, and a source decoded without its
     deblocking filter only when the re-encode scales it down by 2 or more; veryfast = x264's
     preset as it is, source fully decoded."""
-    from vssl.io import h264
+    from vssl.io.video.encode import reencode_source_options, x264_reencode_options
 
-    fast, vf = h264.x264_reencode_options(12, 1, "fast"), h264.x264_reencode_options(12, 1, "veryfast")
+    fast, vf = x264_reencode_options(12, 1, "fast"), x264_reencode_options(12, 1, "veryfast")
     assert fast["preset"] == vf["preset"] == "veryfast" and fast["crf"] == vf["crf"]
     assert fast["x264-params"].startswith(vf["x264-params"])
     assert fast["x264-params"].endswith(":me=dia:subme=1:cabac=0") and "me=" not in vf["x264-params"]
     assert "keyint=12:min-keyint=12" in vf["x264-params"] and "bframes=0" in vf["x264-params"]
-    assert h264.reencode_source_options("fast", (640, 360), (228, 128)) == {"skip_loop_filter": "all"}
-    assert h264.reencode_source_options("fast", (320, 240), (170, 128)) == {}  # less than 2x down
-    assert h264.reencode_source_options("veryfast", (640, 360), (228, 128)) == {}
+    assert reencode_source_options("fast", (640, 360), (228, 128)) == {"skip_loop_filter": "all"}
+    assert reencode_source_options("fast", (320, 240), (170, 128)) == {}  # less than 2x down
+    assert reencode_source_options("veryfast", (640, 360), (228, 128)) == {}
     with pytest.raises(ValueError, match="re-encode preset"):
-        h264.x264_reencode_options(12, 1, "ultrafast")
+        x264_reencode_options(12, 1, "ultrafast")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from statistics import median
 
-from vssl.io.splits import discover_inputs
+from vssl.io.inputs import discover_inputs
 
 
 def _videos(input: Path | None, tmp: Path, n_videos: int, frames: int, size: tuple[int, int]) -> list[Path]:
@@ -84,7 +84,7 @@ def bare_reencode(paths: list[Path], short_side: int, gop: int, preset: str = "f
     import av
     from av.video.reformatter import VideoReformatter
 
-    from vssl.io.h264 import reencode_source_options, x264_reencode_options
+    from vssl.io.video.encode import reencode_source_options, x264_reencode_options
 
     n, t0 = 0, time.perf_counter()
     for p in paths:

@@ -12,20 +12,25 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from fractions import Fraction
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from vssl.errors import CacheError, InputError, VideoError
-from vssl.io import h264, schema
+from vssl.io import schema
 from vssl.io.checksum import combine_checksums, file_checksum, new_hasher
 from vssl.io.h5 import compressed
 from vssl.io.jpegstore import JpegWriter
 from vssl.io.manifest import atomic_write_json, new_manifest
-from vssl.io.mvraster import rasterise_int16
+from vssl.io.mv.raster import rasterise_int16, rotate_field
 from vssl.io.shards import Job, RunResult, run_sharded
+from vssl.io.video.decode_mvx import iter_frames_mvextractor
+from vssl.io.video.decode_pyav import iter_frames_pyav
+from vssl.io.video.encode import REENCODE_PRESETS, iter_frames_reencode, reencode_h264, reencode_size
+from vssl.io.video.frames import DecodedFrame, DecodeStats, rotate_image, stored_size
+from vssl.io.video.probe import Probe, probe
 
 MV_BLOCK_BYTES = 4 << 20  # motion vectors buffered before a write (rasterised and written as one block)
 MV_BLOCK_FRAMES_MAX = 256
@@ -68,7 +73,7 @@ class ExtractOptions:
     # short side of a re-encoded stream, and so of its motion vectors: None = --size (the
     # frames the networks see), 0 = the source resolution (before: always)
     mv_short_side: int | None = None
-    # x264 settings of a re-encode (vssl.io.h264.REENCODE_PRESETS): fast (diamond search, subme 1,
+    # x264 settings of a re-encode (vssl.io.video.encode.REENCODE_PRESETS): fast (diamond search, subme 1,
     # CAVLC, source deblocking skipped when scaling down by 2 or more) or veryfast (x264's preset)
     reencode_preset: str = "fast"
     min_frames: int = 16  # shorter videos are recorded as failed (shorter than one clip)
@@ -90,8 +95,8 @@ class ExtractOptions:
         if self.mv_short_side is not None and self.mv_short_side != 0 and self.mv_short_side < self.size:
             raise InputError(f"--mv-short-side must be 0 (source resolution) or at least --size {self.size} "
                              f"(the stored frames come from the re-encoded stream), got {self.mv_short_side}")
-        if self.reencode_preset not in h264.REENCODE_PRESETS:
-            raise InputError(f"--reencode-preset must be {' or '.join(h264.REENCODE_PRESETS)}, not '{self.reencode_preset}'")
+        if self.reencode_preset not in REENCODE_PRESETS:
+            raise InputError(f"--reencode-preset must be {' or '.join(REENCODE_PRESETS)}, not '{self.reencode_preset}'")
         if self.reencode_pass not in ("stream", "file"):
             raise InputError(f"--reencode-pass must be stream or file, not '{self.reencode_pass}'")
         if self.size < 16:
@@ -155,59 +160,6 @@ class _MvStream:
 
 
 
-# ----------------------------------------------------------------------------- re-encoding
-
-
-def reencode_h264(src: str, dst: str, gop: int, threads: int = 1, short_side: int | None = None,
-                  preset: str = "fast") -> None:
-    """Re-encode ``src`` to a canonical H.264 file: GOP ``gop``, one reference, no B-frames,
-    scaled to ``short_side`` (None: the source size), x264 settings ``preset``. ``--reencode-pass file``; the default
-    streaming pass (:func:`vssl.io.h264.iter_frames_reencode`) gives the same frames.
-
-    With one reference frame and no B-frames every motion vector is exactly the
-    one-frame displacement (RECIPES, "Motion vectors in H.264").
-    """
-    av = h264._av()
-    container, stream = h264.open_video(src)
-    out = av.open(dst, "w", format="mp4")
-    try:
-        stream.thread_count = threads
-        rate = stream.average_rate or stream.guessed_rate or 25
-        w, h = h264.reencode_size(stream.width, stream.height, short_side)
-        src_opts = h264.reencode_source_options(preset, (stream.width, stream.height), (w, h))
-        if src_opts:
-            stream.codec_context.options = src_opts
-        ost = out.add_stream("libx264", rate=rate)
-        tb = Fraction(1) / Fraction(rate).limit_denominator(100000)
-        ost.width, ost.height, ost.pix_fmt = w, h, "yuv420p"
-        ost.thread_count = threads
-        ost.options = h264.x264_reencode_options(gop, threads, preset)
-        from av.video.reformatter import VideoReformatter
-
-        scaler = VideoReformatter()
-        n = 0
-        try:
-            for frame in container.decode(stream):
-                f2 = scaler.reformat(frame, width=w, height=h, format="yuv420p", interpolation="AREA")
-                f2.pts = n
-                f2.time_base = tb
-                for pkt in ost.encode(f2):
-                    out.mux(pkt)
-                n += 1
-        except av.FFmpegError:
-            if n == 0:
-                raise VideoError("cannot decode any frame for re-encoding") from None
-        for pkt in ost.encode(None):
-            out.mux(pkt)
-        if n == 0:
-            raise VideoError("no decodable frames")
-    except av.FFmpegError as e:
-        raise VideoError(f"re-encoding failed ({h264._ff_reason(e)})") from None
-    finally:
-        out.close()
-        container.close()
-
-
 # ----------------------------------------------------------------------------- one video
 
 
@@ -223,18 +175,18 @@ class _Decoded:
     decoder: str = ""
 
 
-def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, hashers,
-                 reencode_size: tuple[int, int] | None = None) -> _Decoded:
+def _decode_into(src: str, group, pr: Probe, opts: ExtractOptions, ctx, hashers,
+                 stream_size: tuple[int, int] | None = None) -> _Decoded:
     """Decode ``src`` once, writing keyframes, frames and motion vectors into ``group``.
 
-    ``reencode_size``: decode the streaming re-encode of ``src`` at that (w, h) instead
-    (:func:`vssl.io.h264.iter_frames_reencode`); ``pr`` then describes the re-encoded stream."""
+    ``stream_size``: decode the streaming re-encode of ``src`` at that (w, h) instead
+    (:func:`vssl.io.video.encode.iter_frames_reencode`); ``pr`` then describes the re-encoded stream."""
     import cv2
 
     d = _Decoded(x264=pr.x264)
     rot = pr.rotation
     W, H = pr.width, pr.height
-    sw, sh = h264.stored_size(W, H, opts.size)  # coded orientation
+    sw, sh = stored_size(W, H, opts.size)  # coded orientation
     grid = (-(-H // schema.MV_BLOCK), -(-W // schema.MV_BLOCK))
     grid_rot = grid if rot in (0, 180) else grid[::-1]
     mvs = _MvStream(group, grid_rot, hashers["mv"])
@@ -261,7 +213,7 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
             t0, t1 = todo[0][0], todo[-1][0]
             if not ready and t0 == next_row and t1 - t0 + 1 == len(todo):
                 # the usual case: the batch is the next run of rows, written as one block
-                mvs.add_block(np.stack([h264.rotate_field(r, rot) for r in rows]) if rot else rows)
+                mvs.add_block(np.stack([rotate_field(r, rot) for r in rows]) if rot else rows)
                 next_row = t1 + 1
             else:
                 for (t, *_), row in zip(todo, rows):
@@ -269,13 +221,13 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
             todo.clear()
         while next_row in ready:
             row = ready.pop(next_row)
-            mvs.add(h264.rotate_field(row, rot) if rot else row)
+            mvs.add(rotate_field(row, rot) if rot else row)
             next_row += 1
 
-    def jpeg(fr: h264.DecodedFrame) -> bytes:
+    def jpeg(fr: DecodedFrame) -> bytes:
         if fr.image is None:
             raise VideoError(f"decoder gave no image for frame {d.n}")
-        img = h264.rotate_image(fr.image(sw, sh), rot)
+        img = rotate_image(fr.image(sw, sh), rot)
         ok, buf = cv2.imencode(".jpg", img, enc)
         if not ok:  # pragma: no cover - OpenCV failure
             raise VideoError("JPEG encoding failed")
@@ -284,17 +236,17 @@ def _decode_into(src: str, group, pr: h264.Probe, opts: ExtractOptions, ctx, has
     def want_image(t: int, code: int) -> bool:
         return code == 0 or (frames is not None and t % opts.frame_stride == 0)
 
-    stats = h264.DecodeStats()
-    if reencode_size is not None:
+    stats = DecodeStats()
+    if stream_size is not None:
         handle, pr.handle = pr.handle, None  # the generator closes it
-        source = h264.iter_frames_reencode(src, stats, gop=opts.max_gop, size=reencode_size, threads=opts.threads,
+        source = iter_frames_reencode(src, stats, gop=opts.max_gop, size=stream_size, threads=opts.threads,
                                            handle=handle, fps=pr.fps, preset=opts.reencode_preset)
     elif opts.decoder == "mvextractor":  # auto = PyAV: see ExtractOptions.decoder
         pr.close_handle()
-        source = h264.iter_frames_mvextractor(src, stats, want_image)
+        source = iter_frames_mvextractor(src, stats, want_image)
     else:
         handle, pr.handle = pr.handle, None  # the generator closes it
-        source = h264.iter_frames_pyav(src, stats, want_image, opts.threads, handle=handle)
+        source = iter_frames_pyav(src, stats, want_image, opts.threads, handle=handle)
     for fr in source:
         t = d.n
         code = fr.code
@@ -357,14 +309,14 @@ def extract_one(job: Job, group, ctx) -> dict:
     """Work function of the shard runner: one video into ``group``; returns its manifest record."""
     opts: ExtractOptions = ctx.state["opts"]
     src = job.payload["path"]
-    pr = h264.probe(src, keep_open=opts.decoder != "mvextractor")  # PyAV decodes from the same handle
+    pr = probe(src, keep_open=opts.decoder != "mvextractor")  # PyAV decodes from the same handle
     try:
         return _extract_probed(src, pr, group, ctx, opts)
     finally:
         pr.close_handle()
 
 
-def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) -> dict:
+def _extract_probed(src: str, pr: Probe, group, ctx, opts: ExtractOptions) -> dict:
     reason = None
     if opts.reencode == "always":
         reason = "--reencode always"
@@ -377,9 +329,9 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
     decode_src = src
     stream_size = None
     mv_short = opts.size if opts.mv_short_side is None else (opts.mv_short_side or None)
-    source_wh = h264.reencode_size(pr.width, pr.height, None) if reason else (pr.width, pr.height)
+    source_wh = reencode_size(pr.width, pr.height, None) if reason else (pr.width, pr.height)
     if reason and opts.reencode_pass == "stream":
-        stream_size = h264.reencode_size(pr.width, pr.height, mv_short)
+        stream_size = reencode_size(pr.width, pr.height, mv_short)
         tb = str(1 / Fraction(pr.fps or 25).limit_denominator(100000))  # pts = frame index
         src_pr, pr = pr, dataclasses.replace(pr, codec="h264", width=stream_size[0], height=stream_size[1], pts=[],
                                              x264={"ref": "1", "bframes": "0"}, time_base=tb, has_bframes=False)
@@ -390,11 +342,11 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
         pr.close_handle()
         reencode_h264(src, decode_src, opts.max_gop, opts.threads, mv_short, opts.reencode_preset)
         rotation = pr.rotation
-        pr = h264.probe(decode_src)
+        pr = probe(decode_src)
         pr.rotation = rotation  # the re-encoded file has no display matrix: keep the source's
     hashers = {k: new_hasher() for k in ("mv", "mv_valid", "keyframe_jpeg", "frame_jpeg", "frame_types")}
     try:
-        d = _decode_into(decode_src, group, pr, opts, ctx, hashers, reencode_size=stream_size)
+        d = _decode_into(decode_src, group, pr, opts, ctx, hashers, stream_size=stream_size)
     finally:
         if tmpdir:
             for p in Path(tmpdir).glob("*"):
@@ -412,7 +364,7 @@ def _extract_probed(src: str, pr: h264.Probe, group, ctx, opts: ExtractOptions) 
     rot = pr.rotation
     width, height = source_wh if rot in (0, 180) else source_wh[::-1]  # the source's (even if re-encoded)
     mv_width, mv_height = (pr.width, pr.height) if rot in (0, 180) else (pr.height, pr.width)  # the vectors'
-    sw, sh = h264.stored_size(pr.width, pr.height, opts.size)
+    sw, sh = stored_size(pr.width, pr.height, opts.size)
     if rot in (90, 270):
         sw, sh = sh, sw
     has_b = bool((ft == 2).any())
@@ -530,7 +482,7 @@ def extract(input: Path, out: Path, opts: ExtractOptions, *, splits_dir: Path | 
     """
     import time
 
-    from vssl.io.splits import discover_inputs
+    from vssl.io.inputs import discover_inputs
 
     opts.validate()
     t0 = time.perf_counter()
@@ -567,7 +519,7 @@ def _extract_locked(input: Path, out: Path, opts: ExtractOptions, found, *, forc
         jobs.append(Job(e.id, {"path": str(e.path), "label": e.label, "class_name": e.class_name, "splits": e.splits}))
     opts_dict = asdict(opts)
     if jobs:
-        from vssl.io.mvraster import warm_up
+        from vssl.io.mv.raster import warm_up
 
         warm_up()  # compiled once here, then loaded from numba's cache by every worker
     res = run_sharded(

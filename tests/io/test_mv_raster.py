@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from helpers.videos import X264_BFRAMES, moving_square_frames, write_video
 
-from vssl.io import h264, mvraster
+from vssl.io.mv import raster as mvraster
+from vssl.io.mv.raster import PYAV_MV_DTYPE, rasterise_batch_int16
+from vssl.io.video.decode_mvx import iter_frames_mvextractor
+from vssl.io.video.decode_pyav import iter_frames_pyav
+from vssl.io.video.frames import DecodeStats
 
 pytestmark = pytest.mark.skipif(mvraster.kernel() is None, reason="numba not installed")
 
@@ -43,7 +47,7 @@ def test_same_values_as_numpy_on_random_blocks(align, both_dirs):
         # one block list per direction, as a decoder exports them (no overlap within one)
         arr = random_frame(rng, gh, gw, int(rng.integers(1, 60)), both_dirs, align)
         frames.append((arr, int(rng.integers(1, 4)), int(rng.integers(1, 4))))
-    want = h264.rasterise_batch_int16(frames, (gh, gw))
+    want = rasterise_batch_int16(frames, (gh, gw))
     got = mvraster.rasterise_int16(frames, (gh, gw))
     # overlapping blocks of one direction (random data, not a real decoder): numpy and the
     # kernel may keep different ones, so compare only cells covered by at most one block
@@ -67,15 +71,15 @@ def test_same_values_as_numpy_on_decoded_bframes(tmp_path, decoder):
     """Real decoder output (both decoders' array layouts): P- and B-frames, both directions, fillers."""
     frames, _ = moving_square_frames(n=40, size=(96, 64), speed=(3, 1))
     p = write_video(tmp_path / "b.mp4", frames, options=X264_BFRAMES)
-    it = h264.iter_frames_mvextractor if decoder == "mvextractor" else h264.iter_frames_pyav
+    it = iter_frames_mvextractor if decoder == "mvextractor" else iter_frames_pyav
     batch, types = [], set()
-    for fr in it(str(p), h264.DecodeStats()):
+    for fr in it(str(p), DecodeStats()):
         types.add(fr.code)
         if decoder == "pyav" and fr.mvs is not None:
-            assert fr.mvs.dtype == h264.PYAV_MV_DTYPE  # the layout warm_up() compiles for
+            assert fr.mvs.dtype == PYAV_MV_DTYPE  # the layout warm_up() compiles for
         batch.append((fr.mvs, 1 + len(batch) % 3, 1 + len(batch) % 2))
     assert types == {0, 1, 2}
-    want = h264.rasterise_batch_int16(batch, (16, 24))
+    want = rasterise_batch_int16(batch, (16, 24))
     got = mvraster.rasterise_int16(batch, (16, 24))
     assert np.abs(want).sum() > 0
     np.testing.assert_array_equal(got, want)
@@ -93,7 +97,7 @@ def test_pyav_structured_vectors_and_no_vectors():
     a["motion_x"], a["motion_y"], a["motion_scale"] = [-8, 4], [0, 4], [4, 4]
     frames = [(a, 1, 2), (None, 1, 1)]
     got = mvraster.rasterise_int16(frames, (4, 8))
-    np.testing.assert_array_equal(got, h264.rasterise_batch_int16(frames, (4, 8)))
+    np.testing.assert_array_equal(got, rasterise_batch_int16(frames, (4, 8)))
     assert (got[0, :, :4] == [8, 0]).all()  # past ref, -motion: +2 px right = 8 quarter-pel
     assert (got[0, :, 4:] == [2, 2]).all()  # future ref 2 frames ahead: turned round, halved
     assert not got[1].any()
@@ -103,7 +107,7 @@ def test_fallback_without_numba(monkeypatch):
     monkeypatch.setattr(mvraster, "_KERNEL", [None])
     a = np.array([[-1, 16, 16, 0, 0, 8, 8, -4, 0, 4]], np.int32)
     np.testing.assert_array_equal(mvraster.rasterise_int16([(a, 1, 1)], (4, 4)),
-                                  h264.rasterise_batch_int16([(a, 1, 1)], (4, 4)))
+                                  rasterise_batch_int16([(a, 1, 1)], (4, 4)))
 
 
 def test_kernel_failure_falls_back_to_numpy(monkeypatch):
@@ -114,7 +118,7 @@ def test_kernel_failure_falls_back_to_numpy(monkeypatch):
     a = np.array([[-1, 16, 16, 0, 0, 8, 8, -4, 0, 4]], np.int32)
     with pytest.warns(RuntimeWarning, match="numpy"):
         got = mvraster.rasterise_int16([(a, 1, 1)], (4, 4))
-    np.testing.assert_array_equal(got, h264.rasterise_batch_int16([(a, 1, 1)], (4, 4)))
+    np.testing.assert_array_equal(got, rasterise_batch_int16([(a, 1, 1)], (4, 4)))
     assert mvraster._KERNEL == [None]
 
 

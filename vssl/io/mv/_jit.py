@@ -1,4 +1,4 @@
-"""The numba kernel of :mod:`vssl.io.mvraster` (imported only when numba is installed)."""
+"""The numba kernel of :mod:`vssl.io.mv.raster` (imported only when numba is installed)."""
 
 import numba
 import numpy as np

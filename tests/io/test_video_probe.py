@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,7 +14,7 @@ from helpers.videos import (
     write_video,
 )
 
-from vssl.io import h264
+from vssl.io.video import probe as vprobe
 
 
 def write_rotated(path: Path, degrees: int, options: dict, n: int = 12, hflip: bool = False) -> Path:
@@ -37,15 +36,15 @@ def test_rotation_from_header_matches_decoder(tmp_path, degrees, expected, suffi
     p = write_rotated(tmp_path / f"rot{degrees}{suffix}", degrees, X264_CANONICAL)
     with av.open(str(p)) as c:
         track = c.streams.video[0].id
-    assert h264._mov_rotation(p, track) is not None  # read from the header: no decode needed
-    pr = h264.probe(p)
+    assert vprobe._mov_rotation(p, track) is not None  # read from the header: no decode needed
+    pr = vprobe.probe(p)
     assert pr.rotation == expected == decoded_rotation(p)
     assert (pr.x264["ref"], pr.x264["bframes"]) == ("1", "0")
 
 
 def test_flipped_matrix_matches_decoder(tmp_path):
     p = write_rotated(tmp_path / "flip.mp4", 90, X264_CANONICAL, hflip=True)
-    assert h264.probe(p).rotation == decoded_rotation(p)
+    assert vprobe.probe(p).rotation == decoded_rotation(p)
 
 
 @pytest.mark.parametrize("opts,ref,bframes", [(X264_CANONICAL, "1", "0"), (X264_BFRAMES, "1", "2"),
@@ -54,14 +53,14 @@ def test_flipped_matrix_matches_decoder(tmp_path):
 def test_x264_options_from_first_packet(tmp_path, opts, ref, bframes):
     frames, _ = moving_square_frames(n=12)
     p = write_video(tmp_path / "x.mp4", frames, options=dict(opts))
-    pr = h264.probe(p)
+    pr = vprobe.probe(p)
     assert (pr.x264.get("ref"), pr.x264.get("bframes")) == (ref, bframes)
     assert pr.rotation == 0 and pr.n_packets == 12
 
 
 def test_x264_options_and_rotation_with_bframes(tmp_path):
     p = write_rotated(tmp_path / "b.mp4", 270, X264_BFRAMES)
-    pr = h264.probe(p)
+    pr = vprobe.probe(p)
     assert pr.rotation == 270 and pr.has_bframes
     assert (pr.x264["ref"], pr.x264["bframes"]) == ("1", "2")
 
@@ -69,27 +68,27 @@ def test_x264_options_and_rotation_with_bframes(tmp_path):
 def test_non_mp4_falls_back_to_decoding(tmp_path):
     """Matroska carries a display matrix too (no header reader here): probe() decodes frame 0 for it."""
     p = write_rotated(tmp_path / "rot.mkv", 90, X264_BFRAMES)
-    pr = h264.probe(p)
+    pr = vprobe.probe(p)
     assert pr.rotation == 90 == decoded_rotation(p)
     assert (pr.x264["ref"], pr.x264["bframes"]) == ("1", "2")
 
 
 def test_not_x264_has_no_options(tmp_path):
     frames, _ = moving_square_frames(n=12)
-    pr = h264.probe(write_video(tmp_path / "m.mp4", frames, codec="mpeg4"))
+    pr = vprobe.probe(write_video(tmp_path / "m.mp4", frames, codec="mpeg4"))
     assert pr.codec == "mpeg4" and pr.x264 == {} and pr.rotation == 0
 
 
 def test_mov_rotation_unsure_cases(tmp_path):
     frames, _ = moving_square_frames(n=6)
     p = write_video(tmp_path / "a.mp4", frames, options=dict(X264_CANONICAL))
-    assert h264._mov_rotation(p, 1) == 0  # identity matrix
-    assert h264._mov_rotation(p, 99) is None  # no such track
+    assert vprobe._mov_rotation(p, 1) == 0  # identity matrix
+    assert vprobe._mov_rotation(p, 99) is None  # no such track
     (tmp_path / "junk.mp4").write_bytes(np.arange(300, dtype=np.uint8).tobytes())
-    assert h264._mov_rotation(tmp_path / "junk.mp4", 1) is None
-    assert h264._mov_rotation(tmp_path / "missing.mp4", 1) is None
+    assert vprobe._mov_rotation(tmp_path / "junk.mp4", 1) is None
+    assert vprobe._mov_rotation(tmp_path / "missing.mp4", 1) is None
 
 
 def test_real_rotated_phone_clips(shared_clips):
-    assert h264.probe(shared_clips / "decord_video_90.mov").rotation == 270
-    assert h264.probe(shared_clips / "moviepy_fire2.mp4").rotation == 180
+    assert vprobe.probe(shared_clips / "decord_video_90.mov").rotation == 270
+    assert vprobe.probe(shared_clips / "moviepy_fire2.mp4").rotation == 180
