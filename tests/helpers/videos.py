@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from vssl.io.video.encode import write_frames
 
 
 def texture(h: int, w: int, seed: int) -> np.ndarray:
@@ -41,29 +42,11 @@ def moving_square_frames(n=24, size=(96, 64), speed=(3, 0), box=24, seed=0) -> t
 
 def write_video(path: Path, frames: np.ndarray, *, codec="libx264", fps=25, options=None, pix_fmt="yuv420p",
                 container_format=None, rotate: int | None = None, hflip: bool = False) -> Path:
-    """Encode uint8 RGB frames (n, H, W, 3) with PyAV; ``rotate``: a display matrix turning the
+    """Encode uint8 RGB frames (n, H, W, 3) with vssl's one frame writer
+    (:func:`vssl.io.video.encode.write_frames`); ``rotate``: a display matrix turning the
     picture ``rotate`` degrees counter-clockwise (FFmpeg 8 muxers ignore the old 'rotate' tag)."""
-    import av
-
-    path = Path(path)
-    with av.open(str(path), "w", format=container_format) as out:
-        st = out.add_stream(codec, rate=fps)
-        st.height, st.width = frames.shape[1:3]
-        st.pix_fmt = pix_fmt
-        st.thread_count = 1
-        if options:
-            st.options = options
-        if rotate is not None or hflip:
-            st.set_display_rotation(rotate or 0, hflip=hflip)
-        for i, fr in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(fr, format="rgb24")
-            vf.pts = i
-            vf.time_base = Fraction(1, fps)
-            for p in st.encode(vf):
-                out.mux(p)
-        for p in st.encode(None):
-            out.mux(p)
-    return path
+    return write_frames(path, frames, codec=codec, fps=fps, options=options, pix_fmt=pix_fmt,
+                        container_format=container_format, rotate=rotate, hflip=hflip)
 
 
 X264_CANONICAL = {"x264-params": "keyint=12:min-keyint=12:scenecut=0:ref=1:bframes=0", "preset": "fast", "crf": "18"}

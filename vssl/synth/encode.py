@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vssl.io.video.encode import write_frames
 from vssl.synth.spec import DEFAULT_CRF, DEFAULT_PRESET
 from vssl.utils.fs import atomic_write_bytes
 
@@ -67,35 +68,13 @@ def encode_h264(
     Raises:
         ValueError: on odd frame size or a wrong array shape/dtype.
     """
-    import av  # lazy: keeps `import vssl.synth` light
-
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     _, h, w, _ = frames.shape
     if w % 2 or h % 2:
         raise ValueError(f"libx264 with yuv420p needs an even width and height, got {w}x{h}")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    container = av.open(str(tmp), mode="w", format="mp4")
-    try:
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        # One thread: x264's frame threading makes the bitstream depend on scheduling.
-        stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": preset, "x264-params": x264_params(gop, bframes)}
-        for t, img in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            vf.pts = t
-            for packet in stream.encode(vf):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    except BaseException:
-        container.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    container.close()
-    tmp.replace(path)
+    options = {"crf": str(crf), "preset": preset, "x264-params": x264_params(gop, bframes)}
+    write_frames(path, frames, codec="libx264", fps=int(fps), options=options, container_format="mp4", atomic=True)
 
 
 def save_npz_deterministic(path: Path, **arrays: np.ndarray) -> None:

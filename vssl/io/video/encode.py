@@ -1,5 +1,7 @@
-"""The canonical H.264 re-encode: GOP ``--max-gop``, one reference, no B-frames, at the cache's size.
+"""Video encoding: the one writer of frames to a file, and the canonical H.264 re-encode.
 
+:func:`write_frames` encodes RGB frames (``vssl synth``'s videos, the tests' videos).
+The re-encode (GOP ``--max-gop``, one reference, no B-frames, at the cache's size):
 :func:`iter_frames_reencode` is the default one streaming pass (decode -> scale -> encode ->
 decode the new packets in memory); :func:`reencode_h264` writes the same stream to a file
 (``--reencode-pass file``). Both take their settings from :func:`x264_reencode_options` and
@@ -9,10 +11,59 @@ decode the new packets in memory); :func:`reencode_h264` writes the same stream 
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 from vssl.errors import VideoError
 from vssl.io.video.frames import DecodeStats, _decoded, _rewound, stored_size
 from vssl.io.video.probe import _av, _ff_reason, open_video
+
+
+def write_frames(path: str | Path, frames, *, codec: str = "libx264", fps: int = 25, options: dict | None = None,
+                 pix_fmt: str = "yuv420p", container_format: str | None = None, rotate: int | None = None,
+                 hflip: bool = False, atomic: bool = False) -> Path:
+    """Encode uint8 RGB frames ``(T, H, W, 3)`` to ``path`` with PyAV, one encoder thread (x264's
+    frame threads would make the bitstream depend on scheduling), frame ``t`` at pts ``t`` in
+    a time base of ``1/fps``.
+
+    ``options``: the encoder's options (``{"crf": ..., "preset": ..., "x264-params": ...}``);
+    ``rotate``: a display matrix turning the picture ``rotate`` degrees counter-clockwise;
+    ``atomic``: write ``path.partial`` and rename it when complete (needs ``container_format``,
+    which FFmpeg cannot guess from that name), removed on any failure.
+    """
+    import numpy as np
+
+    av = _av()
+    path = Path(path)
+    if atomic and not container_format:
+        raise ValueError("write_frames(atomic=True) needs container_format")
+    target = path.with_name(path.name + ".partial") if atomic else path
+    out = av.open(str(target), "w", format=container_format)
+    try:
+        st = out.add_stream(codec, rate=fps)
+        st.height, st.width = frames.shape[1:3]
+        st.pix_fmt = pix_fmt
+        st.thread_count = 1
+        if options:
+            st.options = options
+        if rotate is not None or hflip:
+            st.set_display_rotation(rotate or 0, hflip=hflip)
+        tb = Fraction(1, int(fps))
+        for t, img in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            vf.pts, vf.time_base = t, tb
+            for pkt in st.encode(vf):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+    except BaseException:
+        out.close()
+        if atomic:
+            target.unlink(missing_ok=True)
+        raise
+    out.close()
+    if atomic:
+        target.replace(path)
+    return path
 
 
 def reencode_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
