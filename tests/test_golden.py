@@ -42,8 +42,10 @@ def _records(manifest: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict:
+    from vssl.preprocess.be import BeOptions
     from vssl.preprocess.extract import ExtractOptions, extract
-    from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
+    from vssl.preprocess.fame import FameOptions
+    from vssl.preprocess.precompute import RunOptions, precompute
     from vssl.synth import make_synth
     from vssl.train.config import resolve_config
     from vssl.train.loop import pretrain

@@ -325,7 +325,8 @@ def test_swap_with_precomputed_fame_scores(synth_cache, tmp_path):
     import shutil
 
     from vssl.eval.scene_bias import SceneBiasOptions, run_scene_bias
-    from vssl.preprocess.precompute import FameOptions, RunOptions, precompute
+    from vssl.preprocess.fame import FameOptions
+    from vssl.preprocess.precompute import RunOptions, precompute
 
     with pytest.raises(InputError, match="no precomputed FAME"):
         run_scene_bias(session(synth_cache, tmp_path / "ev0"), SceneBiasOptions(mode="swap", masks="precomputed"))

@@ -12,8 +12,10 @@ from helpers.videos import X264_CANONICAL, moving_square_frames, write_video
 
 from vssl.errors import CacheError, InputError
 from vssl.io.precomputed import PrecomputeCache, window_starts
+from vssl.preprocess.be import BeOptions
 from vssl.preprocess.extract import ExtractOptions, extract
-from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
+from vssl.preprocess.fame import FameOptions
+from vssl.preprocess.precompute import RunOptions, precompute
 
 RUN1 = RunOptions(workers=1)
 

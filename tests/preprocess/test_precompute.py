@@ -29,8 +29,10 @@ from vssl.ops.fame import (
     max_iou_at_beta,
     threshold_top_fraction,
 )
+from vssl.preprocess.be import BeOptions
 from vssl.preprocess.extract import ExtractOptions, extract
-from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
+from vssl.preprocess.fame import FameOptions
+from vssl.preprocess.precompute import RunOptions, precompute
 
 VSSL = [sys.executable, "-m", "vssl.cli.main"]
 RUN1 = RunOptions(workers=1)

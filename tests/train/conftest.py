@@ -18,12 +18,9 @@ def tiny_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cache_precomputed(tmp_path_factory, tiny_cache) -> Path:
     """A copy of the tiny cache with `vssl precompute fame` and `be` (windows of 4 frames)."""
-    from vssl.preprocess.precompute import (
-        BeOptions,
-        FameOptions,
-        RunOptions,
-        precompute,
-    )
+    from vssl.preprocess.be import BeOptions
+    from vssl.preprocess.fame import FameOptions
+    from vssl.preprocess.precompute import RunOptions, precompute
 
     dst = tmp_path_factory.getbasetemp() / "vssl_tiny_pre" / "cache"
     if not (dst / "fame" / "manifest.json").exists():

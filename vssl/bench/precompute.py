@@ -77,8 +77,10 @@ def bench_precompute(cache: str | Path, *, max_videos: int = 8, window: int = 16
     import torch
 
     from vssl.io.cache import Cache
+    from vssl.preprocess.be import BeOptions
     from vssl.preprocess.extract import CONTENT_OPTIONS, ExtractOptions, extract
-    from vssl.preprocess.precompute import BeOptions, FameOptions, RunOptions, precompute
+    from vssl.preprocess.fame import FameOptions
+    from vssl.preprocess.precompute import RunOptions, precompute
 
     cache = Path(cache)
     paths = _source_paths(cache, max_videos)

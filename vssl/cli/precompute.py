@@ -61,7 +61,8 @@ def fame(
     rerun after a crash and only unfinished videos are redone; videos already done are skipped
     unless --force. Exit code 1 if any video failed (e.g. shorter than one window).
     """
-    from vssl.preprocess.precompute import FameOptions, precompute
+    from vssl.preprocess.fame import FameOptions
+    from vssl.preprocess.precompute import precompute
 
     opts = FameOptions(window=window, stride=stride, motion_source=motion_source, scale=scale,
                        colour_space=colour_space, device=device)
@@ -90,7 +91,8 @@ def be(
 
     Resumable, skips videos already done unless --force; exit code 1 if any video failed.
     """
-    from vssl.preprocess.precompute import BeOptions, precompute
+    from vssl.preprocess.be import BeOptions
+    from vssl.preprocess.precompute import precompute
 
     opts = BeOptions(window=window, stride=stride, k=k, kind=kind, seed=seed, jpeg_quality=jpeg_quality)
     run = _run_options(workers, num_shards, shard_index, shard_size, batch, retry_failed)

@@ -94,7 +94,7 @@ def fame_figure(cache_root: Path, vid: str, *, t0: int = 0, beta: float = 0.5, o
     from vssl.io import schema
     from vssl.io.cache import Cache
     from vssl.ops.fame import fame_score, mask_from_score, motion_map_from_frames
-    from vssl.preprocess.precompute import mv_motion_map
+    from vssl.preprocess.fame import mv_motion_map
 
     pre = _precomputed(cache_root, "fame")
     po = pre.options if pre is not None else {}
