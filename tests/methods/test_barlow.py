@@ -37,7 +37,7 @@ def test_loss_is_the_mean_over_unordered_pairs_of_clips():
 def test_recipe_separate_bias_lr():
     from vssl import dist as D
     from vssl.train.config import resolve_config
-    from vssl.train.loop import build_engine, build_method
+    from vssl.train.engine import build_engine, build_method
 
     cfg = resolve_config("barlow", overrides={"backbone": "tiny", "barlow.crop": 24, "barlow.proj_dim": 16,
                                               "barlow.hidden_dim": 16, "optim.batch_size": 512})

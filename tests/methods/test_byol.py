@@ -62,7 +62,7 @@ def test_loss_is_normalized_mse_over_ordered_pairs_and_target_gets_no_gradient()
 def test_recipe_and_engine_pass_total_steps():
     from vssl import dist as D
     from vssl.train.config import resolve_config
-    from vssl.train.loop import build_engine, build_method
+    from vssl.train.engine import build_engine, build_method
     from vssl.train.optim import LARS
 
     cfg = resolve_config("byol", overrides={"backbone": "tiny", "byol.crop": 24, "byol.hidden_dim": 32,

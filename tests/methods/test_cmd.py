@@ -134,7 +134,7 @@ def test_config_errors_are_one_line(kw, msg):
 def test_cmd_recipe():
     from vssl.methods.cmd import CMD
     from vssl.train.config import resolve_config
-    from vssl.train.loop import effective_lr
+    from vssl.train.engine import effective_lr
 
     cfg = resolve_config("cmd", overrides={"optim.batch_size": 64})
     assert cfg.data.stride == 4 and cfg.data.clip_len == 16

@@ -52,7 +52,7 @@ def test_hand_worked_case():
 
 def test_sub_vector_larger_than_the_features_is_one_line_error():
     from vssl.train.config import resolve_config
-    from vssl.train.loop import build_method
+    from vssl.train.engine import build_method
 
     cfg = resolve_config("directclr", overrides={"backbone": "tiny", "directclr.crop": 24})
     with pytest.raises(InputError, match="directclr.dim 360 is larger than the backbone's feature dimension 64") as e:

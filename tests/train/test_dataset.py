@@ -103,7 +103,7 @@ def test_precomputed_fame_and_be(tiny_cache_precomputed):
 
 def test_loop_to_device_decodes_gpu_batches(tiny_cache):
     """The loop's host -> device step with decode="gpu" (run here with the CPU as the device)."""
-    from vssl.train.loop import to_device
+    from vssl.train.engine import to_device
 
     ds = ClipDataset(tiny_cache, clip_len=4, stride=2, size=(32, 40), requires={"views": 2}, decode="gpu")
     batch = to_device(collate([ds[SampleKey(i, 0)] for i in range(3)]), torch.device("cpu"), "gpu", (32, 40))

@@ -12,7 +12,8 @@ from vssl.errors import InputError, TrainingError
 from vssl.methods import METHODS
 from vssl.train.checkpoint import checkpoint_path, load_checkpoint
 from vssl.train.logging import read_metrics
-from vssl.train.loop import export_backbone, lr_factor, pretrain
+from vssl.train.loop import export_backbone, pretrain
+from vssl.train.optim import lr_factor
 
 # One method per distinct data-layer request (``requires``) and per training hook the loop serves
 # (labels, after_step EMA updates, fixed-lr groups, LARS, AdamW): the loop and data layer see every

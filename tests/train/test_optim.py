@@ -116,7 +116,7 @@ def test_config_choice_and_resume_of_old_configs():
 def test_engine_uses_the_recipe_optimizer():
     from vssl import dist as D
     from vssl.train.config import resolve_config
-    from vssl.train.loop import build_engine, build_method
+    from vssl.train.engine import build_engine, build_method
 
     cfg = resolve_config("simclr", overrides={"backbone": "tiny", "simclr.crop": 24, "optim.optimizer": "lars",
                                               "optim.exclude_norm_bias": True, "optim.min_lr_ratio": 0.001})

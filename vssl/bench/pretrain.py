@@ -27,7 +27,7 @@ def _sync(device: torch.device) -> None:
 
 def _time_steps(eng, next_batch, warmup: int, steps: int) -> tuple[float, float]:
     """(seconds, seconds waiting for data) of ``steps`` train steps after ``warmup`` untimed ones."""
-    from vssl.train.loop import train_step
+    from vssl.train.engine import train_step
 
     for s in range(warmup):
         train_step(eng, next_batch, s)
@@ -86,7 +86,7 @@ def bench_pretrain(
     from vssl.data.dataset import ClipDataset, collate, synthetic_batch
     from vssl.data.sampling import EpochBatchSampler
     from vssl.train.config import resolve_config
-    from vssl.train.loop import build_engine, build_method, resolve_decode, resolve_device
+    from vssl.train.engine import build_engine, build_method, resolve_decode, resolve_device
 
     over: dict[str, Any] = {
         "backbone": backbone, "cache": str(cache) if cache is not None else "", "optim.batch_size": batch_size,
