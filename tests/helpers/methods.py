@@ -31,7 +31,7 @@ def build(name: str, seed: int = 0, **params):
 
 
 def batch_for(method, seed: int = 0, batch_size: int = B) -> dict:
-    from vssl.data.dataset import synthetic_batch
+    from vssl.data.synthetic import synthetic_batch
 
     return synthetic_batch(method.requires, batch_size, T, SIZE, seed=seed)
 

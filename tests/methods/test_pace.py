@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from helpers.methods import build, train_losses
 
-from vssl.data.dataset import synthetic_batch
 from vssl.data.requires import Requires
+from vssl.data.synthetic import synthetic_batch
 from vssl.methods.pace import Config
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vssl.data.dataset import ClipDataset, synthetic_batch
+from vssl.data.dataset import ClipDataset
 from vssl.data.requires import Requires
 from vssl.data.sampling import SampleKey
+from vssl.data.synthetic import synthetic_batch
 
 
 def test_long_views_are_the_frames_of_the_span(tiny_cache):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from vssl.data.dataset import ClipDataset, collate, decode_batch_on_device, fill_invalid_mv, mv_to_load_size
+from vssl.data.dataset import ClipDataset, collate, fill_invalid_mv, mv_to_load_size
+from vssl.data.gpu_decode import decode_batch_on_device
 from vssl.data.sampling import EpochBatchSampler, SampleKey
 from vssl.errors import CacheError, InputError
 

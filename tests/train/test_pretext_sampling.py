@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vssl.data.dataset import ClipDataset, synthetic_batch
+from vssl.data.dataset import ClipDataset
 from vssl.data.requires import Requires
 from vssl.data.sampling import SampleKey, tuple_span, wrap_indices
+from vssl.data.synthetic import synthetic_batch
 from vssl.errors import InputError
 
 

@@ -83,8 +83,9 @@ def bench_pretrain(
         Masked modelling (VideoMAE, MGM) adds ``tokens_per_clip``, ``visible_tokens_per_clip`` (what
         the encoder sees) and ``synthetic_tokens_per_s`` / ``cache_tokens_per_s``.
     """
-    from vssl.data.dataset import ClipDataset, collate, synthetic_batch
+    from vssl.data.dataset import ClipDataset, collate
     from vssl.data.sampling import EpochBatchSampler
+    from vssl.data.synthetic import synthetic_batch
     from vssl.train.config import resolve_config
     from vssl.train.engine import build_engine, build_method, resolve_decode, resolve_device
 

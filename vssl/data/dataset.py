@@ -39,7 +39,7 @@ Every random choice of a sample comes from :func:`~vssl.data.sampling.sample_rng
 JPEG decoding is OpenCV in the DataLoader workers (``decode="cpu"``, about
 4 500 small frames/s per core, RECIPES.md) or batched on the GPU with
 ``torchvision.io.decode_jpeg(..., device="cuda")`` (``decode="gpu"``, see
-:func:`decode_jpeg_batch`).
+:func:`~vssl.data.gpu_decode.decode_jpeg_batch`).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class ClipDataset(torch.utils.data.Dataset):
             frame that clips are then cropped from).
         requires: what the method needs (:class:`~vssl.data.requires.Requires`, or a mapping of its fields).
         decode: ``"cpu"`` (OpenCV here) or ``"gpu"`` (raw JPEG bytes, decoded in
-            the training loop by :func:`decode_jpeg_batch`).
+            the training loop by :func:`~vssl.data.gpu_decode.decode_jpeg_batch`).
         seed: run seed (with epoch and index it fixes each sample's random draws).
         fame_masks: ``"online"`` (the method computes them, nothing loaded) or
             ``"cache"`` (score maps of ``vssl precompute fame``).
@@ -438,7 +438,7 @@ def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``*_jpeg`` lists (GPU decoding) become one uint8 tensor of all the JPEG bytes,
     sample-major, with int64 ``*_jpeg_offsets`` ``(N + 1,)`` and ``*_jpeg_count``
     (JPEGs per sample): two tensors that pin and copy fast, split again by
-    :func:`decode_batch_on_device`.
+    :func:`~vssl.data.gpu_decode.decode_batch_on_device`.
     """
     out: dict[str, Any] = {}
     for key in samples[0]:
@@ -451,115 +451,3 @@ def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = torch.from_numpy(np.stack([np.asarray(x) for x in vals]))
     return out
-
-
-def split_jpegs(blob: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
-    """The JPEGs of a collated ``*_jpeg`` blob as a list of 1-D uint8 views."""
-    o = offsets.tolist()
-    return [blob[o[i] : o[i + 1]] for i in range(len(o) - 1)]
-
-
-def decode_jpeg_batch(
-    jpegs: list[torch.Tensor], size: tuple[int, int], device: torch.device | str = "cuda"
-) -> torch.Tensor:
-    """Decode JPEG frames in one batched call and resize them to ``size``.
-
-    Args:
-        jpegs: uint8 1-D tensors (CPU), one JPEG each.
-        size: output ``(H, W)``.
-        device: ``"cuda"`` uses nvJPEG through ``torchvision.io.decode_jpeg``; ``"cpu"``
-            works too (libjpeg-turbo), mostly for tests.
-
-    Returns:
-        uint8 ``(N, H, W, 3)`` RGB on ``device`` (a channels-last view).
-    """
-    import warnings
-
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    device = torch.device(device)
-    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        imgs = decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=device)
-    if isinstance(imgs, torch.Tensor):
-        imgs = [imgs]
-    h, w = size
-    out = torch.empty((len(imgs), 3, h, w), dtype=torch.uint8, device=device)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, im in enumerate(imgs):
-        groups.setdefault(tuple(im.shape[-2:]), []).append(i)
-    for (gh, gw), idx in groups.items():
-        x = torch.stack([imgs[i] for i in idx])
-        if (gh, gw) != (h, w):
-            x = torch.nn.functional.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-            x = x.round_().clamp_(0, 255).to(torch.uint8)
-        out[torch.as_tensor(idx, device=device)] = x
-    return out.permute(0, 2, 3, 1)
-
-
-def decode_batch_on_device(batch: dict[str, Any], size: tuple[int, int], device: torch.device | str) -> dict[str, Any]:
-    """Replace ``clips_jpeg`` / ``neg_jpeg`` of a collated batch by decoded uint8 tensors on ``device``.
-
-    ``clips`` becomes ``(B, V, T, H, W, 3)`` and ``neg`` ``(B, T, H, W, 3)``, as
-    with CPU decoding.
-    """
-    b = len(batch["index"])
-    for key, name in (("clips_jpeg", "clips"), ("neg_jpeg", "neg")):
-        if key not in batch:
-            continue
-        per = int(batch.pop(key + "_count"))
-        blob, offsets = batch.pop(key).cpu(), batch.pop(key + "_offsets").cpu()
-        frames = decode_jpeg_batch(split_jpegs(blob, offsets), size, device)
-        if name == "clips":
-            n_views = int(batch["t0"].shape[1])
-            frames = frames.reshape(b, n_views, per // n_views, *frames.shape[1:])
-        else:
-            frames = frames.reshape(b, per, *frames.shape[1:])
-        batch[name] = frames
-    return batch
-
-
-def synthetic_batch(
-    requires: Requires | Mapping[str, Any] | None,
-    batch_size: int,
-    clip_len: int,
-    size: tuple[int, int] = (128, 171),
-    *,
-    device: torch.device | str = "cpu",
-    mv_grid: tuple[int, int] | None = None,
-    seed: int = 0,
-) -> dict[str, torch.Tensor]:
-    """A random batch with the layout of a collated :class:`ClipDataset` batch (CPU decode),
-    for tests and for benchmarking a method without any data loading.
-
-    Pixels are uniform random uint8, motion vectors standard normal (load-size pixels).
-    """
-    req = Requires.of(requires)
-    g = torch.Generator().manual_seed(seed)
-    h, w = size
-    gh, gw = mv_grid or (max(1, h // 4), max(1, w // 4))
-    b, t, v = batch_size, clip_len * req.clip_factor, req.views
-
-    def u8(*shape):
-        return torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
-
-    out: dict[str, torch.Tensor] = {
-        "index": torch.arange(b), "label": torch.zeros(b, dtype=torch.long),
-        "t0": torch.zeros(b, v, dtype=torch.long), "clips": u8(b, v, t, h, w, 3),
-    }
-    if req.speed_sampling:
-        sp = torch.as_tensor(req.speeds)
-        out["speed"] = sp[torch.randint(0, len(sp), (b, v), generator=g)]
-    if req.neg_clip:
-        out["neg"] = u8(b, t, h, w, 3)
-        out["neg_t0"] = torch.zeros(b, dtype=torch.long)
-    if req.keyframe:
-        out["keyframe"] = u8(b, h, w, 3)
-    if req.mv:
-        n_mv = t if req.mv_window == "clip" else req.mv_len
-        out["mv"] = torch.randn(b, 2, n_mv, gh, gw, generator=g).half()
-        if req.mv_window == "clip":
-            out["mv_valid"] = torch.ones(b)
-        if req.mv_negatives > 0:
-            out["mv_neg"] = torch.randn(b, req.mv_negatives, 2, n_mv, gh, gw, generator=g).half()
-    return {k: x.to(device) for k, x in out.items()}

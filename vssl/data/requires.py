@@ -1,7 +1,7 @@
 """What a pretraining method asks the data layer for: one frozen :class:`Requires`.
 
 A method's ``requires`` property returns one; :class:`vssl.data.dataset.ClipDataset` and
-:func:`vssl.data.dataset.synthetic_batch` load exactly that. Field values are checked when
+:func:`vssl.data.synthetic.synthetic_batch` load exactly that. Field values are checked when
 the object is made, so a method with an impossible request fails at construction with one
 ValueError naming the field, never inside a DataLoader worker.
 """

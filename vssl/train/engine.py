@@ -64,7 +64,7 @@ def to_device(batch: dict, device: torch.device, decode: str, load_size: tuple[i
         # JPEG blobs stay on the host: nvJPEG reads host buffers
         out[k] = v.to(device, non_blocking=True) if isinstance(v, Tensor) and "_jpeg" not in k else v
     if decode == "gpu":
-        from vssl.data.dataset import decode_batch_on_device
+        from vssl.data.gpu_decode import decode_batch_on_device
 
         out = decode_batch_on_device(out, load_size, device)
     return out
