@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from vssl.errors import InputError
-from vssl.train.config import differences, from_dict, parse_set, resolve_config, to_dict
+from vssl.train.config import config_from_dict, differences, parse_set, resolve_config, to_dict
 
 
 def test_precedence_defaults_recipe_yaml_cli(tmp_path):
@@ -56,7 +56,7 @@ def test_round_trip_and_differences():
     cfg = resolve_config("be", overrides={"optim.steps": 5, "be.lambda_max": 0.2, "data.load_size": [120, 160]})
     d = to_dict(cfg)
     assert yaml.safe_load(yaml.safe_dump(d)) == d
-    assert from_dict(d) == cfg
+    assert config_from_dict(d) == cfg
     other = to_dict(resolve_config("be", overrides={"optim.steps": 5, "be.lambda_max": 0.2,
                                                     "data.load_size": [120, 160], "data.workers": 9,
                                                     "run.device": "cpu", "optim.lr": 1.0}))

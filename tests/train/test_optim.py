@@ -186,11 +186,11 @@ def test_schedule_options_bad_values_are_one_line(over, msg):
 
 
 def test_step_schedule_options_round_trip_and_old_configs_resume():
-    from vssl.train.config import differences, from_dict, resolve_config, to_dict
+    from vssl.train.config import config_from_dict, differences, resolve_config, to_dict
 
     cfg = resolve_config("moco", overrides={"optim.schedule": "step", "optim.milestones": [0.25, 0.5, 0.75]})
     assert cfg.optim.milestones == (0.25, 0.5, 0.75)  # any number of milestones
-    assert from_dict(to_dict(cfg)) == cfg
+    assert config_from_dict(to_dict(cfg)) == cfg
     new = to_dict(resolve_config("moco"))
     old = {**new, "optim": {k: v for k, v in new["optim"].items() if k not in ("schedule", "milestones", "gamma")}}
     assert differences(old, new) == []  # a run written before the step schedule existed still resumes

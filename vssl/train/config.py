@@ -337,7 +337,7 @@ def validate(cfg: PretrainConfig) -> None:
         raise InputError(f"{cfg.method}.crop {crop} is larger than data.load_size {list(d.load_size)}")
 
 
-def from_dict(d: dict) -> PretrainConfig:
+def config_from_dict(d: dict) -> PretrainConfig:
     """Rebuild a config from :func:`to_dict` output (e.g. a run's ``config.yaml``)."""
     name = d.get("method")
     over = {}

@@ -473,12 +473,12 @@ def _stop_agreed(stop: StopRequest, info: D.DistInfo, device: torch.device) -> b
 
 def load_run_config(run_dir: Path) -> PretrainConfig:
     """The resolved config of a run directory."""
-    from vssl.train.config import from_dict
+    from vssl.train.config import config_from_dict
 
     d = _read_run_config(Path(run_dir))
     if d is None:
         raise InputError(f"{run_dir} is not a vssl pretrain run (no {CONFIG_FILE})")
-    return from_dict(d)
+    return config_from_dict(d)
 
 
 def export_backbone(run_dir: str | Path, out: str | Path) -> dict:
