@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vssl.cli.common import console, error_boundary, parse_size
+from vssl.train.config import DEVICE_CHOICES  # no torch: plain dataclasses
 
 bench_app = typer.Typer(help="Benchmarks: each prints a ratio against a reference measured in the same run.",
                         no_args_is_help=True)
@@ -144,7 +145,7 @@ def pretrain(
     cache: Annotated[Optional[Path], typer.Option(help="Cache to feed from (default: a synth cache).")] = None,
     steps: Annotated[int, typer.Option(help="Timed steps per measurement.")] = 20,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 16,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device: Annotated[str, typer.Option(help=" | ".join(DEVICE_CHOICES) + " (or cuda:N)")] = "auto",
     clip_len: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
     crop: Annotated[int, typer.Option(help="Crop size.")] = 112,
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,

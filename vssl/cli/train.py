@@ -8,9 +8,36 @@ from typing import Annotated, Optional
 import typer
 
 from vssl.cli.common import console, error_boundary
-from vssl.models.specs import backbone_help
-
 from vssl.methods import METHODS  # a lazy registry: its names need no torch (vssl --help)
+from vssl.models.specs import backbone_help
+from vssl.train.config import DEVICE_CHOICES, DataConfig, RunConfig  # no torch: plain dataclasses
+from vssl.utils.typed import choices
+
+
+def _choices_help(cls: type, name: str, notes: dict[str, str] | None = None, sep: str = " | ") -> str:
+    """``a | b (note) | c``: the values the ``Literal`` field ``cls.name`` allows, in its order, with
+    a note for some of them (a note for a value the field does not allow is an error at import)."""
+    values = choices(cls, name)
+    notes = notes or {}
+    unknown = set(notes) - set(values)
+    assert values and not unknown, f"{cls.__name__}.{name}: no Literal choices, or notes for unknown values {unknown}"
+    return sep.join(f"{v} ({notes[v]})" if v in notes else str(v) for v in values)
+
+
+# Help of the options whose values a config field lists (a Literal, or DEVICE_CHOICES): built from
+# the field, so the help names exactly what the config accepts.
+_DEVICE_HELP = " | ".join(DEVICE_CHOICES) + " (or cuda:N)."
+_DECODE_HELP = "JPEG decoding: " + _choices_help(DataConfig, "decode", {"cpu": "OpenCV in workers", "gpu": "nvJPEG"}) + "."
+_FAME_MASKS_HELP = "FAME masks: " + _choices_help(DataConfig, "fame_masks", {"cache": "needs `vssl precompute fame`"}) + "."
+_STATIC_FRAMES_HELP = ("BE static frames: "
+                       + _choices_help(DataConfig, "static_frames", {"cache": "needs `vssl precompute be`"}) + ".")
+_SUBSET_HELP = _choices_help(DataConfig, "subset", {"all": "unlabelled caches"}) + "."
+_MONITOR_HELP = ("Online evaluation while training: "
+                 + _choices_help(RunConfig, "monitor", {
+                     "none": "default",
+                     "knn": "kNN top-1 of the backbone on a fixed labelled subset of the cache's train/test videos, "
+                            "as vssl eval knn computes it; needs a labelled cache"})
+                 + ". Logged to metrics.jsonl, TensorBoard / W&B; cost in run.json.")
 
 
 def pretrain(
@@ -25,7 +52,7 @@ def pretrain(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Global batch per optimiser step (all GPUs and accumulation steps).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (at optim.base_batch when optim.lr_scaling is linear).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", help="DataLoader workers per process.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda.")] = None,
+    device: Annotated[Optional[str], typer.Option(help=_DEVICE_HELP)] = None,
     bf16: Annotated[Optional[bool], typer.Option("--bf16/--no-bf16", help="bf16 autocast on CUDA.")] = None,
     channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last_3d memory layout.")] = None,
     compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the backbone.")] = None,
@@ -33,17 +60,17 @@ def pretrain(
     seed: Annotated[Optional[int], typer.Option(help="Seed (weights, data order, augmentation).")] = None,
     save_every: Annotated[Optional[int], typer.Option(help="Checkpoint every N optimiser steps (and at the end).")] = None,
     log_every: Annotated[Optional[int], typer.Option(help="Log every N optimiser steps.")] = None,
-    decode: Annotated[Optional[str], typer.Option(help="JPEG decoding: auto | cpu (OpenCV in workers) | gpu (nvJPEG).")] = None,
-    fame_masks: Annotated[Optional[str], typer.Option(help="FAME masks: online | cache (needs `vssl precompute fame`).")] = None,
-    static_frames: Annotated[Optional[str], typer.Option(help="BE static frames: online | cache (needs `vssl precompute be`).")] = None,
+    decode: Annotated[Optional[str], typer.Option(help=_DECODE_HELP)] = None,
+    fame_masks: Annotated[Optional[str], typer.Option(help=_FAME_MASKS_HELP)] = None,
+    static_frames: Annotated[Optional[str], typer.Option(help=_STATIC_FRAMES_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(help="Split number of the cache.")] = None,
-    subset: Annotated[Optional[str], typer.Option(help="train | test | all (all: unlabelled caches).")] = None,
+    subset: Annotated[Optional[str], typer.Option(help=_SUBSET_HELP)] = None,
     clip_len: Annotated[Optional[int], typer.Option(help="Frames per clip.")] = None,
     stride: Annotated[Optional[int], typer.Option(help="Temporal stride between clip frames.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any setting as section.key=value, e.g. moco.queue_size=4096 (repeatable).")] = None,
     logger: Annotated[Optional[str], typer.Option(help="Where scalars go besides metrics.jsonl: tensorboard (default), wandb, tensorboard,wandb or none. W&B: pip install wandb; WANDB_MODE=offline needs no network; --set run.wandb_project=NAME.")] = None,
     skip_bad_videos: Annotated[Optional[bool], typer.Option("--skip-bad-videos/--no-skip-bad-videos", help="A video that cannot be read (missing shard, damaged bytes) is logged once (RUN_DIR/skipped_videos.jsonl), left out and replaced by the next one; the count goes to run.json and the metrics. Default: stop with one line naming it.")] = None,
-    monitor: Annotated[Optional[str], typer.Option(help="Online evaluation while training: knn (kNN top-1 of the backbone on a fixed labelled subset of the cache's train/test videos, as vssl eval knn computes it; needs a labelled cache) or none (default). Logged to metrics.jsonl, TensorBoard / W&B; cost in run.json.")] = None,
+    monitor: Annotated[Optional[str], typer.Option(help=_MONITOR_HELP)] = None,
     monitor_every: Annotated[Optional[int], typer.Option(help="Steps between monitor values (also at step 0 and the last step); default 0: 20 values over the run.")] = None,
     monitor_videos: Annotated[Optional[int], typer.Option(help="Train (gallery) and test (query) videos of the monitor, each; a fixed class-balanced subset drawn from --seed (default 64).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Insist on resuming (error if RUN_DIR has no checkpoint).")] = False,
