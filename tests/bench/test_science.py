@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -134,3 +135,33 @@ def test_a_method_of_another_backbone_is_compared_with_a_random_network_of_its_o
     # against the random ViT (0.125), not the random tiny CNN (0.5)
     assert abs(row["r1-random"]["mean"] - (row["r1"]["mean"] - t["random-vit_tiny"]["r1"]["mean"])) < 1e-9
     assert s["verdicts"]["videomae"] == "learns motion" and "random-vit_tiny" not in s["verdicts"]
+
+
+def test_core_groups_split_the_allowed_cores(monkeypatch):
+    import os
+
+    from vssl.bench import science
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 5}, raising=False)
+    assert science._core_groups(2) == [[0, 2, 5], [1, 3]]
+    assert science._core_groups(5) == [[0], [1], [2], [3], [5]]
+    assert science._core_groups(7) == [[0], [1], [2], [3], [5], [0], [1]]  # more jobs than cores: shared
+
+
+def test_science_jobs_run_the_rows_in_a_pool(tmp_path):
+    """--jobs 2: every row's seed runs in a pool of two spawned processes; the tables have the
+    rows the sequential benchmark gives, and a sequential rerun reuses every run and evaluation."""
+    cfg = ScienceConfig(out=tmp_path / "sci", methods=("moco",), seeds=1, steps=2, classes=3, videos_per_class=4,
+                        regimes=("class",), inputs=("rgb",), jobs=2, size=(64, 48), frames=24, cache_size=48,
+                        workers=0, n_boot=200, controls=False,
+                        extra={"data.clip_len": 4, "data.load_size": [32, 42], "moco.crop": 24})
+    r = run_science(cfg)
+    assert list(r["summary"]["table"]["class"]) == ["random", "moco"]
+    assert r["meta"]["config"]["jobs"] == 2
+    got = tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json"
+    mtime = got.stat().st_mtime_ns
+    again = run_science(dataclasses.replace(cfg, jobs=1))
+    assert got.stat().st_mtime_ns == mtime
+    assert again["summary"]["table"] == r["summary"]["table"]
+    with pytest.raises(InputError, match="--jobs must be >= 1"):
+        run_science(dataclasses.replace(cfg, jobs=0))

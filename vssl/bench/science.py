@@ -83,6 +83,7 @@ class ScienceConfig:
     data_seed: int = 0
     device: str = "cpu"
     workers: int = 2
+    jobs: int = 1  # runs (pretrain + eval, or a random network's eval) at once, each on its share of the cores
     n_boot: int = 4000
     quiet: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the runs ("moco.x": MoCo's only)
@@ -104,6 +105,8 @@ class ScienceConfig:
             raise InputError(f"--regimes must be among {', '.join(REGIMES)} (got {', '.join(self.regimes) or 'none'})")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be >= 1 (got {self.steps})")
+        if self.jobs < 1:
+            raise InputError(f"--jobs must be >= 1 (got {self.jobs})")
 
 
 def row_name(name: str, input: str) -> str:
@@ -469,6 +472,108 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
 # --------------------------------------------------------------------------- driver
 
 
+def run_job(cfg: ScienceConfig, cache: Path, regime: str, job: tuple, log: Log | None = None) -> tuple[dict, dict | None]:
+    """One row's seed: ``(name, seed, input, backbone)``; a random network is only evaluated, a
+    method or control is pretrained (resumed if partial) and evaluated. Returns (outcomes,
+    training diagnostics or None)."""
+    name, seed, input, backbone = job
+    out = Path(cfg.out)
+    log = log or Log(cfg.quiet)
+    if is_random(name):
+        return evaluate(cfg, cache, None, seed, out / "eval" / regime / name / f"seed{seed}", input=input,
+                        backbone=backbone), None
+    run = out / "runs" / regime / name / f"seed{seed}"
+    pretrain_run(cfg, cache, name, seed, run, log)
+    diag = training_diagnostics(run)
+    return evaluate(cfg, cache, run, seed, out / "eval" / regime / name / f"seed{seed}"), diag
+
+
+def _core_groups(jobs: int) -> list[list[int]]:
+    """The cores this process may use, split into ``jobs`` groups (round robin when there are fewer)."""
+    import os
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    if jobs >= len(cores):
+        return [[cores[k % len(cores)]] for k in range(jobs)]
+    return [cores[k::jobs] for k in range(jobs)]
+
+
+def _init_worker(groups) -> None:
+    """A pool worker takes one group of cores: its affinity and torch's thread count."""
+    import os
+
+    import torch
+
+    cores = groups.get()
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:  # not allowed here: share the cores
+            pass
+    torch.set_num_threads(len(cores))
+
+
+def _run_jobs(cfg: ScienceConfig, cache: Path, regime: str, jobs: list[tuple], log: Log) -> dict:
+    """``{(name, seed): (outcomes, diagnostics)}`` of every job: one after the other with ``cfg.jobs``
+    = 1, else in a pool of ``cfg.jobs`` processes (spawned, each on its share of the cores). A stop
+    signal (SIGTERM, SIGINT, SIGUSR1) is passed on to the pool's processes, whose runs save their
+    checkpoints; the benchmark then ends with one line, and a rerun reuses every finished run and
+    evaluation and resumes the others."""
+    if cfg.jobs <= 1 or len(jobs) <= 1:
+        return {(j[0], j[1]): run_job(cfg, cache, regime, j, log) for j in jobs}
+    import multiprocessing as mp
+    import os
+    import signal
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from vssl.errors import Stopped, VsslError
+    from vssl.signals import StopRequest
+
+    ctx = mp.get_context("spawn")
+    groups = ctx.Queue()
+    for g in _core_groups(cfg.jobs):
+        groups.put(g)
+    results: dict = {}
+    pool = ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=ctx, initializer=_init_worker, initargs=(groups,))
+
+    def forward(signum):
+        if signum == signal.SIGINT:  # Ctrl-C reaches the whole process group already (twice would mean "now")
+            return
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            try:
+                os.kill(proc.pid, signum)
+            except (OSError, AttributeError):
+                pass
+
+    try:
+        with StopRequest(on_signal=forward) as stop:
+            futures = {pool.submit(run_job, cfg, cache, regime, j, log): j for j in jobs}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for f in finished:
+                    j = futures[f]
+                    try:
+                        results[j[0], j[1]] = f.result()
+                    except VsslError as e:
+                        if stop.requested:
+                            break
+                        raise e from None  # one line (the pool's remote traceback dropped)
+                if stop.requested:
+                    for f in pending:
+                        f.cancel()
+                    wait(pending)
+                    raise Stopped(f"{stop.name}: the finished runs and evaluations in {cfg.out} are kept (a run cut "
+                                  "short saved its checkpoint); rerun the same command to go on", stop.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C
+        forward(signal.SIGKILL)
+        raise Stopped(f"interrupted: the finished runs and evaluations in {cfg.out} are kept; rerun the same "
+                      "command to go on", 130) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
 def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     """Run the benchmark (see the module docstring); writes science.json, science.md, science.png."""
     cfg.validate()
@@ -499,20 +604,17 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
         cov = data_diagnostics(cfg, cache, tuple(methods))
         if cov is not None:
             coverage[regime] = cov
+        jobs = [job for seed in range(cfg.seeds)
+                for job in [*((rn, seed, i, b) for rn, (i, b) in randoms.items()), *((n, seed, None, None) for n in names)]]
+        ts = time.perf_counter()
+        done = _run_jobs(cfg, cache, regime, jobs, log)
+        seconds[f"{regime}/runs"] = time.perf_counter() - ts
         by: dict[str, list[dict]] = {}
-        for seed in range(cfg.seeds):
-            ts = time.perf_counter()
-            for rn, (i, backbone) in randoms.items():
-                by.setdefault(rn, []).append(evaluate(cfg, cache, None, seed, out / "eval" / regime / rn / f"seed{seed}",
-                                                      input=i, backbone=backbone))
-            for name in names:
-                run = out / "runs" / regime / name / f"seed{seed}"
-                pretrain_run(cfg, cache, name, seed, run, log)
-                diagnostics.setdefault(regime, {}).setdefault(name, []).append(training_diagnostics(run))
-                by.setdefault(name, []).append(
-                    evaluate(cfg, cache, run, seed, out / "eval" / regime / name / f"seed{seed}"))
-            seconds[f"{regime}/seed{seed}"] = time.perf_counter() - ts
-            log(f"{regime}: seed {seed} done")
+        for name in [*randoms, *names]:
+            by[name] = [done[name, seed][0] for seed in range(cfg.seeds)]
+            if name in names:
+                diagnostics.setdefault(regime, {})[name] = [done[name, seed][1] for seed in range(cfg.seeds)]
+        log(f"{regime}: done")
         outcomes[regime] = by
         test_videos = len(by[row_name("random", cfg.inputs[0])][0]["r1"])
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
