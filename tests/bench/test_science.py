@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from vssl.bench.science import ScienceConfig, run_science, summarise, verdicts
+from vssl.bench.science import ScienceConfig, run_science
+from vssl.bench.science_tables import summarise, verdicts
 from vssl.errors import InputError
 
 
@@ -122,7 +123,7 @@ def test_rows_with_fewer_seeds_are_paired_on_the_seeds_they_share():
 
 
 def test_a_method_of_another_backbone_is_compared_with_a_random_network_of_its_own():
-    from vssl.bench.science import baselines_of, is_random, method_backbone
+    from vssl.bench.science_tables import baselines_of, is_random, method_backbone
 
     assert method_backbone("demo", "videomae") == "vit_tiny" and method_backbone("demo", "moco") is None
     assert baselines_of("videomae") == ("random-vit_tiny", "moco")

@@ -46,19 +46,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from vssl.bench.stats import Interval, bootstrap_ci, paired_difference
+from vssl.bench.science_tables import (BASELINE, CONTROLS, INPUTS, REGIMES, is_random, markdown, method_backbone, plot,
+                                       row_name, split_name, summarise)
 from vssl.errors import InputError
 from vssl.io.manifest import atomic_write_bytes
 
-REGIMES = ("none", "class")
-INPUTS = ("rgb", "diff")
-CONTROLS = {"supervised-rgb": {"supervised.input": "rgb"}, "supervised-diff": {"supervised.input": "diff"}}
 QUICK_METHODS = ("moco",)  # on RGB and on frame differences: 4 pretraining runs per regime with the controls
 CORE_METHODS = ("moco", "simclr", "dsm", "be", "fame", "cmd")  # the default: the baselines and the scene-debiasing methods
 QUICK_STEPS = 100
-BASELINE = "moco"
 RESULTS = "science.json"
 
 
@@ -107,41 +102,6 @@ class ScienceConfig:
             raise InputError(f"--steps must be >= 1 (got {self.steps})")
         if self.jobs < 1:
             raise InputError(f"--jobs must be >= 1 (got {self.jobs})")
-
-
-def row_name(name: str, input: str) -> str:
-    """``moco`` (RGB, the papers' input) or ``moco+diff`` (the same method on frame differences)."""
-    return name if input == "rgb" else f"{name}+{input}"
-
-
-def split_name(row: str) -> tuple[str, str]:
-    """:func:`row_name` inverted: ``"moco+diff"`` -> ``("moco", "diff")``."""
-    name, _, input = row.partition("+")
-    return name, input or "rgb"
-
-
-def is_random(row: str) -> bool:
-    """A random network's row: ``random``, ``random+diff`` or ``random-<backbone>``."""
-    return split_name(row)[0].partition("-")[0] == "random"
-
-
-def method_backbone(preset: str, method: str) -> str | None:
-    """The backbone ``preset`` gives ``method`` when it is not the preset's evaluation backbone (the
-    ViT of VideoMAE and MGM), else None: such a method is compared with a random network of its own
-    backbone, ``random-<backbone>``. A name the preset does not list (``random``, the controls'
-    rows) gets the preset's common backbone, so None."""
-    from vssl.train.presets import eval_options, pretrain_overrides
-
-    b = pretrain_overrides(preset, method).get("backbone")
-    return None if b is None or b == eval_options(preset).get("backbone") else str(b)
-
-
-def baselines_of(row: str, preset: str = "demo") -> tuple[str, str]:
-    """The random network and the MoCo run a row is compared with: the ones with the same input, the
-    random network of the row's own backbone when the preset gives it another (:func:`method_backbone`)."""
-    base, input = split_name(row)
-    b = method_backbone(preset, base)
-    return row_name("random" if b is None else f"random-{b}", input), row_name(BASELINE, input)
 
 
 def quick_config(cfg: ScienceConfig) -> ScienceConfig:
@@ -314,66 +274,6 @@ def evaluate(cfg: ScienceConfig, cache: Path, weights: Path | None, seed: int, o
     return res
 
 
-# --------------------------------------------------------------------------- analysis
-
-METRICS = (("r1", "action R@1"), ("r5", "action R@5"), ("linear", "linear top-1"), ("bg1", "background R@1"))
-
-
-def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
-    """``outcomes[regime][name]`` = one outcome dict per seed (name ``random`` = random init) ->
-    intervals per metric, paired differences vs random and vs MoCo, verdicts."""
-    table: dict[str, Any] = {}
-    for regime, by_name in outcomes.items():
-        rt: dict[str, Any] = {}
-        for name, runs in by_name.items():
-            row: dict[str, Any] = {"seeds": len(runs)}
-            baselines = baselines_of(name, preset)
-            for key, _ in METRICS:
-                if not all(key in r for r in runs):
-                    continue
-                v = np.array([r[key] for r in runs], float)
-                row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
-                for tag, base in zip(("random", BASELINE), baselines):
-                    if base == name or base not in by_name:
-                        continue
-                    b = np.array([r[key] for r in by_name[base]], float)
-                    n = min(len(v), len(b))  # paired on the seeds both have (seed i with seed i)
-                    if n and b.shape[1:] == v.shape[1:]:
-                        row[f"{key}-{tag}"] = paired_difference(v[:n], b[:n], n_boot=n_boot).as_dict()
-            rt[name] = row
-        table[regime] = rt
-    return {"table": table, "verdicts": verdicts(table)}
-
-
-def _iv(d: dict | None) -> Interval | None:
-    return None if d is None else Interval(d["mean"], d["lo"], d["hi"], d.get("level", 0.95))
-
-
-def verdicts(table: dict[str, Any]) -> dict[str, str]:
-    """One line per method (not the baselines and controls) from the intervals of :func:`summarise`."""
-    names = [n for r in table.values() for n in r if not is_random(n) and n not in CONTROLS]
-    out = {}
-    for name in dict.fromkeys(names):
-        parts = []
-        none = table.get("none", {}).get(name, {})
-        d = _iv(none.get("r1-random"))
-        if d is not None and d.lo > 0:
-            parts.append("learns motion")
-        cls = table.get("class", {}).get(name, {})
-        bg, act = _iv(cls.get(f"bg1-{BASELINE}")), _iv(cls.get("r1-random"))
-        if bg is not None and act is not None and bg.hi < 0 and act.lo > 0:
-            parts.append("sheds scene")
-        out[name] = ", ".join(parts) if parts else "no evidence"
-    return out
-
-
-def _fmt(d: dict | None, signed: bool = False) -> str:
-    if d is None:
-        return "-"
-    f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(100 * d['mean'])} [{f.format(100 * d['lo'])}, {f.format(100 * d['hi'])}]"
-
-
 def data_diagnostics(cfg: ScienceConfig, cache: Path, methods: tuple[str, ...]) -> dict | None:
     """:func:`vssl.bench.diagnostics.object_coverage` of the regime's train videos at the views of
     the preset's FAME run (load size, crop, min scale, beta; MoCo's views when FAME is not run),
@@ -390,83 +290,6 @@ def data_diagnostics(cfg: ScienceConfig, cache: Path, methods: tuple[str, ...]) 
     return object_coverage(cache, cache.parent / cache.name.replace("cache-", "synth-", 1),
                            load_hw=tuple(pc.data.load_size), crop=p.crop, clip_len=pc.data.clip_len,
                            beta=getattr(p, "beta", FameConfig().beta), min_scale=p.min_scale)
-
-
-def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
-             coverage: dict | None = None) -> str:
-    lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
-             f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
-             "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
-             "differences are paired (same seeds' indices, same test videos). A `+diff` row is the method "
-             "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "
-             "network and MoCo on the same input; a method the preset gives another backbone (VideoMAE's "
-             "and MGM's ViT) is compared with a random network of that backbone (`random-<backbone>`).", ""]
-    for regime, rows in summary["table"].items():
-        head = {"none": "bias none (background independent of the class): motion learning",
-                "class": "bias class (train background follows the class, test backgrounds another class's): "
-                         "scene reliance"}[regime]
-        lines += [f"## {head}", ""]
-        cols = ["action R@1", "- random", f"- {BASELINE}", "action R@5", "linear top-1"]
-        keys = [("r1", False), ("r1-random", True), (f"r1-{BASELINE}", True), ("r5", False), ("linear", False)]
-        if regime == "class":
-            cols += ["background R@1", f"bg - {BASELINE}"]
-            keys += [("bg1", False), (f"bg1-{BASELINE}", True)]
-        lines += ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        for name, row in rows.items():
-            lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k), s) for k, s in keys) + " |")
-        lines.append("")
-    lines += ["## Verdicts", ""]
-    lines += [f"- **{n}**: {v}" for n, v in summary["verdicts"].items()]
-    lines += ["", "learns motion: bias none, action R@1 - random init has an interval above 0. "
-                  f"sheds scene: bias class, background R@1 - {BASELINE} below 0 and action R@1 - random above 0.", ""]
-    if diagnostics:
-        lines += ["## Training diagnostics (first -> last logged value, mean over seeds)", ""]
-        for regime, by in diagnostics.items():
-            for name, runs in by.items():
-                keys = sorted({k for r in runs for k in r})
-                vals = []
-                for k in keys:
-                    f = [r[k]["first"] for r in runs if k in r]
-                    la = [r[k]["last"] for r in runs if k in r]
-                    vals.append(f"{k} {np.mean(f):.3g} -> {np.mean(la):.3g}")
-                lines.append(f"- {regime} / {name}: " + ", ".join(vals))
-        lines.append("")
-    if coverage:
-        from vssl.bench.diagnostics import coverage_line
-
-        lines += ["## How much of the moving object the views keep (ground-truth masks)", ""]
-        lines += [f"- {regime}: {coverage_line(d)}" for regime, d in coverage.items()]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(summary: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    regimes = list(summary["table"])
-    panels = [(r, "r1", "action R@1") for r in regimes]
-    if "class" in regimes:
-        panels.append(("class", "bg1", "background R@1"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (regime, key, title) in zip(axes[0], panels):
-        rows = summary["table"][regime]
-        names = [n for n in rows if key in rows[n]]
-        m = [100 * rows[n][key]["mean"] for n in names]
-        lo = [100 * (rows[n][key]["mean"] - rows[n][key]["lo"]) for n in names]
-        hi = [100 * (rows[n][key]["hi"] - rows[n][key]["mean"]) for n in names]
-        colours = ["#999999" if is_random(n) else ("#cc8844" if n in CONTROLS else
-                   ("#55aa77" if split_name(n)[1] != "rgb" else "#3366aa")) for n in names]
-        ax.bar(range(len(names)), m, yerr=[lo, hi], capsize=3, color=colours)
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{title}, bias {regime}", fontsize=9)
-        ax.set_ylabel("%")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- driver
