@@ -21,8 +21,10 @@ from rich.console import Console
 
 from vssl.errors import DiskFullError
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message longer than the terminal (or the 80 columns rich assumes in a log file) stays
+# one line with its paths whole, for the terminal to fold; tables still fit the width
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_CACHE, EXIT_TRAIN, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
 EXIT_PREEMPTED = 75  # vssl.signals.EXIT_PREEMPTED
