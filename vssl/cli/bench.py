@@ -219,7 +219,7 @@ def science(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a pretraining setting of the runs, e.g. dsm.queue_size=32 (a method's keys apply to that method only; repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader and extract workers.")] = 2,
-    jobs: Annotated[int, typer.Option("--jobs", help="Runs at once (pretrain + eval of one row's seed), each on its share of the cores: 2 on a 2-core machine about halves the wall time (a run uses one core about as well as two); 1: one after the other.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", help="Runs at once (pretrain + eval of one row's seed), each pinned to its share of the cores (DataLoader workers only where a share has cores to spare). On the 2-core VM --quick's runs took x0.73-0.80 the time at --jobs 2. Each run's torch thread count changes float rounding, so a row can differ slightly from --jobs 1. 1: one after the other.")] = 1,
     summary_only: Annotated[bool, typer.Option("--summary-only", help="Train nothing: the tables of every evaluation already in --out (rows left by runs with other --methods, --inputs or --seeds).")] = False,
 ):
     """Does each method learn motion, and does it shed the scene? Pretrain every method (and random
