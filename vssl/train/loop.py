@@ -408,10 +408,13 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         if not stopped_early:
             flush(step, epoch)
     finally:
-        # the iterator first: dropping it shuts its workers down and takes their pids off PyTorch's
-        # SIGCHLD handler, which stop.__exit__ puts back; otherwise a worker that the same SIGTERM
-        # kills a moment later makes that handler raise while the stop message is printed
+        # the workers first: shutting them down takes their pids off PyTorch's SIGCHLD handler, which
+        # stop.__exit__ puts back; otherwise a worker that the same SIGTERM kills a moment later makes
+        # that handler raise (in the stop message, or in the iterator's __del__ when the garbage
+        # collector gets to it: the loader keeps its persistent workers' iterator, and a traceback
+        # of the worker's death keeps the iterator)
         it = None
+        _shutdown_workers(loader)
         stop.__exit__()
         progress.close()
         logger.close()
@@ -426,6 +429,15 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         "resumed_from": resumed_from, "steps_per_epoch": spe, "videos": len(ds),
         "monitor": {**monitor.summary(time.time() - t_start), "knn_top1": last_knn} if monitor and main else None,
     }
+
+
+def _shutdown_workers(loader) -> None:
+    """Stop a DataLoader's persistent worker processes now (PyTorch's own shutdown, which its
+    iterator's ``__del__`` would run later; idempotent)."""
+    itr = getattr(loader, "_iterator", None)
+    if itr is not None and hasattr(itr, "_shutdown_workers"):
+        itr._shutdown_workers()
+        loader._iterator = None
 
 
 SKIPPED_FILE = "skipped_videos.jsonl"
