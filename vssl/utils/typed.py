@@ -105,29 +105,16 @@ def _to(tp: Any, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
         raise _Bad
-    if tp is int:
+    if tp in (int, float):  # an int field takes a whole float (YAML's 1.0); a float field any number
         if isinstance(value, bool):
             raise _Bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
         if isinstance(value, str):
             try:
-                return int(value.strip())
+                return tp(value.strip())
             except ValueError:
                 raise _Bad from None
-        raise _Bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise _Bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise _Bad from None
+        if isinstance(value, int) or (isinstance(value, float) and (tp is float or value.is_integer())):
+            return tp(value)
         raise _Bad
     if tp is str:
         if isinstance(value, str):
