@@ -50,6 +50,49 @@ def test_pretrain_overrides_routes_method_and_section_keys():
     assert o["cmd.crop"] == 56 and o["optim.lr_scaling"] == "none" and "cmd.optim.lr" not in o
 
 
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_presets_name_known_presets_and_valid_keys(method):
+    """A method's own preset values (its class's ``PRESETS``): plain keys are fields of its Config,
+    ``_section.key`` a field of data/optim/run, ``_backbone`` (``_cache``, ``_seed``) a top-level key."""
+    from dataclasses import fields
+
+    from vssl.train.config import SECTIONS, TOP_KEYS
+
+    cls = METHODS[method]
+    own = getattr(cls, "PRESETS", {})
+    assert isinstance(own, dict) and set(own) <= set(PRESETS), f"{method}.PRESETS names an unknown preset"
+    config_fields = {f.name for f in fields(cls.Config)}
+    for name, entry in own.items():
+        for k in entry:
+            if not k.startswith("_"):
+                assert k in config_fields, f"{method}.PRESETS[{name!r}]: {k!r} is not a field of its Config"
+                continue
+            sec, dot, key = k[1:].partition(".")
+            if dot:
+                assert sec in SECTIONS, f"{method}.PRESETS[{name!r}]: {k!r} is not a section key"
+                assert key in {f.name for f in fields(SECTIONS[sec])}, f"{method}.PRESETS[{name!r}]: unknown {k!r}"
+            else:
+                assert sec in TOP_KEYS and sec != "method", f"{method}.PRESETS[{name!r}]: unknown {k!r}"
+        o = pretrain_overrides(name, method)
+        assert {k: v for k, v in o.items() if k not in PRESETS[name]["pretrain"]}, "an entry changes something"
+
+
+def test_a_name_without_an_entry_gets_the_common_settings():
+    # the science tables ask for rows that are not methods (``random``); a method without ``PRESETS`` reads the same
+    assert pretrain_overrides("demo", "random") == PRESETS["demo"]["pretrain"]
+    assert not hasattr(METHODS["moco"], "PRESETS") or "demo" in METHODS["moco"].PRESETS
+
+
+def test_importing_the_presets_imports_no_method():
+    import subprocess
+    import sys
+
+    code = ("import sys, vssl.train.presets; "
+            "print(any(m.startswith('vssl.methods.') for m in sys.modules), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"], out
+
+
 def test_eval_options_and_resolution_order(tmp_path):
     from vssl.eval.session import CLIP_DEFAULTS, clip_options
 

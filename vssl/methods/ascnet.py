@@ -109,6 +109,10 @@ class ASCNet(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
+    # demo preset (vssl.train.presets): heads scaled to the tiny backbone's 64 features, banks below the
+    # ~100 training videos' clips, lr 0.05 (not tuned; the paper's optimiser is unverified)
+    PRESETS: dict = {"demo": {"crop": 56, "proj_dim": 64, "hidden_dim": 256, "pred_hidden_dim": 64, "bank_size": 128,
+                              "_optim.lr": 0.05}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

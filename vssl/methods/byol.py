@@ -84,6 +84,13 @@ class BYOL(nn.Module):
     RECIPE = {"optim": {"optimizer": "lars", "lr": 0.6, "lr_scaling": "linear", "base_batch": 64,
                         "weight_decay": 1e-6, "momentum": 0.9, "lars_eta": 0.001, "exclude_norm_bias": True,
                         "epochs": 200, "warmup_epochs": 35.0}}
+    # demo preset (vssl.train.presets): heads scaled to the 64 features of the tiny backbone (the papers'
+    # widths are for 2048), no linear lr scaling (at batch 16 it divides the rate by 16 or 4).
+    # LARS moves each weight by about lr * 0.001 of its norm per step, so the LARS rates are of the order of
+    # the papers' effective ones at their batches (1.6 - 4.8); not tuned.
+    # (BYOL: 256 / 64; the EMA from 0.99, not 0.996, as the key momentum of the MoCo family's demo)
+    PRESETS: dict = {"demo": {"crop": 56, "hidden_dim": 256, "proj_dim": 64, "pred_hidden_dim": 256, "tau_base": 0.99,
+                              "_optim.lr": 1.5, "_optim.lr_scaling": "none"}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

@@ -182,6 +182,11 @@ class CMD(nn.Module):
         "optim": {"lr": 0.128, "lr_scaling": "linear", "base_batch": 256, "weight_decay": 1e-3,
                   "nesterov": True, "warmup_epochs": 5.0, "epochs": 200, "grad_clip": 15.0},
     }
+    # demo preset (vssl.train.presets): no linear lr scaling (the recipe scales 5e-4 by batch / 256, which turns
+    # any --lr into 1/16 of itself at batch 16), a flat 0.05 and no warm-up epochs (the demo warms up 20 steps),
+    # a 14 x 14 motion-vector field instead of one per crop pixel (16x cheaper motion encoder)
+    PRESETS: dict = {"demo": {"crop": 56, "mv_encoder": "tiny", "mv_size": 14, "_optim.lr": 0.05,
+                              "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

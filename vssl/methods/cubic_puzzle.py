@@ -148,6 +148,9 @@ class CubicPuzzle(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 32,
                         "epochs": 100}}
+    # demo preset (vssl.train.presets): pieces 4 px smaller than their 28-px cells, at the demo's lr 0.03
+    # (with the default rotation loss: one more backbone call per clip, on a 56-px cell)
+    PRESETS: dict = {"demo": {"crop": 56, "jitter": 4}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

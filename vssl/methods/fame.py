@@ -80,6 +80,10 @@ class FAME(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.01, "weight_decay": 1e-4}}
+    # demo preset (vssl.train.presets): key-encoder momentum 0.99, not 0.999 (after n steps the key encoder
+    # has followed the query encoder by 1 - m^n: 0.999 leaves it at 33 % after 400 steps, 0.99 at 98 %), and a
+    # queue of 64, not 2 048: smaller than the training set, or it holds older clips of the query's own video
+    PRESETS: dict = {"demo": {"momentum": 0.99, "queue_size": 64, "crop": 56}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

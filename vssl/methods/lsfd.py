@@ -108,6 +108,9 @@ class LSFD(nn.Module):
 
     Config = Config
     RECIPE: dict = {}  # optimiser and schedule unverified: the toolkit's shared contrastive setup
+    # demo preset (vssl.train.presets): heads scaled to the tiny backbone's 64 features, lr 0.05 (not tuned;
+    # the paper's optimiser is unverified)
+    PRESETS: dict = {"demo": {"crop": 56, "dim": 32, "_optim.lr": 0.05}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

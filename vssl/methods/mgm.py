@@ -102,6 +102,7 @@ class MGM(VideoMAE):
 
     Config = Config
     RECIPE = VideoMAE.RECIPE
+    PRESETS = VideoMAE.PRESETS  # demo preset: the tiny ViT, AdamW at a flat 1e-3 (see VideoMAE)
     NAME = "mgm"
 
     def out_dim(self) -> int:

@@ -77,6 +77,10 @@ class Pace(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-3, "batch_size": 30,
                         "epochs": 180, "schedule": "step", "milestones": (1 / 3, 2 / 3), "gamma": 0.1}}
+    # demo preset (vssl.train.presets): 10x the reference's lr (0.01, not tuned), keeping the recipe's step
+    # schedule: the milestones are fractions of the run, so the lr drops x0.1 at steps 100 and 200 of 300, after
+    # the demo's 20 warm-up steps
+    PRESETS: dict = {"demo": {"crop": 56, "_optim.lr": 0.01}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

@@ -60,6 +60,7 @@ class RotNet3D(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 32,
                         "epochs": 100}}
+    PRESETS: dict = {"demo": {"crop": 56}}  # demo preset (vssl.train.presets): at the demo's lr 0.03
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

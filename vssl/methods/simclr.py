@@ -52,6 +52,7 @@ class SimCLR(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.03, "weight_decay": 1e-4}}
+    PRESETS: dict = {"demo": {"crop": 56, "_optim.lr": 0.1}}  # demo preset (vssl.train.presets)
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

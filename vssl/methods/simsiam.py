@@ -67,6 +67,11 @@ class SimSiam(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 0.05, "lr_scaling": "linear", "base_batch": 256,
                         "weight_decay": 1e-4, "momentum": 0.9, "epochs": 100}}
+    # demo preset (vssl.train.presets): heads scaled to the 64 features of the tiny backbone (the papers'
+    # widths are for 2048), no linear lr scaling (at batch 16 it divides the rate by 16 or 4).
+    # (SimSiam: 256 with a 64 bottleneck)
+    PRESETS: dict = {"demo": {"crop": 56, "proj_dim": 256, "pred_dim": 64, "_optim.lr": 0.05,
+                              "_optim.lr_scaling": "none"}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

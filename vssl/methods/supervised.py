@@ -58,6 +58,8 @@ class Supervised(nn.Module):
 
     Config = Config
     RECIPE = {"optim": {"lr": 0.01, "weight_decay": 5e-4}}
+    # demo preset (vssl.train.presets): the control of `vssl bench science` at lr 0.05 (weight decay 5e-4 above)
+    PRESETS: dict = {"demo": {"crop": 56, "_optim.lr": 0.05}}
     needs_labels = True
     DEFAULT_CLASSES = 101  # only when neither the config nor the cache says (never in a real run)
 

@@ -72,6 +72,9 @@ class VCOP(nn.Module):
     Config = Config
     RECIPE = {"optim": {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 8,
                         "epochs": 300}}
+    # demo preset (vssl.train.presets): the reference clip geometry scaled to 8-frame clips (gap 4 for 8 of 16
+    # frames, a 32-frame tuple), 10x the reference's lr (0.01, still constant; not tuned)
+    PRESETS: dict = {"demo": {"crop": 56, "gap": 4, "_optim.lr": 0.01}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

@@ -68,6 +68,13 @@ class VICReg(ClipsEncoder):
     RECIPE = {"optim": {"optimizer": "lars", "lr": 0.2, "lr_scaling": "linear", "base_batch": 256,
                         "weight_decay": 1e-6, "momentum": 0.9, "lars_eta": 0.001, "exclude_norm_bias": True,
                         "epochs": 100, "warmup_epochs": 10.0, "min_lr_ratio": 0.001}}
+    # demo preset (vssl.train.presets): heads scaled to the 64 features of the tiny backbone (the papers'
+    # widths are for 2048), no linear lr scaling (at batch 16 it divides the rate by 16 or 4).
+    # LARS moves each weight by about lr * 0.001 of its norm per step, so the LARS rates are of the order of
+    # the papers' effective ones at their batches (1.6 - 4.8); not tuned.
+    # (VICReg: 256-256-256)
+    PRESETS: dict = {"demo": {"crop": 56, "hidden_dim": 256, "proj_dim": 256, "_optim.lr": 1.0,
+                              "_optim.lr_scaling": "none"}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()

@@ -164,6 +164,10 @@ class VideoMAE(nn.Module):
                   "betas": [0.9, 0.95], "weight_decay": 0.05, "exclude_norm_bias": True,
                   "epochs": 800, "warmup_epochs": 40.0},
     }
+    # demo preset (vssl.train.presets): the tiny ViT (2x8x8 tubelets: 4 x 7 x 7 tokens of an 8 x 56 x 56 clip,
+    # 20 visible at 90 %), AdamW at a flat 1e-3 (the paper's 1.5e-4 per 256 clips would be 1e-5 at batch 16:
+    # nothing moves in 300 steps)
+    PRESETS: dict = {"demo": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"}}
     BACKBONE = "vit_b"  # the default --backbone (the paper's ViT-B); any ViT of vssl.models.vit runs
     NAME = "videomae"
 

@@ -5,8 +5,9 @@ Without ``--preset`` the paper recipes are the defaults (``vssl.methods.*.Config
 :mod:`vssl.train.config`: defaults < the method's recipe < **preset** < ``--config``
 file < flags. It sets, for pretraining, the backbone, clip length and stride, load
 size, steps, batch, learning rate and the method's short-run values (momentum, queue,
-crop); and for ``vssl eval`` the matching clip options (the preset's backbone when
-``--random-init``), so that a random network is evaluated exactly as a pretrained one.
+crop: the ``PRESETS`` class attribute in ``vssl/methods/<name>.py``); and for ``vssl eval``
+the matching clip options (the preset's backbone when ``--random-init``), so that a random
+network is evaluated exactly as a pretrained one.
 
 Why the ``demo`` values differ from the papers (every paper value assumes hundreds
 of epochs of a 30-M-parameter network on 9 500+ videos; a demo run is ~a few hundred
@@ -69,69 +70,18 @@ _DEMO_COMMON: dict[str, Any] = {
     "run.save_every": 100,
     "run.log_every": 25,
 }
-_MOMENTUM = {"momentum": 0.99, "queue_size": 64, "crop": 56}
-
-# SimSiam, BYOL, Barlow Twins, VICReg, DirectCLR: heads scaled to the 64 features of the tiny
-# backbone (the papers' widths are for 2048), no linear lr scaling (at batch 16 it divides the
-# rate by 16 or 4). LARS moves each weight by about lr * 0.001 of its norm per step, so the LARS
-# rates are of the order of the papers' effective ones at their batches (1.6 - 4.8); not tuned.
-_SIAMESE: dict[str, dict[str, Any]] = {
-    "simsiam": {"crop": 56, "proj_dim": 256, "pred_dim": 64, "_optim.lr": 0.05, "_optim.lr_scaling": "none"},
-    "byol": {"crop": 56, "hidden_dim": 256, "proj_dim": 64, "pred_hidden_dim": 256, "tau_base": 0.99,
-             "_optim.lr": 1.5, "_optim.lr_scaling": "none"},
-    "barlow": {"crop": 56, "hidden_dim": 256, "proj_dim": 256, "_optim.lr": 1.0, "_optim.lr_scaling": "none"},
-    "vicreg": {"crop": 56, "hidden_dim": 256, "proj_dim": 256, "_optim.lr": 1.0, "_optim.lr_scaling": "none"},
-    "directclr": {"crop": 56, "dim": 16, "_optim.lr": 4.8},
-}
-
-# VideoMAE and MGM: the tiny ViT (2x8x8 tubelets: 4 x 7 x 7 tokens of an 8 x 56 x 56 clip, 20 visible at 90 %),
-# AdamW at a flat 1e-3 (the paper's 1.5e-4 per 256 clips would be 1e-5 at batch 16: nothing moves in 300 steps).
-_MASKED: dict[str, dict[str, Any]] = {
-    "videomae": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"},
-    "mgm": {"_backbone": "vit_tiny", "crop": 56, "_optim.lr": 1e-3, "_optim.lr_scaling": "none"},
-}
-
-# The seeds' video methods (ASCNet, CORP, TEC, LSFD, MCN): heads scaled to the tiny backbone's 64 features,
-# banks below the ~100 training videos' clips, lr 0.05 (not tuned; their papers' optimisers are unverified).
-_SEEDS: dict[str, dict[str, Any]] = {
-    "ascnet": {"crop": 56, "proj_dim": 64, "hidden_dim": 256, "pred_hidden_dim": 64, "bank_size": 128, "_optim.lr": 0.05},
-    "corp": {"crop": 56, "proj_dim": 64, "_optim.lr": 0.05},
-    "tec": {"crop": 56, "hidden_dim": 128, "trans_dim": 64, "_optim.lr": 0.05},
-    "lsfd": {"crop": 56, "dim": 32, "_optim.lr": 0.05},
-    "mcn": {"crop": 56, "proj_dim": 64, "_optim.lr": 0.05},
-}
-
-# Pretext tasks: the reference clip geometry scaled to 8-frame clips, 10x the references' lr (not tuned).
-_PRETEXT: dict[str, dict[str, Any]] = {
-    "vcop": {"crop": 56, "gap": 4, "_optim.lr": 0.01},
-    "pace": {"crop": 56, "_optim.lr": 0.01},
-    "rotnet3d": {"crop": 56},
-    "cubic_puzzle": {"crop": 56, "jitter": 4},
-}
-
 PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "pretrain": _DEMO_COMMON,
-        "methods": {
-            "moco": _MOMENTUM,
-            "dsm": _MOMENTUM,
-            "be": _MOMENTUM,
-            "fame": _MOMENTUM,
-            "simclr": {"crop": 56, "_optim.lr": 0.1},
-            "cmd": {"crop": 56, "mv_encoder": "tiny", "mv_size": 14, "_optim.lr": 0.05,
-                    "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0},
-            "supervised": {"crop": 56, "_optim.lr": 0.05},
-            **_SIAMESE,
-            **_MASKED,
-            **_PRETEXT,
-            **_SEEDS,
-        },
         "eval": {"backbone": "tiny", "clip_len": 8, "stride": 1, "clips": 4, "resize": 64, "size": 56},
     },
 }
-"""Preset name -> ``pretrain`` (dotted keys for every method), ``methods`` (per method:
-keys of its Config, or ``_section.key`` for data/optim/run overrides of that method) and
-``eval`` (options of ``vssl eval``)."""
+"""Preset name -> ``pretrain`` (dotted keys for every method) and ``eval`` (options of ``vssl eval``).
+
+A method's own values for a preset live next to the method, in the ``PRESETS`` class attribute of
+``vssl/methods/<name>.py`` (e.g. ``{"demo": {"crop": 56, "_optim.lr": 0.05}}``): keys of its Config, or
+``_section.key`` (``_backbone``) for data/optim/run overrides of that method; their comments say why. A
+method without an entry gets the common settings only. See :func:`method_overrides`."""
 
 
 def get_preset(name: str) -> dict[str, Any]:
@@ -141,11 +91,22 @@ def get_preset(name: str) -> dict[str, Any]:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
 
 
+def method_overrides(name: str, method: str) -> dict[str, Any]:
+    """The ``PRESETS[name]`` entry of ``method``'s class (``{}`` when it has none, or for an unknown method).
+
+    Read from the class only when asked, so importing this module (``vssl --help``) imports no method."""
+    from vssl.methods import METHODS
+
+    if method not in METHODS:
+        return {}
+    return dict(getattr(METHODS[method], "PRESETS", {}).get(name, {}))
+
+
 def pretrain_overrides(name: str, method: str) -> dict[str, Any]:
     """The dotted overrides (``optim.lr``, ``moco.queue_size``, ...) of preset ``name`` for ``method``."""
     p = get_preset(name)
     out = dict(p["pretrain"])
-    for k, v in p["methods"].get(method, {}).items():
+    for k, v in method_overrides(name, method).items():
         if k.startswith("_"):
             out[k[1:]] = v
         else:
