@@ -307,3 +307,55 @@ def test_bias_none_dataset_records_the_regime_and_keeps_the_objects(tmp_path):
     for rc, rn in zip(mc["videos"], mn["videos"]):
         assert rc["objects"] == rn["objects"] and rc["label"] == rn["label"], "same objects, other background"
         assert f"_g{rn['background_family'] + 1:02d}_" in rn["path"]
+
+
+def test_camera_pan_frames_are_windows_of_the_background_along_the_path():
+    rng = np.random.default_rng(3)
+    bg = rng.integers(0, 255, (40, 50, 3), np.uint8)
+    path = synth.camera_path(np.random.default_rng(1), 5, 12)
+    assert path.shape == (12, 2) and path.min() >= 0 and path.max() <= 10
+    steps = np.abs(np.diff(path, axis=0))
+    assert steps[:, 0].max() in (1, 2) and steps[:, 1].max() <= 1 and (steps[:, 0] > 0).mean() > 0.8
+    sprite = synth.make_sprite(rng, 30)
+    track = synth.Track(sprite, np.full((12, 2), 20.0), np.zeros(12), np.ones(12), True)
+    frames, masks, _ = synth.render_video(bg, [track], camera=path, size=(40, 30))
+    assert frames.shape == (12, 30, 40, 3)
+    for t in (0, 5, 11):
+        x0, y0 = path[t]
+        window = bg[y0 : y0 + 30, x0 : x0 + 40]
+        assert np.array_equal(frames[t][~masks[t]], window[~masks[t]])  # the scene moves, the object does not
+    assert masks[0].sum() > 0 and np.array_equal(masks[0], masks[11])
+
+
+def test_camera_pan_dataset_records_the_scene_motion_and_the_video_shows_it(tmp_path):
+    small = {**SMALL, "videos_per_class": 1, "classes": 2}
+    synth.make_synth(tmp_path / "s", seed=0, **small)
+    synth.make_synth(tmp_path / "p", seed=0, camera="pan", **small)
+    ms = json.loads((tmp_path / "s" / synth.META_FILE).read_text())
+    mp = json.loads((tmp_path / "p" / synth.META_FILE).read_text())
+    assert (ms["params"]["camera"], mp["params"]["camera"]) == ("static", "pan")
+    assert "scene_velocity" not in np.load(tmp_path / "s" / ms["videos"][0]["groundtruth"])
+    # each decoded frame is the previous one shifted by the recorded scene motion (away from the
+    # objects); summed over the videos (a stripes background hides motion along its stripes)
+    errs = {"recorded": 0.0, "none": 0.0}
+    for rec in mp["videos"]:
+        gt = np.load(tmp_path / "p" / rec["groundtruth"])
+        v = gt["scene_velocity"]
+        assert v.shape == (small["frames"], 2) and (np.abs(v[1:, 0]) >= 1).mean() > 0.8  # (0 at a reflection)
+        with av.open(str(tmp_path / "p" / rec["path"])) as c:
+            fr = [f.to_ndarray(format="rgb24").astype(np.float32).mean(-1) for f in c.decode(video=0)]
+        for t in range(1, len(fr)):
+            dx, dy = (int(round(a)) for a in v[t])
+            keep = ~(gt["masks"][t] | gt["masks"][t - 1])
+            h, w = fr[t].shape
+            ys, xs = np.mgrid[8 : h - 8, 8 : w - 8]
+            ok = keep[ys, xs] & keep[ys - dy, xs - dx]
+            errs["recorded"] += np.abs(fr[t][ys, xs] - fr[t - 1][ys - dy, xs - dx])[ok].mean()
+            errs["none"] += np.abs(fr[t][ys, xs] - fr[t - 1][ys, xs])[keep[ys, xs]].mean()
+    assert errs["recorded"] < 0.5 * errs["none"], errs
+
+
+def test_bad_camera_is_a_one_line_error(tmp_path):
+    with pytest.raises(ValueError, match="camera must be one of static, pan"):
+        synth.make_synth(tmp_path / "x", camera="zoom", **SMALL)
+    assert not (tmp_path / "x").exists()

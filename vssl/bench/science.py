@@ -74,6 +74,7 @@ class ScienceConfig:
     test_fraction: float = 0.5  # 8 x 12 = 96 test queries
     size: tuple[int, int] = (128, 96)
     frames: int = 48
+    camera: str = "static"  # "pan": the synth camera pans, so frame differences carry the scene too
     cache_size: int = 64
     data_seed: int = 0
     device: str = "cpu"
@@ -102,6 +103,10 @@ class ScienceConfig:
             raise InputError(f"--steps must be >= 1 (got {self.steps})")
         if self.jobs < 1:
             raise InputError(f"--jobs must be >= 1 (got {self.jobs})")
+        from vssl.synth import CAMERA_MOTIONS
+
+        if self.camera not in CAMERA_MOTIONS:
+            raise InputError(f"--camera must be one of {', '.join(CAMERA_MOTIONS)} (got {self.camera!r})")
 
 
 def quick_config(cfg: ScienceConfig) -> ScienceConfig:
@@ -156,17 +161,18 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
     root = Path(cfg.out) / "data"
     src, cache = root / f"synth-{regime}", root / f"cache-{regime}"
     params = {"classes": cfg.classes, "videos_per_class": cfg.videos_per_class, "size": list(cfg.size),
-              "frames": cfg.frames, "seed": cfg.data_seed, "test_fraction": float(cfg.test_fraction), "bias": regime}
+              "frames": cfg.frames, "seed": cfg.data_seed, "test_fraction": float(cfg.test_fraction), "bias": regime,
+              "camera": cfg.camera}
     meta = src / META_FILE
     done = False
     if meta.exists():
-        old = json.loads(meta.read_text()).get("params", {})
+        old = {"camera": "static", **json.loads(meta.read_text()).get("params", {})}  # (older data: static)
         done = all(old.get(k) == v for k, v in params.items())
     if not done:
         log(f"{regime}: synth {cfg.classes} classes x {cfg.videos_per_class} videos")
         make_synth(src, classes=cfg.classes, videos_per_class=cfg.videos_per_class, size=tuple(cfg.size),
                    frames=cfg.frames, seed=cfg.data_seed, test_fraction=cfg.test_fraction, bias=regime,
-                   progress=False)
+                   camera=cfg.camera, progress=False)
     if not (cache / "manifest.json").exists() or not done:
         log(f"{regime}: extract")
         extract(src, cache, ExtractOptions(size=cfg.cache_size, workers=cfg.workers), force=not done, quiet=True)
@@ -446,6 +452,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
         outcomes[regime] = by
         test_videos = len(by[row_name("random", cfg.inputs[0])][0]["r1"])
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
+            "camera": cfg.camera,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
     return _write(out, outcomes, meta, diagnostics, coverage, cfg.n_boot, cfg.preset)

@@ -116,7 +116,8 @@ def _fmt(d: dict | None, signed: bool = False) -> str:
 def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
              coverage: dict | None = None) -> str:
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
-             f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %)", "",
+             f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %"
+             f"{', panning camera' if meta.get('camera', 'static') != 'static' else ''})", "",
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
              "differences are paired (same seeds' indices, same test videos). A `+diff` row is the method "
              "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "

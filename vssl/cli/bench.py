@@ -216,6 +216,7 @@ def science(
     classes: Annotated[int, typer.Option(help="Synth classes (2-8).")] = 8,
     videos_per_class: Annotated[int, typer.Option(help="Synth videos per class (half of them test).")] = 24,
     data_seed: Annotated[int, typer.Option(help="Seed of the synthetic datasets (tune settings on another seed than the one you report).")] = 0,
+    camera: Annotated[str, typer.Option(help="Synth camera: static, or pan (the scene moves too, so frame differences no longer remove it; use another --out).")] = "static",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a pretraining setting of the runs, e.g. dsm.queue_size=32 (a method's keys apply to that method only; repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader and extract workers.")] = 2,
@@ -241,7 +242,7 @@ def science(
                         inputs=tuple(i.strip() for i in inputs.split(",") if i.strip()),
                         controls=controls, preset=preset, steps=steps, classes=classes,
                         videos_per_class=videos_per_class, device=device, workers=workers, jobs=jobs, data_seed=data_seed,
-                        extra=parse_set(set_))
+                        camera=camera, extra=parse_set(set_))
     if quick:
         cfg = quick_config(cfg)
     r = run_science(cfg)

@@ -34,6 +34,9 @@ def synth(
     bias_strength: Annotated[float, typer.Option(help="--bias class: probability that a train video wears its "
                                                       "class's background (1 = always).")] = 1.0,
     test_fraction: Annotated[float, typer.Option(help="Share of each class's videos in the test split.")] = 1 / 3,
+    camera: Annotated[str, typer.Option(help="static, or pan: the camera pans over a larger background (1-2 "
+                                             "px/frame), so the scene moves too and frame differences show it.")]
+    = "static",
 ):
     """Write the embedded synthetic dataset: labelled H.264 videos built to expose scene bias.
 
@@ -50,7 +53,7 @@ def synth(
     try:
         summary = make_synth(out, classes=classes, videos_per_class=videos_per_class, size=(w, h), frames=frames,
                              seed=seed, gop=gop, bframes=bframes, bias=bias, bias_strength=bias_strength,
-                             test_fraction=test_fraction, progress=True)
+                             test_fraction=test_fraction, camera=camera, progress=True)
     except ValueError as e:
         raise InputError(str(e)) from None
     n = summary["n_videos"]

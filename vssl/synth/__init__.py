@@ -37,6 +37,14 @@ The family draw and the background image use their own random streams
 (``[seed, c, i, 1]`` and ``[seed, c, i, 2]``), so the two regimes give the same
 objects and motion for the same video and differ only in the background.
 
+``camera="pan"`` (another scene cue): the camera pans over a background larger than
+the frame (a quarter of the short side beyond each edge; 1-2 px/frame along x, 0-1
+along y, reflecting at the edges; stream ``[seed, c, i, 3]``), so the scene moves
+too: frame differences and motion vectors then carry the background's texture, as
+in hand-held or panning footage, and removing the scene takes more than subtracting
+frames. The objects' tracks stay in frame coordinates (their class motion is the
+same as with the default ``"static"`` camera).
+
 Layout of ``OUT`` (readable by ``vssl extract OUT`` as a dataset root)::
 
     OUT/<Class>/v_<Class>_g<BB>_c<CC>.mp4     BB = background family + 1, CC = video + 1
@@ -57,6 +65,7 @@ Ground truth (``.npz``; T frames, N objects, H x W pixels)::
     scale              float32 (T, N)        scale factor (1 = drawn size)
     label              int64   ()            0-based class index
     background_family  int64   ()            0-based background family index
+    scene_velocity     float32 (T, 2)        camera "pan" only: (dx, dy) of the background on screen, t-1 -> t
 
 Translating objects are pasted at integer positions, so their motion is exact.
 Objects never overlap each other and stay inside the frame (rotated/zoomed
@@ -83,10 +92,11 @@ from vssl.synth.dataset import (
     video_stem,
 )
 from vssl.synth.encode import encode_h264, save_npz_deterministic, x264_params
-from vssl.synth.motion import Track, _motion  # noqa: F401  (_motion: the tests draw tracks)
+from vssl.synth.motion import Track, _motion, camera_margin, camera_path  # noqa: F401  (_motion: the tests draw tracks)
 from vssl.synth.render import render_video
 from vssl.synth.spec import (
     BACKGROUND_FAMILIES,
+    CAMERA_MOTIONS,
     CLASS_NAMES,
     DEFAULT_CRF,
     DEFAULT_PRESET,
@@ -101,6 +111,7 @@ from vssl.synth.textures import SHAPES, TEXTURES, Sprite, make_background, make_
 __all__ = [
     "BACKGROUND_FAMILIES",
     "BIAS_REGIMES",
+    "CAMERA_MOTIONS",
     "CLASS_NAMES",
     "DEFAULT_CRF",
     "DEFAULT_PRESET",
@@ -114,6 +125,8 @@ __all__ = [
     "TEXTURES",
     "Track",
     "background_family",
+    "camera_margin",
+    "camera_path",
     "check_bias",
     "encode_h264",
     "make_background",

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from vssl.synth.encode import encode_h264, save_npz_deterministic, x264_params
-from vssl.synth.motion import _motion
+from vssl.synth.motion import _motion, camera_margin, camera_path
 from vssl.synth.render import render_video
 from vssl.synth.spec import (
     BACKGROUND_FAMILIES,
+    CAMERA_MOTIONS,
     CLASS_NAMES,
     DEFAULT_CRF,
     DEFAULT_PRESET,
@@ -120,12 +121,14 @@ def make_synth(
     test_fraction: float = 1 / 3,
     bias: str = "class",
     bias_strength: float = 1.0,
+    camera: str = "static",
     progress: bool = True,
 ) -> dict:
     """Write the synthetic scene-bias dataset to ``out`` (see the module docstring).
 
     Video ``i`` of class ``c`` is generated from ``np.random.default_rng([seed, c, i])`` (and
-    ``[seed, c, i, 1]``, ``[seed, c, i, 2]`` for its background family and image)
+    ``[seed, c, i, 1]``, ``[seed, c, i, 2]``, ``[seed, c, i, 3]`` for its background family,
+    image and camera path)
     alone, so one video does not depend on the others or on ``classes``. Its last
     ``n_test_videos(videos_per_class, test_fraction)`` videos per class are the test split.
     Existing files of the same names are replaced; other files in ``out`` are left alone.
@@ -145,6 +148,10 @@ def make_synth(
             another class's) or ``"none"`` (family independent of the class everywhere).
         bias_strength: ``"class"`` only: probability that a train video wears its
             class's family (1 = always; 1 / classes = no more than chance).
+        camera: ``"static"`` (default) or ``"pan"``: the camera pans over a background larger
+            than the frame (1-2 px/frame along x, 0-1 along y, reflecting at its edges), so the
+            scene moves too and frame differences show its texture; the objects' motion is
+            drawn in frame coordinates as with a static camera.
         progress: show progress (:class:`vssl.utils.progress.Progress`: a bar on a terminal, else plain lines).
 
     Returns:
@@ -157,6 +164,8 @@ def make_synth(
     """
     w, h = _check_args(classes, videos_per_class, size, frames, fps, gop, bframes, test_fraction, seed)
     check_bias(bias, bias_strength)
+    if camera not in CAMERA_MOTIONS:
+        raise ValueError(f"camera must be one of {', '.join(CAMERA_MOTIONS)}, got {camera!r}")
     bias_strength = float(bias_strength)
     classes, videos_per_class, frames = int(classes), int(videos_per_class), int(frames)
     fps, gop, bframes, seed = int(fps), int(gop), int(bframes), int(seed)
@@ -180,9 +189,19 @@ def make_synth(
             stem = video_stem(names[c], fam, i)
             rel = f"{names[c]}/{stem}.mp4"
             gt_rel = f"{GROUNDTRUTH_DIR}/{names[c]}/{stem}.npz"
-            background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w, h)
             tracks = _motion(c, rng, w, h, frames)
-            video, masks, boxes = render_video(background, tracks)
+            cam_gt: dict = {}
+            if camera == "pan":
+                m = camera_margin(w, h)
+                background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w + 2 * m, h + 2 * m)
+                path = camera_path(np.random.default_rng([seed, c, i, 3]), m, frames)
+                video, masks, boxes = render_video(background, tracks, camera=path, size=(w, h))
+                scene = np.zeros((frames, 2), np.float32)
+                scene[1:] = -(path[1:] - path[:-1])  # the background's on-screen motion, t-1 -> t
+                cam_gt = {"scene_velocity": scene}
+            else:
+                background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w, h)
+                video, masks, boxes = render_video(background, tracks)
             (out / names[c]).mkdir(exist_ok=True)
             (out / GROUNDTRUTH_DIR / names[c]).mkdir(parents=True, exist_ok=True)
             encode_h264(video, out / rel, fps=fps, gop=gop, bframes=bframes)
@@ -200,6 +219,7 @@ def make_synth(
                 scale=np.stack([tr.scale for tr in tracks], 1).astype(np.float32),
                 label=np.int64(c),
                 background_family=np.int64(fam),
+                **cam_gt,
             )
             records.append(
                 {
@@ -241,6 +261,7 @@ def make_synth(
             "test_fraction": float(test_fraction),
             "bias": bias,
             "bias_strength": bias_strength,
+            "camera": camera,
             "codec": "libx264",
             "pix_fmt": "yuv420p",
             "crf": DEFAULT_CRF,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vssl.synth.spec import CLASS_NAMES, _OBJ_FRAC, _SPEEDS
+from vssl.synth.spec import _OBJ_FRAC, _PAN_MARGIN, _PAN_SPEEDS, _SPEEDS, CLASS_NAMES
 from vssl.synth.textures import Sprite, make_sprite
 
 
@@ -62,6 +62,19 @@ def _bounce_1d(rng: np.random.Generator, lo: int, hi: int, speed: int, frames: i
                 break
         p = min(max(q, lo), hi)
     return out
+
+
+def camera_margin(w: int, h: int) -> int:
+    """How far (px) a panning camera's background extends beyond each edge of a w x h frame."""
+    return max(1, int(round(_PAN_MARGIN * min(w, h))))
+
+
+def camera_path(rng: np.random.Generator, margin: int, frames: int) -> np.ndarray:
+    """A panning camera: int (frames, 2) top-left (x, y) of the frame's window into a background
+    ``2 * margin`` larger than the frame, moving 1-2 px/frame along x and 0-1 along y (each drawn
+    per video), reflecting at the background's edges."""
+    sx, sy = (int(rng.choice(s)) for s in _PAN_SPEEDS)
+    return np.stack([_bounce_1d(rng, 0, 2 * margin, sx, frames), _bounce_1d(rng, 0, 2 * margin, sy, frames)], 1)
 
 
 def _speed(rng: np.random.Generator) -> int:

@@ -1,4 +1,4 @@
-"""Compositing the objects over the static background, frame by frame."""
+"""Compositing the objects over the background (static, or seen by a panning camera), frame by frame."""
 
 from __future__ import annotations
 
@@ -38,13 +38,18 @@ def _draw(frame: np.ndarray, track: Track, t: int) -> np.ndarray:
 
 
 def render_video(
-    background: np.ndarray, tracks: list[Track]
+    background: np.ndarray, tracks: list[Track], camera: np.ndarray | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composite the objects over the static background, frame by frame.
+    """Composite the objects over the background, frame by frame.
 
     Args:
-        background: uint8 (H, W, 3).
-        tracks: N objects (drawn in order; later ones on top).
+        background: uint8 (H, W, 3); with ``camera``, larger than the frame.
+        tracks: N objects (drawn in order; later ones on top), in frame coordinates.
+        camera: int (T, 2) top-left (x, y) of each frame's window into ``background``
+            (a panning camera: the background moves, the objects' tracks stay in frame
+            coordinates); None = the whole background, static.
+        size: (width, height) of the frames with ``camera``.
 
     Returns:
         frames: uint8 (T, H, W, 3) RGB.
@@ -53,13 +58,17 @@ def render_video(
             (all zero where an object has no pixel).
     """
     t_len = len(tracks[0].centre)
-    h, w = background.shape[:2]
+    w, h = size if camera is not None else background.shape[1::-1]
     frames = np.empty((t_len, h, w, 3), np.uint8)
     masks = np.zeros((t_len, h, w), bool)
     boxes = np.zeros((t_len, len(tracks), 4), np.int32)
     for t in range(t_len):
         frame = frames[t]
-        frame[:] = background
+        if camera is None:
+            frame[:] = background
+        else:
+            x0, y0 = int(camera[t, 0]), int(camera[t, 1])
+            frame[:] = background[y0 : y0 + h, x0 : x0 + w]
         for k, tr in enumerate(tracks):
             m = _draw(frame, tr, t)
             masks[t] |= m

@@ -30,5 +30,9 @@ META_FILE = "synth.json"
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "fast"
 
+CAMERA_MOTIONS: tuple[str, ...] = ("static", "pan")
+_PAN_MARGIN = 0.25  # a panning camera's background extends this share of the short side beyond every edge
+_PAN_SPEEDS = ((1, 2), (0, 1))  # integer px/frame of a pan along x and along y
+
 _OBJ_FRAC = (0.20, 0.35)  # object side as a fraction of the image's short side
 _SPEEDS = (2, 3, 4)  # integer px/frame of the translation classes
