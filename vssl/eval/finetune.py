@@ -40,7 +40,7 @@ import torch
 from vssl.signals import StopRequest
 from torch import Tensor, nn
 
-from vssl.errors import InputError, Stopped, TrainingError
+from vssl.errors import InputError, TrainingError
 from vssl.data.clips import EvalClips, TrainClips, make_loader
 from vssl.data.frames import load_size
 from vssl.data.sampling import EpochBatchSampler, fit_batch_size
@@ -48,6 +48,7 @@ from vssl.eval.features import autocast, prepare_model, to_model_input
 from vssl.eval.session import EvalSession
 from vssl.utils.progress import Progress
 from vssl.train.optim import lr_factor
+from vssl.train.steps import Position, run_steps
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -248,7 +249,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     groups = layer_decay_groups(model, groups, opts.layer_decay,  # ViTs: lower layers at lower lr
                                 prefix="classifier.backbone." if contrastive else "backbone.")
     optim = build_optimizer("sgd", groups, lr=opts.lr, momentum=opts.momentum)
-    state = {"epoch": 0, "batch": 0, "step": 0, "done": False}
+    at = Position()
     resumed = False
     if ckpt_path.exists():
         try:
@@ -261,7 +262,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
         if ck.get("identity") == ident:
             model.load_state_dict(ck["model"])
             optim.load_state_dict(ck["optimizer"])
-            state = {k: ck[k] for k in state}
+            at = Position(epoch=ck["epoch"], pos=ck["batch"], step=ck["step"], done=ck["done"])
             resumed = True
     if not resumed and fdir.exists():
         shutil.rmtree(fdir)
@@ -269,7 +270,7 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     # Drop log rows written after the checkpoint we resume from (they will be redone).
     rows = []
     if resumed and log_path.exists():
-        rows = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["step"] <= state["step"]]
+        rows = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["step"] <= at.step]
     log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     ds = TrainClips(session.cache.root, [v.id for v in train_vids], fo.clip_len, fo.stride, load_size(fo.resize),
@@ -282,88 +283,65 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     sampler = EpochBatchSampler(n, fit_batch_size(opts.batch_size, n), seed=cfg.seed)  # epoch order fixed by the seed
 
     def save() -> None:
-        atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optim.state_dict(), **state,
+        atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optim.state_dict(), "epoch": at.epoch,
+                                      "batch": at.pos, "step": at.step, "done": at.done,
                                       "identity": ident})  # tmp + fsync + rename after a free-space check
 
     t0 = time.perf_counter()
-    steps_run = 0
     limit = opts.max_steps if opts.max_steps is not None else total
     # SIGTERM / SIGINT / SIGUSR1: finish the step, save, exit with one line (a second Ctrl-C stops at
     # once and keeps the last checkpoint: a step cut short must not be saved)
     with StopRequest() as stop:
-        with Progress("finetune", total, enabled=rt.progress and not state["done"]) as bar, open(log_path, "a") as log:
-            bar.advance(state["step"])
+        with Progress("finetune", total, enabled=rt.progress and not at.done) as bar, open(log_path, "a") as log:
+            bar.advance(at.step)
 
-            def loaded(loader):
-                """The loader's batches; if its workers die of the same SIGTERM (between two steps),
-                save and stop as after any stop signal."""
-                it = iter(loader)
-                while True:
-                    try:
-                        b = next(it)
-                    except StopIteration:
-                        return
-                    except Exception:  # RuntimeError or OSError (connection reset) from a killed worker
-                        if not stop.requested:
-                            raise
-                        log.flush()
-                        save()
-                        raise Stopped(f"{stop.name} at finetune step {state['step']} of {total} (its data loader "
-                                      f"workers were stopped too): checkpoint written to {ckpt_path}; rerun the "
-                                      "same command to resume", stop.exit_code) from None
-                    yield b
-
-            while not state["done"] and state["step"] < limit:
-                e = state["epoch"]
-                sampler.set_epoch(e, state["batch"])
-                loader = make_loader(ds, 0, rt.workers, dev, batch_sampler=sampler)
+            def epoch_loader():
+                """A fresh loader per epoch (run_steps sets the sampler first); the model back in train mode."""
                 model.train()
-                for batch in loaded(loader):
-                    if state["step"] >= limit:
-                        break
-                    lr = lr_factor(state["step"], total, warmup, peak=opts.lr)  # warm-up, cosine to 0
-                    for g in optim.param_groups:
-                        g["lr"] = lr * g.get("lr_scale", 1.0)
-                    step_seed = (cfg.seed * 1_000_003 + state["step"]) & 0x7FFFFFFF
-                    gen = torch.Generator().manual_seed(step_seed)
-                    torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does
-                    raw = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
-                    # query (and key) view; on CUDA prepare_model's layout hooks put them in channels_last_3d
-                    views = [augment(raw, gen) for _ in range(2 if contrastive else 1)]
-                    y = batch["label"].to(dev)
-                    extra = {}
-                    with autocast(dev, rt.amp):
-                        if contrastive:
-                            loss, extra = model.loss(views[0], views[1], y, gen)
-                        else:
-                            loss = nn.functional.cross_entropy(model(views[0]).float(), y)
-                    if not torch.isfinite(loss):
-                        raise TrainingError(f"finetune loss is {loss.item()} at step {state['step']}: lower --lr "
-                                            "(the last checkpoint is kept)")
-                    optim.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optim.step()
+                return make_loader(ds, 0, rt.workers, dev, batch_sampler=sampler)
+
+            def train_one(batch: dict, p: Position) -> None:
+                """Step ``p.step`` (0-based) and its metrics.jsonl row (numbered after it, as the checkpoint)."""
+                lr = lr_factor(p.step, total, warmup, peak=opts.lr)  # warm-up, cosine to 0
+                for g in optim.param_groups:
+                    g["lr"] = lr * g.get("lr_scale", 1.0)
+                step_seed = (cfg.seed * 1_000_003 + p.step) & 0x7FFFFFFF
+                gen = torch.Generator().manual_seed(step_seed)
+                torch.manual_seed(step_seed)  # dropout: a resumed run draws what an uninterrupted one does
+                raw = batch["clip"].to(dev, non_blocking=True).permute(0, 4, 1, 2, 3).float().div_(255.0)
+                # query (and key) view; on CUDA prepare_model's layout hooks put them in channels_last_3d
+                views = [augment(raw, gen) for _ in range(2 if contrastive else 1)]
+                y = batch["label"].to(dev)
+                extra = {}
+                with autocast(dev, rt.amp):
                     if contrastive:
-                        model.after_step()  # EMA key encoder, queue
-                    state["step"] += 1
-                    state["batch"] += 1
-                    steps_run += 1
-                    log.write(json.dumps({"step": state["step"], "epoch": e, "loss": loss.item(), "lr": lr, **extra})
-                              + "\n")
-                    bar.advance()
-                    if state["step"] % opts.save_every == 0:
-                        log.flush()
-                        save()
-                    if stop.requested and state["step"] < limit:  # (the last step: finish, test, exit 0)
-                        log.flush()
-                        save()
-                        raise Stopped(f"{stop.name} at finetune step {state['step']} of {total}: checkpoint "
-                                      f"written to {ckpt_path}; rerun the same command to resume", stop.exit_code)
-                else:
-                    state["epoch"], state["batch"] = e + 1, 0
-                    state["done"] = state["epoch"] >= opts.epochs
+                        loss, extra = model.loss(views[0], views[1], y, gen)
+                    else:
+                        loss = nn.functional.cross_entropy(model(views[0]).float(), y)
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"finetune loss is {loss.item()} at step {p.step}: lower --lr "
+                                        "(the last checkpoint is kept)")
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                if contrastive:
+                    model.after_step()  # EMA key encoder, queue
+                log.write(json.dumps({"step": p.step + 1, "epoch": p.epoch, "loss": loss.item(), "lr": lr, **extra})
+                          + "\n")
+                bar.advance()
+
+            def flush_and_save() -> None:
                 log.flush()
                 save()
+
+            def stop_message(workers: bool) -> str:
+                why = " (its data loader workers were stopped too)" if workers else ""
+                return (f"{stop.name} at finetune step {at.step} of {total}{why}: checkpoint written to {ckpt_path}; "
+                        "rerun the same command to resume")
+
+            steps_run = run_steps(at, epochs=opts.epochs, limit=limit, sampler=sampler, loader=epoch_loader,
+                                  step=train_one, save=flush_and_save, save_every=opts.save_every, stop=stop,
+                                  stop_message=stop_message)
     train_seconds = time.perf_counter() - t0
 
     tc = opts.test_clips or fo.clips
@@ -380,10 +358,10 @@ def run_finetune(session: EvalSession, opts: FinetuneOptions | None = None) -> d
     result = {
         "metrics": {"top1": ev["top1"], "top5": ev["top5"], "clip_top1": ev["clip_top1"]},
         "options": {**asdict(opts), **asdict(fo), "split": session.split, "seed": cfg.seed, "device": str(dev)},
-        "steps": state["step"],
+        "steps": at.step,
         "total_steps": total,
-        "epochs_done": state["epoch"],
-        "complete": bool(state["done"]),
+        "epochs_done": at.epoch,
+        "complete": bool(at.done),
         "resumed": resumed,
         "steps_this_run": steps_run,
         "final_loss": loss_rows[-1]["loss"] if loss_rows else None,
