@@ -73,7 +73,7 @@ class LazyRegistry(Mapping):
 
 
 METHODS: Mapping[str, type[nn.Module]] = LazyRegistry(__name__, _CLASSES)
-"""Registry: method name -> class (``Config``, ``RECIPE``, ``requires``, ``training_step``).
+"""Registry: method name -> class (``Config``, ``RECIPE``, ``PRESETS``, ``requires``, ``training_step``).
 ``supervised`` is a labelled control (cross-entropy), not a self-supervised method."""
 
 

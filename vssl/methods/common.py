@@ -6,6 +6,9 @@ A method is an ``nn.Module`` with:
 * ``Config``: a frozen dataclass of the method's hyperparameters (defaults from
   the paper recipe, RECIPES.md), and ``RECIPE``: overrides of the data and
   optimiser defaults of :mod:`vssl.train.config` for that paper;
+* ``PRESETS``: per preset name (``demo``), the method's short-run values (its Config
+  fields, or ``_section.key`` for data / optim / run, ``_backbone``), read by
+  :mod:`vssl.train.presets`; a method without an entry gets the preset's common settings;
 * ``__init__(backbone, feat_dim, cfg)``;
 * ``requires``: a :class:`vssl.data.requires.Requires`, what :class:`vssl.data.dataset.ClipDataset`
   must load (clips per video, their length factor, speeds, negatives, keyframes, motion vectors);
