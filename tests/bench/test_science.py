@@ -56,6 +56,8 @@ def test_bad_options_are_one_line(tmp_path):
         run_science(ScienceConfig(out=tmp_path, regimes=("scene",)))
     with pytest.raises(InputError, match="inputs"):
         run_science(ScienceConfig(out=tmp_path, inputs=("flow",)))
+    with pytest.raises(InputError, match="--camera must be one of static, pan"):
+        run_science(ScienceConfig(out=tmp_path, camera="zoom"))
 
 
 def test_science_tiny_end_to_end_and_resumes(tmp_path):
@@ -151,13 +153,16 @@ def test_core_groups_split_the_allowed_cores(monkeypatch):
 
 def test_science_jobs_run_the_rows_in_a_pool(tmp_path):
     """--jobs 2: every row's seed runs in a pool of two spawned processes; the tables have the
-    rows the sequential benchmark gives, and a sequential rerun reuses every run and evaluation."""
+    rows the sequential benchmark gives, and a sequential rerun reuses every run and evaluation.
+    (On a panning camera's data: the --camera path costs nothing more here.)"""
     cfg = ScienceConfig(out=tmp_path / "sci", methods=("moco",), seeds=1, steps=2, classes=3, videos_per_class=4,
                         regimes=("class",), inputs=("rgb",), jobs=2, size=(64, 48), frames=24, cache_size=48,
-                        workers=0, n_boot=200, controls=False,
+                        workers=0, n_boot=200, controls=False, camera="pan",
                         extra={"data.clip_len": 4, "data.load_size": [32, 42], "moco.crop": 24})
     r = run_science(cfg)
     assert list(r["summary"]["table"]["class"]) == ["random", "moco"]
+    synth_meta = json.loads((tmp_path / "sci" / "data" / "synth-class" / "synth.json").read_text())
+    assert synth_meta["params"]["camera"] == "pan" and "panning camera" in r["markdown"].splitlines()[0]
     assert r["meta"]["config"]["jobs"] == 2
     got = tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json"
     mtime = got.stat().st_mtime_ns
