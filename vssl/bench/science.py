@@ -504,7 +504,8 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo") -> dict[s
         raise InputError(f"{out} holds no evaluated random network (eval/<regime>/random/seed0): run the benchmark first")
     # the class count: the labels of the gallery are not in outcomes; the synth metadata has them
     meta_file = next((out / "data").glob("synth-*/synth.json"), None)
-    classes = len(json.loads(meta_file.read_text())["class_names"]) if meta_file else 0
+    synth = json.loads(meta_file.read_text()) if meta_file else {}
     meta = {"preset": f"{preset} (as run)", "seeds": max(len(r) for by in outcomes.values() for r in by.values()),
-            "classes": classes or 1, "test_videos": len(firsts[0][0]["r1"]), "summary_only": True}
+            "classes": len(synth.get("class_names", ())) or 1, "test_videos": len(firsts[0][0]["r1"]),
+            "camera": synth.get("params", {}).get("camera", "static"), "summary_only": True}
     return _write(out, outcomes, meta, diagnostics, {}, n_boot, preset)
