@@ -34,9 +34,8 @@ def synth(
     bias_strength: Annotated[float, typer.Option(help="--bias class: probability that a train video wears its "
                                                       "class's background (1 = always).")] = 1.0,
     test_fraction: Annotated[float, typer.Option(help="Share of each class's videos in the test split.")] = 1 / 3,
-    camera: Annotated[str, typer.Option(help="static, or pan: the camera pans over a larger background (1-2 "
-                                             "px/frame), so the scene moves too and frame differences show it.")]
-    = "static",
+    camera: Annotated[str, typer.Option(help="static, or pan: the camera pans over a larger background "
+                                             "(1-2 px/frame), so the scene moves and differences show it.")] = "static",
 ):
     """Write the embedded synthetic dataset: labelled H.264 videos built to expose scene bias.
 

@@ -190,18 +190,13 @@ def make_synth(
             rel = f"{names[c]}/{stem}.mp4"
             gt_rel = f"{GROUNDTRUTH_DIR}/{names[c]}/{stem}.npz"
             tracks = _motion(c, rng, w, h, frames)
-            cam_gt: dict = {}
-            if camera == "pan":
-                m = camera_margin(w, h)
-                background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w + 2 * m, h + 2 * m)
-                path = camera_path(np.random.default_rng([seed, c, i, 3]), m, frames)
-                video, masks, boxes = render_video(background, tracks, camera=path, size=(w, h))
-                scene = np.zeros((frames, 2), np.float32)
-                scene[1:] = -(path[1:] - path[:-1])  # the background's on-screen motion, t-1 -> t
-                cam_gt = {"scene_velocity": scene}
-            else:
-                background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w, h)
-                video, masks, boxes = render_video(background, tracks)
+            m = camera_margin(w, h) if camera == "pan" else 0  # a panning camera sees a larger background
+            background = make_background(fam, np.random.default_rng([seed, c, i, 2]), w + 2 * m, h + 2 * m)
+            path = camera_path(np.random.default_rng([seed, c, i, 3]), m, frames) if m else None
+            video, masks, boxes = render_video(background, tracks, camera=path, size=(w, h))
+            # the background's on-screen motion, t-1 -> t (row 0 = 0)
+            cam_gt = {} if path is None else {
+                "scene_velocity": -np.diff(path, axis=0, prepend=path[:1]).astype(np.float32)}
             (out / names[c]).mkdir(exist_ok=True)
             (out / GROUNDTRUTH_DIR / names[c]).mkdir(parents=True, exist_ok=True)
             encode_h264(video, out / rel, fps=fps, gop=gop, bframes=bframes)
