@@ -31,6 +31,7 @@ def test_demo_preset_documented_values():
     cmd = resolve_config("cmd", preset="demo")
     assert cmd.optim.lr_scaling == "none" and cmd.optim.lr == 0.05
     assert resolve_config("cmd").optim.lr_scaling == "linear"
+    assert cmd.run.frame_cache_mb == 512 and resolve_config("cmd").run.frame_cache_mb == 0  # a paper run keeps none
 
 
 def test_preset_is_below_the_config_file_and_flags(tmp_path):

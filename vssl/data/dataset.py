@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vssl.data.frames import resize_frame
+from vssl.data.frames import FrameCache, resize_frame
 from vssl.data.requires import Requires
 from vssl.data.sampling import (
     SampleKey,
@@ -159,6 +159,10 @@ class ClipDataset(torch.utils.data.Dataset):
             ``"cache"`` (frames of ``vssl precompute be``).
         mv_grid: motion-vector grid ``(h, w)``; default the load size / 4 (the
             cache's 4x4-pixel blocks).
+        frame_cache_mb: keep up to this many MB of decoded, load-size frames and
+            keyframes in each process (:class:`~vssl.data.frames.FrameCache`), so a
+            frame sampled again is not decoded again; 0 (default) keeps none. The
+            samples are the same either way.
 
     CMD motion windows (``requires.mv``), ``mv_sampling``:
 
@@ -216,8 +220,10 @@ class ClipDataset(torch.utils.data.Dataset):
         static_frames: str = "online",
         mv_grid: tuple[int, int] | None = None,
         skip_bad: SkipLog | None = None,
+        frame_cache_mb: float = 0.0,
     ) -> None:
         self.skip_bad = skip_bad
+        self.frame_cache = FrameCache(frame_cache_mb)
         if clip_len < 1 or stride < 1:
             raise InputError(f"clip length and stride must be >= 1 (got {clip_len}, {stride})")
         if decode not in DECODERS:
@@ -249,8 +255,34 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.req.view_gap >= 0:
             self.mv_window = tuple_span(self.span, self.req.views, self.req.view_gap)
             self._drop_short_tuples()
+        self._cache_whole = bool(self.frame_cache) and self._decoded_bytes() <= self.frame_cache.max_bytes * 0.9
         self.fame_cache = self._precompute("fame") if self.req.fame and fame_masks == "cache" else None
         self.be_cache = self._precompute("be") if self.req.static and static_frames == "cache" else None
+
+    def _decoded_bytes(self) -> int:
+        """What the split takes decoded: load-size frames (and the stored vectors when the method reads
+        them; a bound from the vectors' resolution, 4 x 4 pixels per cell)."""
+        total = 0
+        for v in self.videos:
+            per = self.size[0] * self.size[1] * 3
+            if self.req.mv:
+                r = v.record
+                per += (int(r.get("mv_height") or v.height) // 4 + 1) * (int(r.get("mv_width") or v.width) // 4 + 1) * 4
+            total += v.n_frames * per
+        return total
+
+    def _read_mv(self, vid: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """``Cache.read_mv(vid, lo, hi)``, from the whole video's vectors kept in the frame cache when
+        the split fits in it."""
+        if not self._cache_whole:
+            return self.cache.read_mv(vid, lo, hi)
+        mv, valid = self.frame_cache.get(("mv", vid)), self.frame_cache.get(("mv_valid", vid))
+        if mv is None or valid is None:
+            mv, valid = self.cache.read_mv_all(vid)
+            mv, valid = self.frame_cache.put(("mv", vid), mv), self.frame_cache.put(("mv_valid", vid), valid)
+        if lo < 0 or hi > mv.shape[0] or lo >= hi:
+            return self.cache.read_mv(vid, lo, hi)  # its one-line error
+        return mv[lo:hi], valid[lo:hi]
 
     def _drop_short_videos(self) -> None:
         """CMD reference sampling: skip the videos too short for clip + gap + future window (+ a negative)."""
@@ -331,16 +363,28 @@ class ClipDataset(torch.utils.data.Dataset):
 
     # ------------------------------------------------------------------ reading
     def _frames(self, vid: str, t: np.ndarray) -> np.ndarray | list[np.ndarray]:
-        jpegs = self.cache.read_frames_jpeg(vid, t)
         if self.decode == "gpu":
-            return jpegs
-        return np.stack([resize_frame(decode_jpeg(b), self.size) for b in jpegs])
+            return self.cache.read_frames_jpeg(vid, t)
+        if not self.frame_cache:
+            return np.stack([resize_frame(decode_jpeg(b), self.size) for b in self.cache.read_frames_jpeg(vid, t)])
+        fc, t = self.frame_cache, [int(i) for i in t]
+        got = [fc.get((vid, i)) for i in t]
+        miss = [j for j, img in enumerate(got) if img is None]
+        if miss:
+            # the whole split fits: read the video's frames once, in one read (the lookups of a read cost
+            # more than decoding a small frame); else only the frames asked for
+            want = list(range(self.cache.video(vid).n_frames)) if self._cache_whole else [t[j] for j in miss]
+            stored = {i: fc.put((vid, i), resize_frame(decode_jpeg(b), self.size))
+                      for i, b in zip(want, self.cache.read_frames_jpeg(vid, want))}
+            for j in miss:
+                got[j] = stored[t[j]] if t[j] in stored else fc.get((vid, t[j]))
+        return np.stack(got)
 
     def _mv(self, v, t_after: int, n_mv: int) -> np.ndarray:
         """Vectors of frames ``t_after, t_after + 1, ...`` (clipped to the video: legacy sampling only)."""
         t = np.clip(t_after + np.arange(n_mv), 0, v.n_frames - 1)
         lo, hi = int(t.min()), int(t.max()) + 1
-        mv, valid = self.cache.read_mv(v.id, lo, hi)
+        mv, valid = self._read_mv(v.id, lo, hi)
         return mv_to_load_size(mv[t - lo], valid[t - lo], (v.height, v.width), self.size, self.mv_grid,
                                units=self.req.mv_units, mv_hw=schema.mv_hw(v.record))
 
@@ -350,12 +394,20 @@ class ClipDataset(torch.utils.data.Dataset):
         back to the nearest one to the clip centre when there is none; ``"nearest"`` always takes that."""
         centre = min(v.n_frames - 1, t0 + self.span // 2)
         k = None
+        kf = self.frame_cache.get(("keyframes", v.id)) if self._cache_whole else None
+        if kf is None:
+            kf = self.cache.keyframes(v.id)
+            if self._cache_whole:
+                kf = self.frame_cache.put(("keyframes", v.id), kf)
         if self.req.keyframe_pick == "window":
-            k = sample_cmd_keyframe(self.cache.keyframes(v.id), t0, t0 + self.span - 1,
-                                    self.req.keyframe_margin, rng)
+            k = sample_cmd_keyframe(kf, t0, t0 + self.span - 1, self.req.keyframe_margin, rng)
         if k is None:
-            k, _ = self.cache.nearest_keyframe(v.id, centre)
-        return resize_frame(self.cache.read_keyframe(v.id, k), self.size)
+            k, _ = self.cache.nearest_keyframe(v.id, centre, kf)
+        key = ("keyframe", v.id, int(k))
+        img = self.frame_cache.get(key) if self.frame_cache else None
+        if img is None:
+            img = self.frame_cache.put(key, resize_frame(self.cache.read_keyframe(v.id, k), self.size))
+        return img
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
@@ -398,7 +450,7 @@ class ClipDataset(torch.utils.data.Dataset):
         if req.mv and req.mv_window == "clip":  # the vectors of every frame of the clip span (MGM)
             t = np.arange(starts[0], starts[0] + self.span)
             out["mv"] = self._mv(v, starts[0], self.span)
-            _, valid = self.cache.read_mv(v.id, int(t[0]), int(min(t[-1] + 1, n)))
+            _, valid = self._read_mv(v.id, int(t[0]), int(min(t[-1] + 1, n)))
             out["mv_valid"] = np.float32(valid.mean()) if len(valid) else np.float32(0.0)
             out["mv_t0"] = np.int64(starts[0])
         elif req.mv:

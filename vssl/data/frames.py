@@ -80,3 +80,62 @@ def spatial_crops(frames: np.ndarray, crop: int, crops: int) -> np.ndarray:
     """(T, H, W, C) -> (crops, T, crop, crop, C)."""
     _, h, w, _ = frames.shape
     return np.stack([frames[:, y:y + crop, x:x + crop] for y, x in crop_offsets(h, w, crop, crops)])
+
+
+class FrameCache:
+    """A bounded least-recently-used store of decoded, resized frames, one per process.
+
+    A short run over a small dataset (the demo preset: 300 steps over a hundred short videos, 50
+    epochs) decodes each frame dozens of times; kept here it is decoded once. Frames are stored
+    read-only (a caller that writes into one gets an error, not a silently changed cache) and
+    evicted oldest-first past ``max_mb``. Pickling (a DataLoader worker started by spawn) gives an
+    empty store with the same budget: each worker fills its own, so the budget is per process.
+    ``max_mb <= 0`` stores nothing.
+    """
+
+    def __init__(self, max_mb: float = 0.0) -> None:
+        from collections import OrderedDict
+
+        self.max_mb = float(max_mb)
+        self.max_bytes = int(max(0.0, self.max_mb) * 2**20)
+        self._items: OrderedDict = OrderedDict()
+        self.bytes = 0
+        self.hits = self.misses = 0
+
+    def __bool__(self) -> bool:
+        return self.max_bytes > 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getstate__(self) -> dict:
+        return {"max_mb": self.max_mb}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["max_mb"])
+
+    def get(self, key) -> np.ndarray | None:
+        img = self._items.get(key)
+        if img is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        self.hits += 1
+        return img
+
+    def put(self, key, img: np.ndarray) -> np.ndarray:
+        """Store ``img`` (made read-only; a view is copied first) and return what is stored."""
+        if not self or img.nbytes > self.max_bytes:
+            return img
+        if img.base is not None:
+            img = img.copy()
+        img.flags.writeable = False
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.bytes -= old.nbytes
+        self._items[key] = img
+        self.bytes += img.nbytes
+        while self.bytes > self.max_bytes:
+            _, out = self._items.popitem(last=False)
+            self.bytes -= out.nbytes
+        return img

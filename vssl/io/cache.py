@@ -322,9 +322,15 @@ class Cache(ShardReader):
             raise InputError(f"frames [{t0}, {t1}) out of range for '{vid}' ({n} frames)")
         return mv[t0:t1:step], valid[t0:t1:step]
 
-    def nearest_keyframe(self, vid: str, t: int) -> tuple[int, int]:
-        """(k, frame index) of the keyframe nearest to frame ``t`` (earlier one on a tie)."""
-        kf = self.keyframes(vid)
+    def read_mv_all(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every frame's motion vectors of ``vid``: int16 (T, Hg, Wg, 2), valid uint8 (T,)."""
+        v = self.video(vid)
+        return tuple(self._pool.dataset(v.shard, v.group, k)[:] for k in ("mv", "mv_valid"))
+
+    def nearest_keyframe(self, vid: str, t: int, keyframes: np.ndarray | None = None) -> tuple[int, int]:
+        """(k, frame index) of the keyframe nearest to frame ``t`` (earlier one on a tie); ``keyframes``:
+        the video's :meth:`keyframes`, when the caller has them."""
+        kf = self.keyframes(vid) if keyframes is None else keyframes
         if len(kf) == 0:
             raise CacheError(f"'{vid}' has no keyframes")
         k = int(np.argmin(np.abs(kf.astype(np.int64) - int(t))))

@@ -100,6 +100,7 @@ class RunConfig:
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = False  # channels_last_3d (fast with bf16 on recent GPUs)
     compile: bool = False  # torch.compile the backbone
+    frame_cache_mb: float = 0.0  # decoded frames kept in RAM per data process (vssl.data.frames.FrameCache); 0: none
     save_every: int = 1000  # optimiser steps between checkpoints (and one at the end)
     log_every: int = 10  # steps between log lines / metrics.jsonl records
     tensorboard: bool = True

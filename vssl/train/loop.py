@@ -222,6 +222,7 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
         cfg.cache, cfg.data.split, cfg.data.subset, cfg.data.clip_len, cfg.data.stride, cfg.data.load_size,
         method.requires, decode=decode, seed=cfg.seed, fame_masks=cfg.data.fame_masks,
         static_frames=cfg.data.static_frames, skip_bad=SkipLog(skipped_file) if cfg.run.skip_bad_videos else None,
+        frame_cache_mb=cfg.run.frame_cache_mb,
     )
     requested_batch = cfg.optim.batch_size
     cfg = _fit_batch(cfg, len(ds), info)  # a small dataset: the largest batch that fits, one warning
