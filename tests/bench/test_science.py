@@ -171,3 +171,61 @@ def test_science_jobs_run_the_rows_in_a_pool(tmp_path):
     assert again["summary"]["table"] == r["summary"]["table"]
     with pytest.raises(InputError, match="--jobs must be >= 1"):
         run_science(dataclasses.replace(cfg, jobs=0))
+
+
+def test_replications_pool_into_one_table():
+    """Two datasets of one configuration: each row's interval pools both (narrower than either), a
+    paired difference is taken within each dataset, rows missing from one dataset are left out."""
+    a = {"class": {"random": _runs(0.2, seed=1), "moco": _runs(0.3, seed=2), "fame": _runs(0.35, seed=3),
+                   "only-here": _runs(0.5, seed=4)}}
+    b = {"class": {"random": _runs(0.2, seed=5), "moco": _runs(0.3, seed=6), "fame": _runs(0.35, seed=7)}}
+    one, both = summarise(a, n_boot=800)["table"]["class"], summarise([a, b], n_boot=800)["table"]["class"]
+    assert "only-here" in one and "only-here" not in both
+    for key in ("r1", "r1-random", "bg1-moco"):
+        assert both["fame"][key]["hi"] - both["fame"][key]["lo"] < one["fame"][key]["hi"] - one["fame"][key]["lo"]
+    want = np.mean([np.mean([r["r1"] for r in o["class"]["fame"]]) - np.mean([r["r1"] for r in o["class"]["random"]])
+                    for o in (a, b)])
+    assert abs(both["fame"]["r1-random"]["mean"] - want) < 1e-9
+    assert summarise([a], n_boot=800)["table"] == summarise(a, n_boot=800)["table"]  # one dataset: as before
+
+
+def _bench_dir(root, data_seed: int, camera: str = "pan") -> None:
+    for name, p in (("random+diff", 0.2), ("moco+diff", 0.3), ("fame+diff", 0.35)):
+        for k, r in enumerate(_runs(p, seed=10 * data_seed + len(name))):
+            d = root / "eval" / "class" / name / f"seed{k}"
+            d.mkdir(parents=True)
+            (d / "outcomes.json").write_text(json.dumps(r))
+    (root / "data" / "synth-class").mkdir(parents=True)
+    (root / "data" / "synth-class" / "synth.json").write_text(json.dumps(
+        {"class_names": list("abcdefgh"), "params": {"seed": data_seed, "camera": camera, "classes": 8}}))
+
+
+def test_summary_only_pools_directories(tmp_path):
+    from vssl.bench.science import summarise_dir
+
+    for s in (0, 2):
+        _bench_dir(tmp_path / f"d{s}", s)
+    r = summarise_dir(tmp_path / "pooled", n_boot=200, pool=(tmp_path / "d0", tmp_path / "d2"))
+    assert (tmp_path / "pooled" / "science.md").exists() and "pooled over 2 datasets" in r["markdown"]
+    assert "data seeds 0, 2" in r["markdown"] and r["meta"]["test_videos"] == 192
+    assert set(r["summary"]["table"]["class"]) == {"random+diff", "moco+diff", "fame+diff"}
+    with pytest.raises(InputError, match="same dataset"):
+        summarise_dir(tmp_path / "p2", n_boot=50, pool=(tmp_path / "d0", tmp_path / "d0"))
+    _bench_dir(tmp_path / "static", 3, camera="static")
+    with pytest.raises(InputError, match="differ in camera"):
+        summarise_dir(tmp_path / "p3", n_boot=50, pool=(tmp_path / "d0", tmp_path / "static"))
+
+
+def test_pool_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from vssl.cli.main import app
+
+    for s in (0, 2):
+        _bench_dir(tmp_path / f"d{s}", s)
+    r = CliRunner().invoke(app, ["bench", "science", "--out", str(tmp_path / "p"), "--pool", f"{tmp_path}/d0"])
+    assert r.exit_code != 0 and "add --summary-only" in " ".join(r.output.split()) and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["bench", "science", "--summary-only", "--out", str(tmp_path / "p"),
+                                 "--pool", f"{tmp_path}/d0,{tmp_path}/d2"])
+    assert r.exit_code == 0, r.output
+    assert "pooled over 2 datasets" in r.output and (tmp_path / "p" / "science.json").exists()

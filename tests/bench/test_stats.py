@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vssl.bench.stats import bootstrap_ci, paired_difference
+from vssl.bench.stats import bootstrap_ci, paired_difference, pooled_ci
 
 
 def test_constant_outcomes_have_a_zero_width_interval():
@@ -64,3 +64,29 @@ def test_bad_tables_raise(bad):
 def test_paired_shapes_must_match():
     with pytest.raises(ValueError, match="same shape"):
         paired_difference(np.zeros((2, 3)), np.zeros((1, 3)))
+
+
+def test_pooled_hand_worked():
+    # Tables (0, 1) and (1, 1), one seed each: the second always resamples to 1, the first to 0, 1/2
+    # or 1 (1/4, 1/2, 1/4), so the pooled mean of the four cells is 3/4 and its replicates 1/2, 3/4
+    # or 1 with the same probabilities: the 95 % interval is [1/2, 1], the 40 % one [3/4, 3/4].
+    iv = pooled_ci([[0, 1], [1, 1]], n_boot=20000, seed=1)
+    assert iv.mean == 0.75 and (iv.lo, iv.hi) == (0.5, 1.0)
+    iv40 = pooled_ci([[0, 1], [1, 1]], n_boot=20000, level=0.4, seed=1)
+    assert (iv40.lo, iv40.hi) == (0.75, 0.75)
+    # cells weigh equally: a table of 6 cells counts three times one of 2
+    assert pooled_ci([np.ones((3, 2)), np.zeros((1, 2))], n_boot=10).mean == 0.75
+
+
+def test_pooling_replications_narrows_the_interval():
+    rng = np.random.default_rng(0)
+    a, b = ((rng.random((3, 96)) < 0.3).astype(float) for _ in range(2))
+    one, both = bootstrap_ci(a, n_boot=4000), pooled_ci([a, b], n_boot=4000)
+    alone = pooled_ci([a], n_boot=4000)
+    assert alone.mean == one.mean and alone.hi - alone.lo == pytest.approx(one.hi - one.lo, rel=0.1)
+    assert both.hi - both.lo < 0.85 * (one.hi - one.lo)  # about 1/sqrt(2) of it
+    assert both.mean == pytest.approx((a.mean() + b.mean()) / 2) and both.lo < both.mean < both.hi
+    with pytest.raises(ValueError):
+        pooled_ci([])
+    with pytest.raises(ValueError):
+        pooled_ci([a, np.full(3, np.nan)])

@@ -470,11 +470,9 @@ def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: d
                                                                          (RESULTS, "science.md", "science.png")]}
 
 
-def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
-    """``--summary-only``: the tables of every evaluation already in ``out`` (all the rows that runs
-    with other ``--methods`` / ``--inputs`` / ``--seeds`` left there), without training anything.
-    A row keeps its seeds 0, 1, ... up to the first missing one."""
-    out = Path(out)
+def _load_dir(out: Path) -> tuple[dict, dict, dict]:
+    """``(outcomes, diagnostics, synth.json)`` of a benchmark directory, rows in table order; a row
+    keeps its seeds 0, 1, ... up to the first missing one."""
     outcomes: dict[str, dict[str, list[dict]]] = {}
     diagnostics: dict[str, dict[str, list[dict]]] = {}
     for regime in REGIMES:
@@ -499,13 +497,43 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo") -> dict[s
                 order.index(base) if base in order else len(order), name)
 
     outcomes = {r: dict(sorted(by.items(), key=lambda kv: key(kv[0]))) for r, by in outcomes.items()}
-    firsts = [row for by in outcomes.values() for name, row in by.items() if is_random(name)]
-    if not firsts:
+    if not any(is_random(name) for by in outcomes.values() for name in by):
         raise InputError(f"{out} holds no evaluated random network (eval/<regime>/random/seed0): run the benchmark first")
     # the class count: the labels of the gallery are not in outcomes; the synth metadata has them
     meta_file = next((out / "data").glob("synth-*/synth.json"), None)
-    synth = json.loads(meta_file.read_text()) if meta_file else {}
-    meta = {"preset": f"{preset} (as run)", "seeds": max(len(r) for by in outcomes.values() for r in by.values()),
-            "classes": len(synth.get("class_names", ())) or 1, "test_videos": len(firsts[0][0]["r1"]),
+    return outcomes, diagnostics, (json.loads(meta_file.read_text()) if meta_file else {})
+
+
+def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """``--summary-only``: the tables of every evaluation already in ``out`` (all the rows that runs
+    with other ``--methods`` / ``--inputs`` / ``--seeds`` left there), without training anything.
+
+    ``pool``: benchmark directories of replications (the same configuration on datasets of other
+    ``--data-seed``s): the rows all of them hold, pooled (:func:`summarise`), written into ``out``."""
+    out = Path(out)
+    sources = [Path(p) for p in pool] or [out]
+    loaded = [_load_dir(p) for p in sources]
+    synths = [sy for _, _, sy in loaded]
+    if pool:
+        for what in ("camera", "classes", "videos_per_class", "bias_strength", "test_fraction"):
+            got = {str(sy.get("params", {}).get(what)) for sy in synths}
+            if len(got) > 1:
+                raise InputError(f"--pool: the datasets differ in {what} ({', '.join(sorted(got))}): "
+                                 "pool replications of one configuration")
+        seeds = [sy.get("params", {}).get("seed") for sy in synths]
+        if len(set(seeds)) < len(seeds):
+            raise InputError(f"--pool: two directories hold the same dataset (data seeds {seeds}): a replication "
+                             "needs another --data-seed")
+        out.mkdir(parents=True, exist_ok=True)
+    outcomes = [o for o, _, _ in loaded]
+    synth = synths[0]
+    firsts = [row for by in outcomes[0].values() for name, row in by.items() if is_random(name)]
+    meta = {"preset": f"{preset} (as run)",
+            "seeds": max(len(r) for by in outcomes[0].values() for r in by.values()),
+            "classes": len(synth.get("class_names", ())) or 1,
+            "test_videos": sum(len(firsts[0][0]["r1"]) for _ in sources),
             "camera": synth.get("params", {}).get("camera", "static"), "summary_only": True}
-    return _write(out, outcomes, meta, diagnostics, {}, n_boot, preset)
+    if pool:
+        meta.update(pooled=[str(p) for p in sources], data_seeds=[sy.get("params", {}).get("seed") for sy in synths])
+    diagnostics = loaded[0][1] if not pool else {}
+    return _write(out, outcomes[0] if not pool else outcomes, meta, diagnostics, {}, n_boot, preset)

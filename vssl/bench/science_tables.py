@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vssl.bench.stats import Interval, bootstrap_ci, paired_difference
+from vssl.bench.stats import Interval, bootstrap_ci, paired_difference, pooled_ci
 
 REGIMES = ("none", "class")
 INPUTS = ("rgb", "diff")
@@ -58,29 +58,44 @@ def baselines_of(row: str, preset: str = "demo") -> tuple[str, str]:
     return row_name("random" if b is None else f"random-{b}", input), row_name(BASELINE, input)
 
 
-def summarise(outcomes: dict[str, dict[str, list[dict]]], n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
+def summarise(outcomes: dict[str, dict[str, list[dict]]] | list[dict[str, dict[str, list[dict]]]],
+              n_boot: int = 4000, preset: str = "demo") -> dict[str, Any]:
     """``outcomes[regime][name]`` = one outcome dict per seed (name ``random`` = random init) ->
-    intervals per metric, paired differences vs random and vs MoCo, verdicts."""
+    intervals per metric, paired differences vs random and vs MoCo, verdicts.
+
+    A list of such dicts is replications (datasets from other data seeds, so other test videos): a
+    row present in all of them gets :func:`vssl.bench.stats.pooled_ci` of its tables (each paired
+    difference taken within its dataset first); rows missing from one are left out."""
+    reps = outcomes if isinstance(outcomes, list) else [outcomes]
     table: dict[str, Any] = {}
-    for regime, by_name in outcomes.items():
+    for regime in dict.fromkeys(r for o in reps for r in o):
+        bys = [o.get(regime, {}) for o in reps]
         rt: dict[str, Any] = {}
-        for name, runs in by_name.items():
-            row: dict[str, Any] = {"seeds": len(runs)}
+        for name in [n for n in bys[0] if all(n in by for by in bys)]:
+            row: dict[str, Any] = {"seeds": min(len(by[name]) for by in bys)}
             baselines = baselines_of(name, preset)
             for key, _ in METRICS:
-                if not all(key in r for r in runs):
+                if not all(key in r for by in bys for r in by[name]):
                     continue
-                v = np.array([r[key] for r in runs], float)
-                row[key] = bootstrap_ci(v, n_boot=n_boot).as_dict()
+                vs = [np.array([r[key] for r in by[name]], float) for by in bys]
+                row[key] = (bootstrap_ci(vs[0], n_boot=n_boot) if len(vs) == 1
+                            else pooled_ci(vs, n_boot=n_boot)).as_dict()
                 for tag, base in zip(("random", BASELINE), baselines):
-                    if base == name or base not in by_name:
+                    if base == name or not all(base in by for by in bys):
                         continue
-                    b = np.array([r[key] for r in by_name[base]], float)
-                    n = min(len(v), len(b))  # paired on the seeds both have (seed i with seed i)
-                    if n and b.shape[1:] == v.shape[1:]:
-                        row[f"{key}-{tag}"] = paired_difference(v[:n], b[:n], n_boot=n_boot).as_dict()
+                    diffs = []
+                    for v, by in zip(vs, bys):
+                        b = np.array([r[key] for r in by[base]], float)
+                        n = min(len(v), len(b))  # paired on the seeds both have (seed i with seed i)
+                        if n and b.shape[1:] == v.shape[1:]:
+                            diffs.append((v[:n], b[:n]))
+                    if len(diffs) == len(vs) == 1:
+                        row[f"{key}-{tag}"] = paired_difference(*diffs[0], n_boot=n_boot).as_dict()
+                    elif diffs and len(diffs) == len(vs):
+                        row[f"{key}-{tag}"] = pooled_ci([a - b for a, b in diffs], n_boot=n_boot).as_dict()
             rt[name] = row
-        table[regime] = rt
+        if rt:
+            table[regime] = rt
     return {"table": table, "verdicts": verdicts(table)}
 
 
@@ -115,9 +130,15 @@ def _fmt(d: dict | None, signed: bool = False) -> str:
 
 def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
              coverage: dict | None = None) -> str:
+    pooled = meta.get("pooled") or []
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %"
-             f"{', panning camera' if meta.get('camera', 'static') != 'static' else ''})", "",
+             f"{', panning camera' if meta.get('camera', 'static') != 'static' else ''}"
+             f"{f', pooled over {len(pooled)} datasets' if pooled else ''})", "",
+             *([f"Pooled over the datasets of {', '.join(f'`{p}`' for p in pooled)} (data seeds "
+                f"{', '.join(str(s) for s in meta.get('data_seeds', []))}): each interval resamples every dataset's "
+                "seeds and test videos on its own (a stratified bootstrap); a paired difference is taken within "
+                "each dataset, then pooled.", ""] if pooled else []),
              "Percent; mean over seeds x test videos with a 95 % bootstrap interval; "
              "differences are paired (same seeds' indices, same test videos). A `+diff` row is the method "
              "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "

@@ -71,3 +71,31 @@ def paired_difference(a, b, **kw) -> Interval:
     if a.shape != b.shape:
         raise ValueError(f"paired tables must have the same shape, got {a.shape} and {b.shape}")
     return bootstrap_ci(a - b, **kw)
+
+
+def pooled_ci(tables, *, n_boot: int = 4000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Mean over several independent (seeds x videos) tables, e.g. the same comparison on
+    datasets generated from different seeds (replications), with a stratified bootstrap:
+    each replicate resamples every table as :func:`bootstrap_ci` does, on its own, and
+    weights each table's mean by its number of cells (the mean of all cells).
+
+    Raises:
+        ValueError: no table, or a table :func:`bootstrap_ci` refuses.
+    """
+    vs = [np.asarray(t, np.float64) for t in tables]
+    if not vs:
+        raise ValueError("pooled_ci needs at least one table")
+    vs = [v[None, :] if v.ndim == 1 else v for v in vs]
+    w = np.array([v.size for v in vs], np.float64)
+    reps = np.zeros(n_boot)
+    for k, v in enumerate(vs):
+        bootstrap_ci(v, n_boot=1, level=level)  # its checks
+        s, q = v.shape
+        rng = np.random.default_rng([seed, k])
+        rows = rng.integers(s, size=(n_boot, s)) if s > 1 else np.zeros((n_boot, 1), np.int64)
+        cols = rng.integers(q, size=(n_boot, q))
+        reps += w[k] / w.sum() * np.take_along_axis(v[rows].mean(axis=1), cols, axis=1).mean(axis=1)
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(reps, [a, 1.0 - a])
+    mean = float(sum(wk * v.mean() for wk, v in zip(w, vs)) / w.sum())
+    return Interval(mean, float(lo), float(hi), level)

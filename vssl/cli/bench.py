@@ -222,6 +222,7 @@ def science(
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader and extract workers.")] = 2,
     jobs: Annotated[int, typer.Option("--jobs", help="Runs at once (pretrain + eval of one row's seed), each pinned to its share of the cores (DataLoader workers only where a share has cores to spare). On the 2-core VM --quick's runs took x0.73-0.80 the time at --jobs 2. Each run's torch thread count changes float rounding, so a row can differ slightly from --jobs 1. 1: one after the other.")] = 1,
     summary_only: Annotated[bool, typer.Option("--summary-only", help="Train nothing: the tables of every evaluation already in --out (rows left by runs with other --methods, --inputs or --seeds).")] = False,
+    pool: Annotated[Optional[str], typer.Option(help="With --summary-only: comma-separated benchmark directories of replications (one configuration, other --data-seed each); the rows all of them hold, pooled over their datasets, written into --out.")] = None,
 ):
     """Does each method learn motion, and does it shed the scene? Pretrain every method (and random
     init, supervised RGB and frame-difference controls) on two synthetic regimes; action R@1/R@5,
@@ -231,8 +232,13 @@ def science(
     from vssl.bench.science import ScienceConfig, quick_config, run_science, summarise_dir
     from vssl.train.config import parse_set
 
+    pools = tuple(Path(p.strip()) for p in (pool or "").split(",") if p.strip())
+    if pools and not summary_only:
+        from vssl.errors import InputError
+
+        raise InputError("--pool tabulates finished benchmark directories: add --summary-only")
     if summary_only:
-        r = summarise_dir(out, preset=preset)
+        r = summarise_dir(out, preset=preset, pool=pools)
         print(r["markdown"])
         console.print(f"wrote {', '.join(r['files'])}", highlight=False)
         return
