@@ -17,6 +17,9 @@ def test_bench_with_cache(tiny_cache):
     r = bench_pretrain("moco", "tiny", cache=tiny_cache, params={"queue_size": 16}, **TINY)
     assert r["cache_steps_per_s"] > 0 and r["ratio"] > 0 and 0 <= r["data_wait"] <= 1  # tiny CPU runs: ratio is noise
     assert r["cache_clips_per_s"] == pytest.approx(4 * r["cache_steps_per_s"])
+    assert r["frame_cache_mb"] == 0.0
+    r = bench_pretrain("moco", "tiny", cache=tiny_cache, params={"queue_size": 16}, frame_cache_mb=16, **TINY)
+    assert r["frame_cache_mb"] == 16 and r["cache_steps_per_s"] > 0
 
 
 def test_bench_masked_modelling_reports_tokens(tiny_cache):

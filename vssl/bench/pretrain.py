@@ -58,6 +58,7 @@ def bench_pretrain(
     channels_last: bool = False,
     compile: bool = False,
     warmup: int = 3,
+    frame_cache_mb: float = 0.0,
     params: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> dict:
@@ -73,6 +74,8 @@ def bench_pretrain(
             method's recipe: 16 frames, 112, 128 x 171).
         workers, decode: DataLoader workers and JPEG decoding (cpu | gpu | auto) for (b).
         bf16, channels_last, compile: as ``vssl pretrain``.
+        frame_cache_mb: (b)'s store of decoded frames (``run.frame_cache_mb``); the timed steps
+            include filling it, so a short measurement understates what a long run gains.
         params: overrides of the method's ``Config`` (e.g. ``{"queue_size": 4096}``).
         overrides: any other dotted config keys (``"data.stride": 4``).
 
@@ -104,7 +107,7 @@ def bench_pretrain(
         "method": method, "backbone": backbone, "device": str(dev), "batch_size": batch_size, "steps": steps,
         "clip_len": cfg.data.clip_len, "crop": getattr(cfg.params, "crop", None), "load_size": list(cfg.data.load_size),
         "bf16": cfg.run.bf16 and dev.type == "cuda", "channels_last": channels_last, "compile": compile,
-        "workers": workers,
+        "workers": workers, "frame_cache_mb": frame_cache_mb,
     }
 
     # (a) synthetic batch, already on the device
@@ -130,7 +133,7 @@ def bench_pretrain(
     m = build_method(cfg)
     ds = ClipDataset(cfg.cache, cfg.data.split, cfg.data.subset, cfg.data.clip_len, cfg.data.stride,
                      cfg.data.load_size, m.requires, decode=dec, seed=cfg.seed, fame_masks=cfg.data.fame_masks,
-                     static_frames=cfg.data.static_frames)
+                     static_frames=cfg.data.static_frames, frame_cache_mb=frame_cache_mb)
     sampler = EpochBatchSampler(len(ds), batch_size, seed=cfg.seed)
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=dev.type == "cuda",

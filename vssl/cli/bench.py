@@ -151,13 +151,15 @@ def pretrain(
     workers: Annotated[int, typer.Option("--workers", "-j", help="DataLoader workers.")] = 4,
     compile: Annotated[bool, typer.Option("--compile/--no-compile")] = False,
     channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = True,
+    frame_cache_mb: Annotated[float, typer.Option(help="Decoded frames kept per data process (run.frame_cache_mb; the timed steps include filling it).")] = 0.0,
 ):
     """Steps/s fed from the cache vs the same model fed synthetic tensors already on the device (b/a)."""
     from vssl.bench.pretrain import bench_pretrain
 
     _bench_on_cache(bench_pretrain, f"vssl bench pretrain: {method}, {backbone}", cache,
                     method=method, backbone=backbone, steps=steps, batch_size=batch_size, device=device,
-                    clip_len=clip_len, crop=crop, workers=workers, compile=compile, channels_last=channels_last)
+                    clip_len=clip_len, crop=crop, workers=workers, compile=compile, channels_last=channels_last,
+                    frame_cache_mb=frame_cache_mb)
 
 
 @bench_app.command("eval")
