@@ -527,13 +527,16 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tup
         out.mkdir(parents=True, exist_ok=True)
     outcomes = [o for o, _, _ in loaded]
     synth = synths[0]
-    firsts = [row for by in outcomes[0].values() for name, row in by.items() if is_random(name)]
+
+    def test_videos(o: dict) -> int:  # the queries of its first random network (each dir holds one)
+        return len(next(row for by in o.values() for name, row in by.items() if is_random(name))[0]["r1"])
+
     meta = {"preset": f"{preset} (as run)",
             "seeds": max(len(r) for by in outcomes[0].values() for r in by.values()),
             "classes": len(synth.get("class_names", ())) or 1,
-            "test_videos": sum(len(firsts[0][0]["r1"]) for _ in sources),
+            "test_videos": sum(test_videos(o) for o in outcomes),
             "camera": synth.get("params", {}).get("camera", "static"), "summary_only": True}
     if pool:
-        meta.update(pooled=[str(p) for p in sources], data_seeds=[sy.get("params", {}).get("seed") for sy in synths])
+        meta.update(pooled=[str(p) for p in sources], data_seeds=seeds)
     diagnostics = loaded[0][1] if not pool else {}
     return _write(out, outcomes[0] if not pool else outcomes, meta, diagnostics, {}, n_boot, preset)

@@ -33,15 +33,8 @@ class Interval:
         return {"mean": self.mean, "lo": self.lo, "hi": self.hi, "level": self.level}
 
 
-def bootstrap_ci(values, *, n_boot: int = 4000, level: float = 0.95, seed: int = 0) -> Interval:
-    """Mean of ``values`` (seeds x videos, or 1-D: one seed) with a two-level percentile bootstrap.
-
-    Each replicate draws ``S`` seed rows and ``Q`` video columns with replacement and takes
-    the mean of the resampled table. With one seed only the videos are resampled.
-
-    Raises:
-        ValueError: empty table, non-finite values, ``level`` outside (0, 1), ``n_boot`` < 1.
-    """
+def _table(values, level: float, n_boot: int) -> np.ndarray:
+    """``values`` as a (seeds, videos) float table, checked (see :func:`bootstrap_ci`)."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:
         v = v[None, :]
@@ -53,16 +46,37 @@ def bootstrap_ci(values, *, n_boot: int = 4000, level: float = 0.95, seed: int =
         raise ValueError(f"level must be in (0, 1), got {level}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    return v
+
+
+def _replicates(v: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot,) means of ``v`` resampled two-level: ``S`` seed rows, then ``Q`` video columns, with
+    replacement (only the videos with one seed)."""
     s, q = v.shape
-    rng = np.random.default_rng(seed)
     rows = rng.integers(s, size=(n_boot, s)) if s > 1 else np.zeros((n_boot, 1), np.int64)
     cols = rng.integers(q, size=(n_boot, q))
     # mean over resampled rows of each column, then over resampled columns
     col_means = v[rows].mean(axis=1)  # (n_boot, Q): per-video mean over the drawn seeds
-    reps = np.take_along_axis(col_means, cols, axis=1).mean(axis=1)
+    return np.take_along_axis(col_means, cols, axis=1).mean(axis=1)
+
+
+def _interval(mean: float, reps: np.ndarray, level: float) -> Interval:
     a = (1.0 - level) / 2.0
     lo, hi = np.quantile(reps, [a, 1.0 - a])
-    return Interval(float(v.mean()), float(lo), float(hi), level)
+    return Interval(float(mean), float(lo), float(hi), level)
+
+
+def bootstrap_ci(values, *, n_boot: int = 4000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Mean of ``values`` (seeds x videos, or 1-D: one seed) with a two-level percentile bootstrap.
+
+    Each replicate draws ``S`` seed rows and ``Q`` video columns with replacement and takes
+    the mean of the resampled table. With one seed only the videos are resampled.
+
+    Raises:
+        ValueError: empty table, non-finite values, ``level`` outside (0, 1), ``n_boot`` < 1.
+    """
+    v = _table(values, level, n_boot)
+    return _interval(v.mean(), _replicates(v, n_boot, np.random.default_rng(seed)), level)
 
 
 def paired_difference(a, b, **kw) -> Interval:
@@ -82,20 +96,9 @@ def pooled_ci(tables, *, n_boot: int = 4000, level: float = 0.95, seed: int = 0)
     Raises:
         ValueError: no table, or a table :func:`bootstrap_ci` refuses.
     """
-    vs = [np.asarray(t, np.float64) for t in tables]
+    vs = [_table(t, level, n_boot) for t in tables]
     if not vs:
         raise ValueError("pooled_ci needs at least one table")
-    vs = [v[None, :] if v.ndim == 1 else v for v in vs]
-    w = np.array([v.size for v in vs], np.float64)
-    reps = np.zeros(n_boot)
-    for k, v in enumerate(vs):
-        bootstrap_ci(v, n_boot=1, level=level)  # its checks
-        s, q = v.shape
-        rng = np.random.default_rng([seed, k])
-        rows = rng.integers(s, size=(n_boot, s)) if s > 1 else np.zeros((n_boot, 1), np.int64)
-        cols = rng.integers(q, size=(n_boot, q))
-        reps += w[k] / w.sum() * np.take_along_axis(v[rows].mean(axis=1), cols, axis=1).mean(axis=1)
-    a = (1.0 - level) / 2.0
-    lo, hi = np.quantile(reps, [a, 1.0 - a])
-    mean = float(sum(wk * v.mean() for wk, v in zip(w, vs)) / w.sum())
-    return Interval(mean, float(lo), float(hi), level)
+    w = np.array([v.size for v in vs], np.float64) / sum(v.size for v in vs)
+    reps = sum(wk * _replicates(v, n_boot, np.random.default_rng([seed, k])) for k, (wk, v) in enumerate(zip(w, vs)))
+    return _interval(sum(wk * v.mean() for wk, v in zip(w, vs)), reps, level)

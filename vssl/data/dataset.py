@@ -373,11 +373,13 @@ class ClipDataset(torch.utils.data.Dataset):
         if miss:
             # the whole split fits: read the video's frames once, in one read (the lookups of a read cost
             # more than decoding a small frame); else only the frames asked for
-            want = list(range(self.cache.video(vid).n_frames)) if self._cache_whole else [t[j] for j in miss]
+            want = [t[j] for j in miss]
+            if self._cache_whole:
+                want = list(dict.fromkeys([*range(self.cache.video(vid).n_frames), *want]))
             stored = {i: fc.put((vid, i), resize_frame(decode_jpeg(b), self.size))
                       for i, b in zip(want, self.cache.read_frames_jpeg(vid, want))}
             for j in miss:
-                got[j] = stored[t[j]] if t[j] in stored else fc.get((vid, t[j]))
+                got[j] = stored[t[j]]
         return np.stack(got)
 
     def _mv(self, v, t_after: int, n_mv: int) -> np.ndarray:
@@ -394,20 +396,14 @@ class ClipDataset(torch.utils.data.Dataset):
         back to the nearest one to the clip centre when there is none; ``"nearest"`` always takes that."""
         centre = min(v.n_frames - 1, t0 + self.span // 2)
         k = None
-        kf = self.frame_cache.get(("keyframes", v.id)) if self._cache_whole else None
-        if kf is None:
-            kf = self.cache.keyframes(v.id)
-            if self._cache_whole:
-                kf = self.frame_cache.put(("keyframes", v.id), kf)
+        kf = (self.frame_cache.get_or_load(("keyframes", v.id), lambda: self.cache.keyframes(v.id))
+              if self._cache_whole else self.cache.keyframes(v.id))
         if self.req.keyframe_pick == "window":
             k = sample_cmd_keyframe(kf, t0, t0 + self.span - 1, self.req.keyframe_margin, rng)
         if k is None:
             k, _ = self.cache.nearest_keyframe(v.id, centre, kf)
-        key = ("keyframe", v.id, int(k))
-        img = self.frame_cache.get(key) if self.frame_cache else None
-        if img is None:
-            img = self.frame_cache.put(key, resize_frame(self.cache.read_keyframe(v.id, k), self.size))
-        return img
+        return self.frame_cache.get_or_load(("keyframe", v.id, int(k)),
+                                            lambda: resize_frame(self.cache.read_keyframe(v.id, k), self.size))
 
     def __getitem__(self, key: SampleKey | int | tuple) -> dict[str, Any]:
         index, epoch = (int(key), 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))

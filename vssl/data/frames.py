@@ -123,6 +123,14 @@ class FrameCache:
         self.hits += 1
         return img
 
+    def get_or_load(self, key, load) -> np.ndarray:
+        """The stored ``key``, else ``load()`` stored (and returned) under it; ``load()`` alone when
+        the store is off."""
+        if not self:
+            return load()
+        img = self.get(key)
+        return self.put(key, load()) if img is None else img
+
     def put(self, key, img: np.ndarray) -> np.ndarray:
         """Store ``img`` (made read-only; a view is copied first) and return what is stored."""
         if not self or img.nbytes > self.max_bytes:
