@@ -44,7 +44,7 @@ def test_off_and_pickled_empty():
 def test_samples_unchanged(tiny_cache, mb):
     kw = dict(clip_len=4, stride=2, size=(32, 40), requires=ALL)
     plain, cached = ClipDataset(tiny_cache, **kw), ClipDataset(tiny_cache, frame_cache_mb=mb, **kw)
-    assert cached._cache_whole == (mb == 64)
+    assert cached.cache_whole == (mb == 64)
     for epoch in range(3):  # later epochs read from the cache
         for i in range(len(plain)):
             a, b = plain[SampleKey(i, epoch)], cached[SampleKey(i, epoch)]
@@ -65,3 +65,15 @@ def test_workers_with_a_cache_give_the_same_batches(tiny_cache):
             batches += [b["clips"] for b in loader]
         out.append(batches)
     assert all(torch.equal(x, y) for x, y in zip(*out))
+
+
+@pytest.mark.parametrize("mb", [0.05, 64])
+def test_a_split_the_store_cannot_hold_is_one_note_without_workers(tiny_cache, tmp_path, capfd, mb):
+    from helpers.training import tiny_config
+    from vssl.train.loop import pretrain
+
+    cfg = tiny_config("moco", tiny_cache, **{"run.frame_cache_mb": mb, "data.workers": 0, "optim.steps": 1})
+    pretrain(cfg, tmp_path / "run", quiet=True)
+    notes = [line for line in capfd.readouterr().err.splitlines() if "more than the store of decoded frames" in line]
+    assert len(notes) == (1 if mb < 1 else 0)
+    assert not notes or "--workers N" in notes[0] and "run.frame_cache_mb 0.05" in notes[0]

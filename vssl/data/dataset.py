@@ -255,11 +255,11 @@ class ClipDataset(torch.utils.data.Dataset):
         if self.req.view_gap >= 0:
             self.mv_window = tuple_span(self.span, self.req.views, self.req.view_gap)
             self._drop_short_tuples()
-        self._cache_whole = bool(self.frame_cache) and self._decoded_bytes() <= self.frame_cache.max_bytes * 0.9
+        self.cache_whole = bool(self.frame_cache) and self.decoded_bytes() <= self.frame_cache.max_bytes * 0.9
         self.fame_cache = self._precompute("fame") if self.req.fame and fame_masks == "cache" else None
         self.be_cache = self._precompute("be") if self.req.static and static_frames == "cache" else None
 
-    def _decoded_bytes(self) -> int:
+    def decoded_bytes(self) -> int:
         """What the split takes decoded: load-size frames (and the stored vectors when the method reads
         them; a bound from the vectors' resolution, 4 x 4 pixels per cell)."""
         total = 0
@@ -274,7 +274,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def _read_mv(self, vid: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """``Cache.read_mv(vid, lo, hi)``, from the whole video's vectors kept in the frame cache when
         the split fits in it."""
-        if not self._cache_whole:
+        if not self.cache_whole:
             return self.cache.read_mv(vid, lo, hi)
         mv, valid = self.frame_cache.get(("mv", vid)), self.frame_cache.get(("mv_valid", vid))
         if mv is None or valid is None:
@@ -374,7 +374,7 @@ class ClipDataset(torch.utils.data.Dataset):
             # the whole split fits: read the video's frames once, in one read (the lookups of a read cost
             # more than decoding a small frame); else only the frames asked for
             want = [t[j] for j in miss]
-            if self._cache_whole:
+            if self.cache_whole:
                 want = list(dict.fromkeys([*range(self.cache.video(vid).n_frames), *want]))
             stored = {i: fc.put((vid, i), resize_frame(decode_jpeg(b), self.size))
                       for i, b in zip(want, self.cache.read_frames_jpeg(vid, want))}
@@ -397,7 +397,7 @@ class ClipDataset(torch.utils.data.Dataset):
         centre = min(v.n_frames - 1, t0 + self.span // 2)
         k = None
         kf = (self.frame_cache.get_or_load(("keyframes", v.id), lambda: self.cache.keyframes(v.id))
-              if self._cache_whole else self.cache.keyframes(v.id))
+              if self.cache_whole else self.cache.keyframes(v.id))
         if self.req.keyframe_pick == "window":
             k = sample_cmd_keyframe(kf, t0, t0 + self.span - 1, self.req.keyframe_margin, rng)
         if k is None:

@@ -34,6 +34,7 @@ import json
 import platform
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,7 +63,6 @@ def _fit_batch(cfg: PretrainConfig, n: int, info: D.DistInfo) -> PretrainConfig:
     run.json records ``batch_size`` and ``batch_size_requested``). The learning rate follows the
     capped batch under linear scaling."""
     import dataclasses
-    import sys
 
     from vssl.data.sampling import fit_batch_size
 
@@ -240,6 +240,11 @@ def _pretrain(cfg: PretrainConfig, run_dir: Path, device: torch.device, info: D.
     warmup = cfg.optim.warmup_steps if cfg.optim.warmup_steps is not None else int(round(cfg.optim.warmup_epochs * spe))
     warmup = min(warmup, max(0, total - 1))
     workers = cfg.data.workers
+    if workers == 0 and ds.frame_cache and not ds.cache_whole and info.is_main:
+        print(f"note: the split takes ~{ds.decoded_bytes() / 2**20:.0f} MB decoded, more than the store of decoded "
+              f"frames holds (run.frame_cache_mb {cfg.run.frame_cache_mb:g}): frames are decoded again in the "
+              "training process; pass --workers N to decode in parallel, or a larger run.frame_cache_mb",
+              file=sys.stderr, flush=True)
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=device.type == "cuda",
         persistent_workers=workers > 0, prefetch_factor=cfg.data.prefetch if workers > 0 else None,
