@@ -56,7 +56,7 @@ def test_bad_options_are_one_line(tmp_path):
         run_science(ScienceConfig(out=tmp_path, regimes=("scene",)))
     with pytest.raises(InputError, match="inputs"):
         run_science(ScienceConfig(out=tmp_path, inputs=("flow",)))
-    with pytest.raises(InputError, match="--camera must be one of static, pan"):
+    with pytest.raises(InputError, match="--camera must be auto or one of static, pan"):
         run_science(ScienceConfig(out=tmp_path, camera="zoom"))
 
 
@@ -64,35 +64,42 @@ def test_science_tiny_end_to_end_and_resumes(tmp_path):
     # the class regime only (the none regime differs in the synth data alone, tested in test_synth.py)
     cfg = ScienceConfig(out=tmp_path / "sci", methods=("moco",), seeds=1, steps=2, classes=3, videos_per_class=4,
                         regimes=("class",),
-                        size=(64, 48), frames=24, cache_size=48, workers=0, n_boot=200, controls=True,
+                        size=(64, 48), frames=24, cache_size=48, workers=0, n_boot=200, controls=True, jobs=1,
                         extra={"data.clip_len": 4, "data.load_size": [32, 42], "moco.crop": 24,
                                "supervised.crop": 24})
     r = run_science(cfg)
     doc = json.loads((tmp_path / "sci" / "science.json").read_text())
     assert set(doc["table"]) == {"class"}
-    names = set(doc["table"]["class"])
-    assert names == {"random", "moco", "random+diff", "moco+diff", "supervised-rgb", "supervised-diff"}
-    assert "bg1" in doc["table"]["class"]["moco"] and "r1-random" in doc["table"]["class"]["moco"]
+    names = set(doc["table"]["class"])  # the default input (differences), and RGB's random network for its control
+    assert names == {"random", "random+diff", "moco+diff", "supervised-rgb", "supervised-diff"}
+    t = doc["table"]["class"]
+    assert "bg1" in t["moco+diff"] and "r1-random" in t["moco+diff"]
+    for control, input in (("supervised-rgb", "rgb"), ("supervised-diff", "diff")):  # each against its own input
+        own = np.array([o["r1"] for o in doc["outcomes"]["class"][control]]) - np.array(
+            [o["r1"] for o in doc["outcomes"]["class"]["random" if input == "rgb" else "random+diff"]])
+        assert abs(t[control]["r1-random"]["mean"] - own.mean()) < 1e-9
     assert doc["meta"]["test_videos"] == 6
-    assert set(doc["verdicts"]) == {"moco", "moco+diff"}
+    synth_meta = json.loads((tmp_path / "sci" / "data" / "synth-class" / "synth.json").read_text())
+    assert synth_meta["params"]["camera"] == "pan" and doc["meta"]["cameras"] == {"class": "pan"}  # --camera auto
+    assert set(doc["verdicts"]) == {"moco+diff"}
     run_cfg = (tmp_path / "sci" / "runs" / "class" / "moco+diff" / "seed0" / "config.yaml").read_text()
     assert "input: diff" in run_cfg
     from vssl.bench.science import summarise_dir
 
     again = summarise_dir(tmp_path / "sci", n_boot=200)  # every row in the directory, nothing trained
-    assert list(again["summary"]["table"]["class"]) == ["random", "moco", "random+diff", "moco+diff",
+    assert list(again["summary"]["table"]["class"]) == ["random", "random+diff", "moco+diff",
                                                        "supervised-rgb", "supervised-diff"]
-    assert again["summary"]["table"]["class"]["moco"]["r1"] == doc["table"]["class"]["moco"]["r1"]
+    assert again["summary"]["table"]["class"]["moco+diff"]["r1"] == t["moco+diff"]["r1"]
     with pytest.raises(InputError, match="no evaluated random network"):
         summarise_dir(tmp_path / "empty")
     assert (tmp_path / "sci" / "science.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| moco |" in r["markdown"]
+    assert "| moco+diff |" in r["markdown"]
     assert set(doc["coverage"]) == {"class"} and 0 < doc["coverage"]["class"]["object_area"] < 1
     assert "How much of the moving object" in r["markdown"]
     # a rerun reuses every run and evaluation
-    mtime = (tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns
+    mtime = (tmp_path / "sci" / "eval" / "class" / "moco+diff" / "seed0" / "outcomes.json").stat().st_mtime_ns
     run_science(cfg)
-    assert (tmp_path / "sci" / "eval" / "class" / "moco" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime
+    assert (tmp_path / "sci" / "eval" / "class" / "moco+diff" / "seed0" / "outcomes.json").stat().st_mtime_ns == mtime
 
 
 def test_quick_is_one_seed_fewer_methods_and_steps(tmp_path):
@@ -112,6 +119,7 @@ def test_default_methods_and_inputs(tmp_path):
     every = chosen_methods(ScienceConfig(out=tmp_path, methods=("all",)))
     assert set(every) == set(all_methods()) and "supervised" not in every
     cfg = ScienceConfig(out=tmp_path)
+    assert cfg.inputs == ("diff",)  # RGB rows on request: at this budget even labels find no motion in RGB
     assert takes_input(cfg, "moco", "diff") and takes_input(cfg, "videomae", "rgb")
     assert not takes_input(cfg, "videomae", "diff")  # a ViT cuts tubelets of the frames
 
@@ -149,6 +157,9 @@ def test_core_groups_split_the_allowed_cores(monkeypatch):
     assert science._core_groups(2) == [[0, 2, 5], [1, 3]]
     assert science._core_groups(5) == [[0], [1], [2], [3], [5]]
     assert science._core_groups(7) == [[0], [1], [2], [3], [5], [0], [1]]  # more jobs than cores: shared
+    assert science.auto_jobs("cpu") == 4 and science.auto_jobs("cuda") == 1  # --jobs 0: one per core, at most 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert science.auto_jobs("cpu") == 1
 
 
 def test_science_jobs_run_the_rows_in_a_pool(tmp_path):
@@ -170,7 +181,7 @@ def test_science_jobs_run_the_rows_in_a_pool(tmp_path):
     assert got.stat().st_mtime_ns == mtime
     assert again["summary"]["table"] == r["summary"]["table"]
     with pytest.raises(InputError, match="--jobs must be >= 1"):
-        run_science(dataclasses.replace(cfg, jobs=0))
+        run_science(dataclasses.replace(cfg, jobs=-1))
 
 
 def test_replications_pool_into_one_table():
@@ -200,6 +211,26 @@ def _bench_dir(root, data_seed: int, camera: str = "pan") -> None:
         {"class_names": list("abcdefgh"), "params": {"seed": data_seed, "camera": camera, "classes": 8}}))
 
 
+def test_auto_camera_is_per_regime_and_named_in_mixed_tables(tmp_path):
+    from vssl.bench.science import AUTO_CAMERA, camera_of
+    from vssl.bench.science_tables import markdown
+
+    cfg = ScienceConfig(out=tmp_path)
+    assert cfg.camera == "auto" and (camera_of(cfg, "none"), camera_of(cfg, "class")) == ("static", "pan")
+    assert AUTO_CAMERA == {"none": "static", "class": "pan"}
+    assert camera_of(dataclasses.replace(cfg, camera="pan"), "none") == "pan"
+    o = {"none": {"random": _runs(0.1, seeds=1), "moco": _runs(0.2, seeds=1, seed=1)},
+         "class": {"random": _runs(0.1, seeds=1, seed=2), "moco": _runs(0.2, seeds=1, seed=3)}}
+    meta = {"preset": "demo", "seeds": 1, "classes": 8, "test_videos": 96}
+    md = markdown(summarise(o, n_boot=50), {**meta, "cameras": {"none": "static", "class": "pan"}})
+    heads = [line for line in md.splitlines() if line.startswith("## bias")]
+    assert heads[0].endswith("static camera") and heads[1].endswith("panning camera")
+    assert "panning camera" not in md.splitlines()[0]
+    md = markdown(summarise(o, n_boot=50), {**meta, "camera": "pan"})  # older results: one camera for both
+    assert "panning camera" in md.splitlines()[0] and not any(h.endswith("camera") for h in md.splitlines()[1:]
+                                                              if h.startswith("## bias"))
+
+
 def test_summary_only_pools_directories(tmp_path):
     from vssl.bench.science import summarise_dir
 
@@ -212,7 +243,7 @@ def test_summary_only_pools_directories(tmp_path):
     with pytest.raises(InputError, match="same dataset"):
         summarise_dir(tmp_path / "p2", n_boot=50, pool=(tmp_path / "d0", tmp_path / "d0"))
     _bench_dir(tmp_path / "static", 3, camera="static")
-    with pytest.raises(InputError, match="differ in camera"):
+    with pytest.raises(InputError, match="datasets of class differ in camera"):
         summarise_dir(tmp_path / "p3", n_boot=50, pool=(tmp_path / "d0", tmp_path / "static"))
 
 

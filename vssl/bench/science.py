@@ -46,15 +46,22 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vssl.bench.science_tables import (BASELINE, CONTROLS, INPUTS, REGIMES, is_random, markdown, method_backbone, plot,
+from vssl.bench.science_tables import (BASELINE, CONTROLS, DEFAULT_INPUTS, INPUTS, REGIMES, is_random, markdown, method_backbone, plot,
                                        row_name, split_name, summarise)
 from vssl.errors import InputError
 from vssl.io.manifest import atomic_write_bytes
 
-QUICK_METHODS = ("moco",)  # on RGB and on frame differences: 4 pretraining runs per regime with the controls
+QUICK_METHODS = ("moco",)  # on the default inputs: 3 pretraining runs per regime with the controls
 CORE_METHODS = ("moco", "simclr", "dsm", "be", "fame", "cmd")  # the default: the baselines and the scene-debiasing methods
 QUICK_STEPS = 100
 RESULTS = "science.json"
+AUTO_CAMERA = {"none": "static", "class": "pan"}
+"""``--camera auto`` (the default): each regime on the camera where what it measures is visible.
+``none`` (motion learning) on a static camera: only the object moves. ``class`` (scene reliance)
+on a panning camera: under a static camera frame differences cancel the scene, so no input of the
+default (``--inputs diff``) can rely on it (measured: background R@1 below chance for every row,
+the random network included), and there is nothing to shed; a panning scene survives the
+differences."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class ScienceConfig:
     methods: tuple[str, ...] = ()  # empty = CORE_METHODS; ("all",) = every registered self-supervised method
     seeds: int = 3
     regimes: tuple[str, ...] = REGIMES
-    inputs: tuple[str, ...] = INPUTS  # rgb: the papers' input; diff: every method again on frame differences
+    inputs: tuple[str, ...] = DEFAULT_INPUTS  # diff: frame differences; rgb: the papers' input (see DEFAULT_INPUTS)
     controls: bool = True
     preset: str = "demo"
     steps: int | None = None  # None = the preset's
@@ -74,12 +81,12 @@ class ScienceConfig:
     test_fraction: float = 0.5  # 8 x 12 = 96 test queries
     size: tuple[int, int] = (128, 96)
     frames: int = 48
-    camera: str = "static"  # "pan": the synth camera pans, so frame differences carry the scene too
+    camera: str = "auto"  # per regime (AUTO_CAMERA); "static" or "pan" (the scene moves, so differences carry it) for both
     cache_size: int = 64
     data_seed: int = 0
     device: str = "cpu"
     workers: int = 2
-    jobs: int = 1  # runs (pretrain + eval, or a random network's eval) at once, each on its share of the cores
+    jobs: int = 0  # runs (pretrain + eval, or a random network's eval) at once, each on its share of the cores; 0 = auto_jobs
     n_boot: int = 4000
     quiet: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the runs ("moco.x": MoCo's only)
@@ -101,16 +108,21 @@ class ScienceConfig:
             raise InputError(f"--regimes must be among {', '.join(REGIMES)} (got {', '.join(self.regimes) or 'none'})")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be >= 1 (got {self.steps})")
-        if self.jobs < 1:
-            raise InputError(f"--jobs must be >= 1 (got {self.jobs})")
+        if self.jobs < 0:
+            raise InputError(f"--jobs must be >= 1, or 0 for one run per core (got {self.jobs})")
         from vssl.synth import CAMERA_MOTIONS
 
-        if self.camera not in CAMERA_MOTIONS:
-            raise InputError(f"--camera must be one of {', '.join(CAMERA_MOTIONS)} (got {self.camera!r})")
+        if self.camera not in (*CAMERA_MOTIONS, "auto"):
+            raise InputError(f"--camera must be auto or one of {', '.join(CAMERA_MOTIONS)} (got {self.camera!r})")
+
+
+def camera_of(cfg: ScienceConfig, regime: str) -> str:
+    """The synth camera of ``regime``'s data: ``cfg.camera``, or :data:`AUTO_CAMERA`'s for ``auto``."""
+    return AUTO_CAMERA[regime] if cfg.camera == "auto" else cfg.camera
 
 
 def quick_config(cfg: ScienceConfig) -> ScienceConfig:
-    """``--quick``: one seed, MoCo (unless methods were named) on both inputs, 100 steps per run (unless
+    """``--quick``: one seed, MoCo (unless methods were named) on the inputs, 100 steps per run (unless
     ``steps`` was given): a check that the instrument runs, a few minutes on 2 cores; its intervals
     are wide and 100 steps teach a tiny network little (see the full benchmark)."""
     return replace(cfg, seeds=1, methods=cfg.methods or QUICK_METHODS,
@@ -162,7 +174,7 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
     src, cache = root / f"synth-{regime}", root / f"cache-{regime}"
     params = {"classes": cfg.classes, "videos_per_class": cfg.videos_per_class, "size": list(cfg.size),
               "frames": cfg.frames, "seed": cfg.data_seed, "test_fraction": float(cfg.test_fraction), "bias": regime,
-              "camera": cfg.camera}
+              "camera": camera_of(cfg, regime)}
     meta = src / META_FILE
     done = False
     if meta.exists():
@@ -172,7 +184,7 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
         log(f"{regime}: synth {cfg.classes} classes x {cfg.videos_per_class} videos")
         make_synth(src, classes=cfg.classes, videos_per_class=cfg.videos_per_class, size=tuple(cfg.size),
                    frames=cfg.frames, seed=cfg.data_seed, test_fraction=cfg.test_fraction, bias=regime,
-                   camera=cfg.camera, progress=False)
+                   camera=camera_of(cfg, regime), progress=False)
     if not (cache / "manifest.json").exists() or not done:
         log(f"{regime}: extract")
         extract(src, cache, ExtractOptions(size=cfg.cache_size, workers=cfg.workers), force=not done, quiet=True)
@@ -317,11 +329,26 @@ def run_job(cfg: ScienceConfig, cache: Path, regime: str, job: tuple, log: Log |
     return evaluate(cfg, cache, run, seed, out / "eval" / regime / name / f"seed{seed}"), diag
 
 
-def _core_groups(jobs: int) -> list[list[int]]:
-    """The cores this process may use, split into ``jobs`` groups (round robin when there are fewer)."""
+MAX_AUTO_JOBS = 4
+
+
+def _usable_cores() -> list[int]:
     import os
 
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
+def auto_jobs(device: str) -> int:
+    """``--jobs 0``: on the CPU one run per usable core, at most :data:`MAX_AUTO_JOBS` (a tiny network
+    gains little from a second thread: on the 2-core VM ``--quick``'s runs took x0.73-0.80 the time
+    at two jobs of one core each than one after the other on both); on a GPU one (the runs would
+    share it)."""
+    return max(1, min(len(_usable_cores()), MAX_AUTO_JOBS)) if device == "cpu" else 1
+
+
+def _core_groups(jobs: int) -> list[list[int]]:
+    """The cores this process may use, split into ``jobs`` groups (round robin when there are fewer)."""
+    cores = _usable_cores()
     if jobs >= len(cores):
         return [[cores[k % len(cores)]] for k in range(jobs)]
     return [cores[k::jobs] for k in range(jobs)]
@@ -411,12 +438,17 @@ def _run_jobs(cfg: ScienceConfig, cache: Path, regime: str, jobs: list[tuple], l
 def run_science(cfg: ScienceConfig) -> dict[str, Any]:
     """Run the benchmark (see the module docstring); writes science.json, science.md, science.png."""
     cfg.validate()
+    if cfg.jobs == 0:
+        cfg = replace(cfg, jobs=auto_jobs(cfg.device))
     methods = chosen_methods(cfg)
     names = [*(row_name(m, i) for i in cfg.inputs for m in methods if takes_input(cfg, m, i)),
              *(CONTROLS if cfg.controls else ())]
     # the random networks: the preset's backbone on every input, and the own backbone of a method
     # the preset gives another (VideoMAE's ViT) on the inputs that method takes
-    randoms: dict[str, tuple[str, str | None]] = {row_name("random", i): (i, None) for i in cfg.inputs}
+    # (the controls' inputs too: each control is compared with a random network on its own input)
+    control_inputs = {c["supervised.input"] for c in CONTROLS.values()} if cfg.controls else set()
+    randoms: dict[str, tuple[str, str | None]] = {row_name("random", i): (i, None) for i in INPUTS
+                                                  if i in cfg.inputs or i in control_inputs}
     for i in cfg.inputs:
         for m in methods:
             b = method_backbone(cfg.preset, m)
@@ -452,7 +484,7 @@ def run_science(cfg: ScienceConfig) -> dict[str, Any]:
         outcomes[regime] = by
         test_videos = len(by[row_name("random", cfg.inputs[0])][0]["r1"])
     meta = {"preset": cfg.preset, "seeds": cfg.seeds, "classes": cfg.classes, "test_videos": test_videos,
-            "camera": cfg.camera,
+            "cameras": {r: camera_of(cfg, r) for r in cfg.regimes},
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "seconds": {**seconds, "total": time.perf_counter() - t0}}
     return _write(out, outcomes, meta, diagnostics, coverage, cfg.n_boot, cfg.preset)
@@ -471,8 +503,8 @@ def _write(out: Path, outcomes: dict, meta: dict, diagnostics: dict, coverage: d
 
 
 def _load_dir(out: Path) -> tuple[dict, dict, dict]:
-    """``(outcomes, diagnostics, synth.json)`` of a benchmark directory, rows in table order; a row
-    keeps its seeds 0, 1, ... up to the first missing one."""
+    """``(outcomes, diagnostics, {regime: synth.json})`` of a benchmark directory, rows in table
+    order; a row keeps its seeds 0, 1, ... up to the first missing one."""
     outcomes: dict[str, dict[str, list[dict]]] = {}
     diagnostics: dict[str, dict[str, list[dict]]] = {}
     for regime in REGIMES:
@@ -500,8 +532,8 @@ def _load_dir(out: Path) -> tuple[dict, dict, dict]:
     if not any(is_random(name) for by in outcomes.values() for name in by):
         raise InputError(f"{out} holds no evaluated random network (eval/<regime>/random/seed0): run the benchmark first")
     # the class count: the labels of the gallery are not in outcomes; the synth metadata has them
-    meta_file = next((out / "data").glob("synth-*/synth.json"), None)
-    return outcomes, diagnostics, (json.loads(meta_file.read_text()) if meta_file else {})
+    synths = {r: json.loads(f.read_text()) for r in outcomes if (f := out / "data" / f"synth-{r}" / "synth.json").exists()}
+    return outcomes, diagnostics, synths
 
 
 def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -513,20 +545,25 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tup
     out = Path(out)
     sources = [Path(p) for p in pool] or [out]
     loaded = [_load_dir(p) for p in sources]
-    synths = [sy for _, _, sy in loaded]
+    synths = [sy for _, _, sy in loaded]  # {regime: synth.json} of each directory
+
+    def params(sy: dict, regime: str) -> dict:
+        return {"camera": "static", **sy.get(regime, {}).get("params", {})}  # (older data: static)
+
     if pool:
-        for what in ("camera", "classes", "videos_per_class", "bias_strength", "test_fraction"):
-            got = {str(sy.get("params", {}).get(what)) for sy in synths}
-            if len(got) > 1:
-                raise InputError(f"--pool: the datasets differ in {what} ({', '.join(sorted(got))}): "
-                                 "pool replications of one configuration")
-        seeds = [sy.get("params", {}).get("seed") for sy in synths]
+        for regime in dict.fromkeys(r for sy in synths for r in sy):
+            for what in ("camera", "classes", "videos_per_class", "bias_strength", "test_fraction"):
+                got = {str(params(sy, regime).get(what)) for sy in synths}
+                if len(got) > 1:
+                    raise InputError(f"--pool: the datasets of {regime} differ in {what} ({', '.join(sorted(got))}): "
+                                     "pool replications of one configuration")
+        seeds = [next((params(sy, r).get("seed") for r in sy), None) for sy in synths]
         if len(set(seeds)) < len(seeds):
             raise InputError(f"--pool: two directories hold the same dataset (data seeds {seeds}): a replication "
                              "needs another --data-seed")
         out.mkdir(parents=True, exist_ok=True)
     outcomes = [o for o, _, _ in loaded]
-    synth = synths[0]
+    synth = next(iter(synths[0].values()), {})
 
     def test_videos(o: dict) -> int:  # the queries of its first random network (each dir holds one)
         return len(next(row for by in o.values() for name, row in by.items() if is_random(name))[0]["r1"])
@@ -535,7 +572,7 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tup
             "seeds": max(len(r) for by in outcomes[0].values() for r in by.values()),
             "classes": len(synth.get("class_names", ())) or 1,
             "test_videos": sum(test_videos(o) for o in outcomes),
-            "camera": synth.get("params", {}).get("camera", "static"), "summary_only": True}
+            "cameras": {r: params(synths[0], r)["camera"] for r in synths[0]}, "summary_only": True}
     if pool:
         meta.update(pooled=[str(p) for p in sources], data_seeds=seeds)
     diagnostics = loaded[0][1] if not pool else {}

@@ -18,6 +18,11 @@ from vssl.bench.stats import Interval, bootstrap_ci, paired_difference, pooled_c
 
 REGIMES = ("none", "class")
 INPUTS = ("rgb", "diff")
+DEFAULT_INPUTS = ("diff",)
+"""What the methods see unless ``--inputs`` says otherwise: frame differences. On RGB frames the
+preset's budget teaches a tiny network no motion even with labels (the ``supervised-rgb`` control,
+which always runs, stays near chance on ``none``), so RGB rows cannot tell a method that learns
+motion from one that does not, and they would double the benchmark; ``--inputs rgb,diff`` adds them."""
 CONTROLS = {"supervised-rgb": {"supervised.input": "rgb"}, "supervised-diff": {"supervised.input": "diff"}}
 BASELINE = "moco"
 METRICS = (("r1", "action R@1"), ("r5", "action R@5"), ("linear", "linear top-1"), ("bg1", "background R@1"))
@@ -53,6 +58,9 @@ def method_backbone(preset: str, method: str) -> str | None:
 def baselines_of(row: str, preset: str = "demo") -> tuple[str, str]:
     """The random network and the MoCo run a row is compared with: the ones with the same input, the
     random network of the row's own backbone when the preset gives it another (:func:`method_backbone`)."""
+    if row in CONTROLS:  # a supervised control against the random network and MoCo on its own input
+        input = CONTROLS[row]["supervised.input"]
+        return row_name("random", input), row_name(BASELINE, input)
     base, input = split_name(row)
     b = method_backbone(preset, base)
     return row_name("random" if b is None else f"random-{b}", input), row_name(BASELINE, input)
@@ -128,12 +136,19 @@ def _fmt(d: dict | None, signed: bool = False) -> str:
     return f"{f.format(100 * d['mean'])} [{f.format(100 * d['lo'])}, {f.format(100 * d['hi'])}]"
 
 
+def cameras(meta: dict[str, Any]) -> dict[str, str]:
+    """``{regime: synth camera}`` of a benchmark's meta (older results: one ``camera`` for all)."""
+    if "cameras" in meta:
+        return dict(meta["cameras"])
+    return {r: meta.get("camera", "static") for r in REGIMES}
+
+
 def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
              coverage: dict | None = None) -> str:
     pooled = meta.get("pooled") or []
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %"
-             f"{', panning camera' if meta.get('camera', 'static') != 'static' else ''}"
+             f"{', panning camera' if set(cameras(meta).values()) == {'pan'} else ''}"
              f"{f', pooled over {len(pooled)} datasets' if pooled else ''})", "",
              *([f"Pooled over the datasets of {', '.join(f'`{p}`' for p in pooled)} (data seeds "
                 f"{', '.join(str(s) for s in meta.get('data_seeds', []))}): each interval resamples every dataset's "
@@ -148,7 +163,9 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | 
         head = {"none": "bias none (background independent of the class): motion learning",
                 "class": "bias class (train background follows the class, test backgrounds another class's): "
                          "scene reliance"}[regime]
-        lines += [f"## {head}", ""]
+        mixed = len(set(cameras(meta).values())) > 1
+        cam = {"pan": "panning"}.get(c := cameras(meta).get(regime, "static"), c)
+        lines += [f"## {head}{f', {cam} camera' if mixed else ''}", ""]
         cols = ["action R@1", "- random", f"- {BASELINE}", "action R@5", "linear top-1"]
         keys = [("r1", False), ("r1-random", True), (f"r1-{BASELINE}", True), ("r5", False), ("linear", False)]
         if regime == "class":
