@@ -10,6 +10,10 @@ The instrument, end to end, on data it makes itself (``vssl synth``), in two reg
   background family, i.e. is of the class whose background the query borrowed)
   measures reliance on the scene.
 
+By default ``none`` is filmed by a static camera and ``class`` by a panning one
+(:data:`AUTO_CAMERA`), and the methods see frame differences (:data:`DEFAULT_INPUTS`; RGB rows
+with ``--inputs rgb,diff``).
+
 For each regime and seed it pretrains every method of ``methods`` with the preset
 (``--preset demo``: tiny backbone, a few hundred CPU steps), plus two supervised
 controls with the same backbone and budget (``supervised`` with RGB input: how far
