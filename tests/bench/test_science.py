@@ -260,3 +260,35 @@ def test_pool_cli(tmp_path):
                                  "--pool", f"{tmp_path}/d0,{tmp_path}/d2"])
     assert r.exit_code == 0, r.output
     assert "pooled over 2 datasets" in r.output and (tmp_path / "p" / "science.json").exists()
+
+
+def test_results_of_data_made_with_other_settings_are_never_mixed_with_new_data(tmp_path, monkeypatch):
+    """A directory whose class regime was made on a static camera, rerun with --camera auto (class on a
+    panning camera): one line naming the setting, nothing regenerated or removed; without results in
+    the directory the data is simply made again."""
+    from vssl.bench import science
+    from vssl.bench.science import Log, prepare_data
+
+    made = []
+    monkeypatch.setattr("vssl.synth.make_synth", lambda src, **kw: made.append(kw["camera"]))
+    monkeypatch.setattr("vssl.preprocess.extract.extract", lambda *a, **kw: None)
+    cfg = ScienceConfig(out=tmp_path / "sci")
+    synth = tmp_path / "sci" / "data" / "synth-class"
+    synth.mkdir(parents=True)
+    params = {"classes": 8, "videos_per_class": 24, "size": [128, 96], "frames": 48, "seed": 0,
+              "test_fraction": 0.5, "bias": "class", "camera": "static"}
+    (synth / "synth.json").write_text(json.dumps({"params": params}))
+    kept = tmp_path / "sci" / "eval" / "class" / "random" / "seed0" / "outcomes.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    with pytest.raises(InputError, match=r"class regime's runs.*camera 'static' -> 'pan'.*another --out"):
+        prepare_data(cfg, "class", Log(True))
+    assert kept.exists() and not made
+    prepare_data(dataclasses.replace(cfg, camera="static"), "class", Log(True))  # the old settings: reused
+    assert not made
+    kept.unlink()
+    kept.parent.rmdir()
+    kept.parent.parent.rmdir()
+    kept.parent.parent.parent.rmdir()
+    assert prepare_data(cfg, "class", Log(True)) == tmp_path / "sci" / "data" / "cache-class" and made == ["pan"]
+    assert science.camera_of(cfg, "class") == "pan"

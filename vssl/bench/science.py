@@ -184,6 +184,12 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
     if meta.exists():
         old = {"camera": "static", **json.loads(meta.read_text()).get("params", {})}  # (older data: static)
         done = all(old.get(k) == v for k, v in params.items())
+        held = [d for d in (Path(cfg.out) / "runs" / regime, Path(cfg.out) / "eval" / regime) if d.is_dir() and any(d.iterdir())]
+        if not done and held:  # its runs and evaluations were made on that data: never mix them with new data
+            what = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
+            raise InputError(f"{cfg.out} holds the {regime} regime's runs of a dataset made with other settings "
+                             f"({what}; e.g. --camera's default is auto since 2026-12-02: class on a panning camera): "
+                             f"pass another --out, or the old settings ({', '.join(str(d) for d in held)} are kept)")
     if not done:
         log(f"{regime}: synth {cfg.classes} classes x {cfg.videos_per_class} videos")
         make_synth(src, classes=cfg.classes, videos_per_class=cfg.videos_per_class, size=tuple(cfg.size),
