@@ -32,7 +32,8 @@ def test_demo_preset_documented_values():
     assert cmd.optim.lr_scaling == "none" and cmd.optim.lr == 0.05
     assert resolve_config("cmd").optim.lr_scaling == "linear"
     assert cmd.run.frame_cache_mb == 512 and resolve_config("cmd").run.frame_cache_mb == 0  # a paper run keeps none
-    assert cmd.data.workers == 0 and resolve_config("cmd").data.workers == 4  # the store feeds a demo run
+    assert resolve_config("moco", preset="demo").data.workers == 0  # the store feeds a demo run
+    assert cmd.data.workers == 1 and resolve_config("cmd").data.workers == 4  # one worker overlaps CMD's vectors
 
 
 def test_preset_is_below_the_config_file_and_flags(tmp_path):

@@ -185,8 +185,11 @@ class CMD(nn.Module):
     # demo preset (vssl.train.presets): no linear lr scaling (the recipe scales 5e-4 by batch / 256, which turns
     # any --lr into 1/16 of itself at batch 16), a flat 0.05 and no warm-up epochs (the demo warms up 20 steps),
     # a 14 x 14 motion-vector field instead of one per crop pixel (16x cheaper motion encoder)
+    # one DataLoader worker (the demo's others have none): CMD's samples carry the motion vectors of the clip,
+    # its future window and negatives and a keyframe, ~25 ms a step that a worker overlaps with the step (the
+    # same samples; whole command on the 2-core VM: 110 s with one worker, 129 s with none, 128 s with four)
     PRESETS: dict = {"demo": {"crop": 56, "mv_encoder": "tiny", "mv_size": 14, "_optim.lr": 0.05,
-                              "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0}}
+                              "_optim.lr_scaling": "none", "_optim.warmup_epochs": 0.0, "_data.workers": 1}}
 
     def __init__(self, backbone: nn.Module, feat_dim: int, cfg: Config = Config()):
         super().__init__()
