@@ -120,6 +120,11 @@ class ScienceConfig:
             raise InputError(f"--camera must be auto or one of {', '.join(CAMERA_MOTIONS)} (got {self.camera!r})")
 
 
+def synth_params(synth: dict) -> dict:
+    """The ``params`` of a ``synth.json``; data made before ``--camera`` existed was filmed static."""
+    return {"camera": "static", **synth.get("params", {})}
+
+
 def camera_of(cfg: ScienceConfig, regime: str) -> str:
     """The synth camera of ``regime``'s data: ``cfg.camera``, or :data:`AUTO_CAMERA`'s for ``auto``."""
     return AUTO_CAMERA[regime] if cfg.camera == "auto" else cfg.camera
@@ -182,10 +187,11 @@ def prepare_data(cfg: ScienceConfig, regime: str, log: Log) -> Path:
     meta = src / META_FILE
     done = False
     if meta.exists():
-        old = {"camera": "static", **json.loads(meta.read_text()).get("params", {})}  # (older data: static)
+        old = synth_params(json.loads(meta.read_text()))
         done = all(old.get(k) == v for k, v in params.items())
-        held = [d for d in (Path(cfg.out) / "runs" / regime, Path(cfg.out) / "eval" / regime) if d.is_dir() and any(d.iterdir())]
-        if not done and held:  # its runs and evaluations were made on that data: never mix them with new data
+        held = [] if done else [d for d in (Path(cfg.out) / "runs" / regime, Path(cfg.out) / "eval" / regime)
+                                if d.is_dir() and any(d.iterdir())]
+        if held:  # its runs and evaluations were made on that data: never mix them with new data
             what = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in params.items() if old.get(k) != v)
             raise InputError(f"{cfg.out} holds the {regime} regime's runs of a dataset made with other settings "
                              f"({what}; e.g. --camera's default is auto since 2026-12-02: class on a panning camera): "
@@ -558,7 +564,7 @@ def summarise_dir(out: Path, n_boot: int = 4000, preset: str = "demo", pool: tup
     synths = [sy for _, _, sy in loaded]  # {regime: synth.json} of each directory
 
     def params(sy: dict, regime: str) -> dict:
-        return {"camera": "static", **sy.get(regime, {}).get("params", {})}  # (older data: static)
+        return synth_params(sy.get(regime, {}))
 
     if pool:
         for regime in dict.fromkeys(r for sy in synths for r in sy):

@@ -146,9 +146,10 @@ def cameras(meta: dict[str, Any]) -> dict[str, str]:
 def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | None = None,
              coverage: dict | None = None) -> str:
     pooled = meta.get("pooled") or []
+    cams = cameras(meta)
     lines = [f"# vssl bench science ({meta['preset']} preset, {meta['seeds']} seed(s), "
              f"{meta['test_videos']} test videos per regime, chance {100 / meta['classes']:.1f} %"
-             f"{', panning camera' if set(cameras(meta).values()) == {'pan'} else ''}"
+             f"{', panning camera' if set(cams.values()) == {'pan'} else ''}"
              f"{f', pooled over {len(pooled)} datasets' if pooled else ''})", "",
              *([f"Pooled over the datasets of {', '.join(f'`{p}`' for p in pooled)} (data seeds "
                 f"{', '.join(str(s) for s in meta.get('data_seeds', []))}): each interval resamples every dataset's "
@@ -159,12 +160,12 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any], diagnostics: dict | 
              "on frame differences (`data.input=diff`); its `- random` and `- moco` are against the random "
              "network and MoCo on the same input; a method the preset gives another backbone (VideoMAE's "
              "and MGM's ViT) is compared with a random network of that backbone (`random-<backbone>`).", ""]
+    mixed = len(set(cams.values())) > 1
     for regime, rows in summary["table"].items():
         head = {"none": "bias none (background independent of the class): motion learning",
                 "class": "bias class (train background follows the class, test backgrounds another class's): "
                          "scene reliance"}[regime]
-        mixed = len(set(cameras(meta).values())) > 1
-        cam = {"pan": "panning"}.get(c := cameras(meta).get(regime, "static"), c)
+        cam = {"pan": "panning"}.get(c := cams.get(regime, "static"), c)
         lines += [f"## {head}{f', {cam} camera' if mixed else ''}", ""]
         cols = ["action R@1", "- random", f"- {BASELINE}", "action R@5", "linear top-1"]
         keys = [("r1", False), ("r1-random", True), (f"r1-{BASELINE}", True), ("r5", False), ("linear", False)]

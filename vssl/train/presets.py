@@ -74,8 +74,8 @@ _DEMO_COMMON: dict[str, Any] = {
     "run.frame_cache_mb": 512,
     # ... and then the loading is a few ms per step in the training process: DataLoader workers only cost
     # their start-up and a store of their own each, on the same 2 cores (whole command, idle 2-core VM:
-    # be 68 s with 4 workers, 60 s with none; cmd 128 s, 121 s). A split the store cannot hold gets one
-    # line saying so
+    # be 68 s with 4 workers, 60 s with none). CMD keeps one (its PRESETS: its samples carry motion
+    # vectors and a keyframe). A split the store cannot hold gets one line saying so
     "data.workers": 0,
 }
 PRESETS: dict[str, dict[str, Any]] = {
